@@ -1,0 +1,100 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# iofilter top-level Makefile.
+#
+#   make                 build the kernel modules for KDIR and iofilterctl
+#   make KDIR=...        build the modules against another kernel tree
+#   make modules-all     build the modules for every supported Debian kernel
+#   make check           deps, build for both kernels, host unit tests, VM suite
+#   make demo            boot a VM and show iofilter at work
+#   make install         modules_install + depmod, iofilterctl and its man page
+#
+# Out-of-tree builds for several kernels share one source tree: each kernel
+# gets its own object tree under build/<kernel-release>/, made of symlinks to
+# the sources (cp -rs), so the objects of one kernel never clobber another's.
+
+SHELL := /bin/bash
+SRC := $(CURDIR)
+BUILD ?= $(SRC)/build
+
+# The kernel to build against: the running kernel's build dir when there is
+# one, else the newest installed linux-headers.
+KDIR ?= $(shell scripts/kernels.sh kdir)
+KREL := $(shell scripts/kernels.sh krel "$(KDIR)")
+# Kernels make check runs on (space separated releases); default: all supported.
+KVERS ?= $(shell scripts/kernels.sh supported)
+TESTS ?=
+W ?= 1
+C ?=
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+
+KSRC_DIRS := drivers include
+.PHONY: all modules modules-all tool clean install install-modules install-tool \
+	deps check unit vm-check demo bench sparse help
+
+all: modules tool
+
+help:
+	@sed -n '3,12p' Makefile
+
+$(BUILD)/%/.tree: FORCE
+	@mkdir -p $(BUILD)/$*
+	@for d in $(KSRC_DIRS); do cp -rsf $(SRC)/$$d $(BUILD)/$*/; done
+	@find $(BUILD)/$* -xtype l -delete
+	@ln -sf $(SRC)/Kbuild $(BUILD)/$*/Kbuild
+	@touch $@
+
+modules: $(BUILD)/$(KREL)/.tree
+	@test -n "$(KDIR)" -a -d "$(KDIR)" || { echo "No kernel build dir (KDIR='$(KDIR)'); run 'make deps'" >&2; exit 1; }
+	$(MAKE) -C $(KDIR) M=$(BUILD)/$(KREL) W=$(W) $(if $(C),C=$(C)) modules
+
+modules-all:
+	@for k in $(KVERS); do \
+		$(MAKE) --no-print-directory modules KDIR=/lib/modules/$$k/build || exit 1; \
+	done
+
+# Sparse over every module for every kernel (C=2 checks all files).
+sparse:
+	@for k in $(KVERS); do \
+		$(MAKE) --no-print-directory modules KDIR=/lib/modules/$$k/build C=2 || exit 1; \
+	done
+
+tool:
+	$(MAKE) -C tools/iofilterctl BUILD=$(BUILD)
+
+unit: tool
+	$(MAKE) -C tools/iofilterctl BUILD=$(BUILD) test
+
+deps:
+	@scripts/deps.sh
+
+vm-check:
+	@tests/vm/run-suite $(if $(KVERS),--kernels "$(KVERS)") $(if $(TESTS),--tests "$(TESTS)")
+
+check:
+	@scripts/check.sh
+
+demo:
+	@scripts/deps.sh
+	@$(MAKE) --no-print-directory modules-all tool KVERS="$(firstword $(KVERS))" >/dev/null
+	@tests/vm/run-demo --kernel "$(firstword $(KVERS))"
+
+bench:
+	@tests/bench/run $(if $(SCENARIOS),--scenarios "$(SCENARIOS)") $(if $(QUICK),--quick)
+
+install: install-modules install-tool
+
+install-modules: modules
+	$(MAKE) -C $(KDIR) M=$(BUILD)/$(KREL) INSTALL_MOD_DIR=kernel/drivers/md modules_install
+	depmod -a $(KREL) || true
+
+install-tool: tool
+	$(MAKE) -C tools/iofilterctl BUILD=$(BUILD) PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) install
+
+clean:
+	rm -rf $(BUILD)
+	$(MAKE) -C tools/iofilterctl BUILD=$(BUILD) clean
+
+FORCE:
