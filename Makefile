@@ -44,6 +44,12 @@ $(BUILD)/%/.tree: FORCE
 	@for d in $(KSRC_DIRS); do cp -rsf $(SRC)/$$d $(BUILD)/$*/; done
 	@find $(BUILD)/$* -xtype l -delete
 	@ln -sf $(SRC)/Kbuild $(BUILD)/$*/Kbuild
+	@mkdir -p $(BUILD)/$*/compat
+	@if [ ! -f $(BUILD)/$*/compat/iof-compat-gen.h ] || \
+	    [ -n "$$(find $(SRC)/scripts/compat $(SRC)/scripts/compat-probe.sh -newer $(BUILD)/$*/compat/iof-compat-gen.h)" ]; then \
+		echo "  PROBE   $(KDIR)"; \
+		scripts/compat-probe.sh $(KDIR) $(BUILD)/$*/compat/iof-compat-gen.h; \
+	fi
 	@touch $@
 
 modules: $(BUILD)/$(KREL)/.tree

@@ -27,8 +27,9 @@ kdir)
 	fi ;;
 krel)
 	k=${2:-}
-	if [ -f "$k/include/config/kernel.release" ]; then
-		cat "$k/include/config/kernel.release"
+	u="$k/include/generated/utsrelease.h"
+	if [ -f "$u" ]; then
+		sed -n 's/^#define UTS_RELEASE "\(.*\)"/\1/p' "$u"
 	elif [ -n "$k" ]; then
 		k=$(readlink -f "$k"); k=${k%/build}; echo "${k##*/}"
 	fi ;;

@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * iofilter core: internal declarations shared by the core's files.
+ */
+#ifndef IOF_CORE_H
+#define IOF_CORE_H
+
+#include <linux/bio.h>
+#include <linux/device-mapper.h>
+#include <linux/iofilter.h>
+#include <linux/kref.h>
+#include <linux/mutex.h>
+#include <linux/percpu.h>
+#include <linux/percpu-refcount.h>
+#include <linux/rcupdate.h>
+#include <linux/workqueue.h>
+
+#include "iof-compat.h"
+
+#define DM_MSG_PREFIX "iofilter"
+
+/* Ops of the stats arrays: the bit numbers of IOF_OP_* */
+enum iof_op_idx {
+	IOF_OPI_READ = 0,
+	IOF_OPI_WRITE,
+	IOF_OPI_DISCARD,
+	IOF_OPI_WRITE_ZEROES,
+	IOF_OPI_FLUSH,
+	IOF_OPI_NONE,		/* zone management and others: never filtered */
+};
+
+/* Volume counters, one set per CPU */
+struct iof_vstats {
+	u64 ios[IOF_NR_OPS];
+	u64 bytes[IOF_NR_OPS];
+	u64 passed;
+	u64 denied;
+	u64 filtered;
+	u64 errors;
+	u64 splits;
+};
+
+/* A chain: instances in class order */
+struct iof_chain {
+	unsigned int n;
+	struct iofilter_instance *fi[IOF_MAX_CHAIN];
+};
+
+/* A rule as the hot path reads it */
+struct iof_krule {
+	sector_t start;		/* sectors */
+	sector_t end;		/* exclusive; 0 with no range */
+	u32 ops;
+	u32 min_size;
+	u32 max_size;		/* 0: unbounded */
+	u32 flags_set;
+	u32 flags_clear;
+	u32 ioprio_classes;
+	u32 action;
+	bool has_range;
+	bool unconditional;	/* matches any bio in its range */
+	struct iof_chain chain;
+};
+
+/* A segment of the volume: the rules (in order) whose range covers it */
+struct iof_seg {
+	sector_t start;
+	u32 cand;		/* first index in table->cands */
+	u32 ncand;
+};
+
+/* Rule counters are kept percpu in chunks (percpu allocations are small) */
+#define IOF_STATS_CHUNK		256
+
+/*
+ * A policy table.  Immutable once published; readers find it under RCU
+ * and bios that run a chain hold a reference (ref) until they complete.
+ */
+struct iof_ptable {
+	struct percpu_ref ref;
+	struct iofilter_volume *vol;
+	u64 generation;
+
+	unsigned int nr_rules;
+	struct iof_krule *rules;	/* nr_rules + 1: the default last */
+	struct iof_rule *urules;	/* as loaded, for read back */
+	struct iof_rule udflt;
+
+	unsigned int nr_segs;
+	struct iof_seg *segs;
+	u32 *cands;
+	unsigned int nr_cands;
+
+	/* Empty flushes: candidate rules and the instances that get one */
+	u32 *flush_cands;
+	unsigned int nr_flush_cands;
+	unsigned int nr_flush_fi;
+	struct iof_chain *flush_chains;	/* one instance each */
+
+	bool trivial;			/* no rules, default pass */
+
+	unsigned int nr_chunks;
+	struct iof_counters __percpu **rstats;
+
+	struct work_struct free_work;
+	struct completion *drained;	/* volume teardown waits on it */
+};
+
+/* A filter instance as the core keeps it */
+struct iof_inst {
+	struct list_head list;		/* vol->instances */
+	struct kref ref;		/* the volume's list + each table */
+	struct iofilter_instance *fi;
+	char name[IOF_NAME_LEN];
+	u32 id;
+	unsigned int users;		/* rules of the live table */
+	char *params;			/* as given: "k=v\0k=v\0" */
+	unsigned int params_len;
+	struct iofilter_volume *vol;
+	struct work_struct destroy_work;
+	struct completion *gone;	/* a remover waits on it */
+};
+
+static inline struct iof_inst *iof_fi_inst(struct iofilter_instance *fi)
+{
+	return fi->core;
+}
+
+/*
+ * A volume: the state that outlives a dm table reload.  Created by the
+ * first target that names it; torn down with the last one.
+ */
+struct iofilter_volume {
+	struct list_head list;		/* iof_volumes */
+	struct kref ref;		/* lookups; targets hold one each */
+	char name[IOF_NAME_LEN];
+
+	struct mutex lock;		/* control operations */
+	bool dead;			/* torn down; under lock */
+	struct iof_ptable __rcu *table;
+
+	struct list_head instances;
+	unsigned int nr_instances;
+	u32 next_id;
+
+	struct list_head targets;	/* struct iof_target, under iof_mutex */
+	unsigned int nr_targets;
+	struct mapped_device *md;
+	dev_t origin_dev;
+	struct block_device *origin;	/* valid while a target lives */
+	sector_t sectors;
+	bool suspended;
+
+	struct iof_vstats __percpu *stats;
+	struct bio_set flush_bs;	/* flush fan-out clones */
+};
+
+/* Per target (ti->private) */
+struct iof_target {
+	struct list_head list;		/* vol->targets */
+	struct dm_target *ti;
+	struct dm_dev *dev;
+	struct iofilter_volume *vol;
+};
+
+/*
+ * Per-bio data of the target (and of flush clones).  Only ->chain is
+ * written for a bio that goes straight through.
+ */
+struct iof_io {
+	const struct iof_chain *chain;	/* NULL: no filter runs */
+	struct iof_ptable *table;	/* holds a ref when chain is set */
+	struct bio *parent;		/* flush clones: the original flush */
+	u32 rule;			/* index; nr_rules is the default */
+	u8 pos;				/* filters whose map has run */
+	u8 flags;
+	u8 opi;
+	u8 pad[1];
+	u8 pb[IOF_NR_CLASSES][IOFILTER_PB_SIZE] __aligned(8);
+};
+
+#define IOF_IO_FLUSH_CLONE	0x1	/* ends at the chain, not the origin */
+
+#define IOF_PER_IO_SIZE		sizeof(struct iof_io)
+
+/* Flush clones carry their iof_io in the bio_set's front pad */
+struct iof_flush_io {
+	struct iof_io io;
+	struct bio bio;
+};
+
+/* iof-main.c */
+extern struct mutex iof_mutex;
+extern struct list_head iof_volumes;
+extern struct workqueue_struct *iof_wq;
+struct iofilter_type *iof_type_get(const char *name);
+void iof_type_put(struct iofilter_type *type);
+int iof_list_types(void *buf, unsigned int max, unsigned int *count);
+unsigned int iof_nr_types(void);
+
+/* iof-target.c */
+int iof_target_init(void);
+void iof_target_exit(void);
+void iof_flush_endio(struct bio *bio);
+
+/* iof-table.c */
+struct iof_ptable *iof_table_build(struct iofilter_volume *vol,
+				  const struct iof_ptable *old,
+				  const struct iof_rule *urules,
+				  unsigned int nr_rules,
+				  const struct iof_rule *dflt,
+				  u32 *error_rule, char *msg, size_t msglen);
+void iof_table_publish(struct iofilter_volume *vol, struct iof_ptable *table);
+void iof_table_destroy(struct iof_ptable *table);
+int iof_table_lookup(const struct iof_ptable *t, struct bio *bio,
+		     unsigned int opi, u32 rq, u32 prio, unsigned int *rule);
+void iof_table_count(const struct iof_ptable *t, unsigned int rule,
+		     unsigned int opi, unsigned int bytes);
+void iof_table_sum(const struct iof_ptable *t, unsigned int rule,
+		   struct iof_counters *out);
+void iof_table_reset(const struct iof_ptable *t);
+
+/* iof-volume.c */
+struct iofilter_volume *iof_volume_find(const char *name);	/* +ref */
+struct iofilter_volume *iof_volume_get_or_create(const char *name,
+					    struct dm_target *ti,
+					    struct dm_dev *dev,
+					    char **error);
+void iof_volume_put(struct iofilter_volume *vol);
+void iof_volume_detach_target(struct iofilter_volume *vol, struct iof_target *t);
+struct iof_inst *iof_inst_find(struct iofilter_volume *vol, const char *name);
+struct iof_inst *iof_inst_find_id(struct iofilter_volume *vol, u32 id);
+int iof_inst_create(struct iofilter_volume *vol, const char *name,
+		    const char *type, char *params, unsigned int params_len,
+		    const u8 *secret, unsigned int secret_len, u32 *id,
+		    char *msg, size_t msglen);
+int iof_inst_remove(struct iofilter_volume *vol, const char *name);
+void iof_inst_put(struct iof_inst *inst);
+int iof_inst_message(struct iofilter_volume *vol, const char *name,
+		     unsigned int argc, char **argv, char *result,
+		     unsigned int maxlen);
+void iof_inst_info(struct iof_inst *inst, struct iof_instance_info *info);
+void iof_volume_sum(struct iofilter_volume *vol, struct iof_vstats *out);
+void iof_volume_reset(struct iofilter_volume *vol);
+void iof_volume_for_each_fi(struct iofilter_volume *vol,
+			    void (*fn)(struct iofilter_instance *fi));
+
+/* iof-ctl.c */
+int iof_ctl_init(void);
+void iof_ctl_exit(void);
+
+/* A name from userspace: NUL within the array, not empty, sane chars */
+bool iof_name_valid(const char *name, size_t len);
+
+#endif /* IOF_CORE_H */

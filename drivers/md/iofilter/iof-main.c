@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * iofilter core: module entry, the filter type registry and the helpers
+ * exported to filter types.
+ *
+ * The registry follows dm-cache's policy registry: a list under a lock,
+ * duplicate names refused, a module reference per live instance, and a
+ * request_module("iofilter-<name>") fallback for types not loaded yet.
+ */
+#include <linux/ctype.h>
+#include <linux/kernel.h>
+#include <linux/kmod.h>
+#include <linux/module.h>
+#include <linux/ratelimit.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/string.h>
+
+#include "iof-core.h"
+
+DEFINE_MUTEX(iof_mutex);
+LIST_HEAD(iof_volumes);
+struct workqueue_struct *iof_wq;
+
+static DEFINE_SPINLOCK(iof_types_lock);
+static LIST_HEAD(iof_types);
+
+static struct iofilter_type *__find_type(const char *name)
+{
+	struct iofilter_type *t;
+
+	list_for_each_entry(t, &iof_types, list)
+		if (!strcmp(t->name, name))
+			return t;
+	return NULL;
+}
+
+static struct iofilter_type *__get_type_once(const char *name)
+{
+	struct iofilter_type *t;
+
+	spin_lock(&iof_types_lock);
+	t = __find_type(name);
+	if (t && !try_module_get(t->owner))
+		t = NULL;	/* being unloaded */
+	spin_unlock(&iof_types_lock);
+	return t;
+}
+
+/* Find a type by name and take a reference on its module. May sleep. */
+struct iofilter_type *iof_type_get(const char *name)
+{
+	struct iofilter_type *t = __get_type_once(name);
+
+	if (!t) {
+		request_module("iofilter-%s", name);
+		t = __get_type_once(name);
+	}
+	return t;
+}
+
+void iof_type_put(struct iofilter_type *type)
+{
+	module_put(type->owner);
+}
+
+int iof_list_types(void *buf, unsigned int max, unsigned int *count)
+{
+	struct iof_type_info *info = buf;
+	struct iofilter_type *t;
+	unsigned int n = 0;
+
+	spin_lock(&iof_types_lock);
+	list_for_each_entry(t, &iof_types, list) {
+		if (n < max) {
+			memset(&info[n], 0, sizeof(info[n]));
+			strscpy(info[n].name, t->name, sizeof(info[n].name));
+			memcpy(info[n].version, t->version,
+			       sizeof(info[n].version));
+			info[n].class = t->class;
+			info[n].flags = t->flags;
+			info[n].nr_instances = atomic_read(&t->nr_instances);
+		}
+		n++;
+	}
+	spin_unlock(&iof_types_lock);
+	*count = n;
+	return 0;
+}
+
+unsigned int iof_nr_types(void)
+{
+	struct iofilter_type *t;
+	unsigned int n = 0;
+
+	spin_lock(&iof_types_lock);
+	list_for_each_entry(t, &iof_types, list)
+		n++;
+	spin_unlock(&iof_types_lock);
+	return n;
+}
+
+int iofilter_register_type(struct iofilter_type *type)
+{
+	int r = 0;
+
+	if (!type->name || !type->create || type->class >= IOF_NR_CLASSES ||
+	    strlen(type->name) >= IOF_NAME_LEN ||
+	    !iof_name_valid(type->name, IOF_NAME_LEN)) {
+		DMERR("refusing malformed filter type registration");
+		return -EINVAL;
+	}
+	if (type->flags & ~(IOF_TYPE_RANGE_EXCLUSIVE | IOF_TYPE_NOWAIT |
+			    IOF_TYPE_HOLDS_DIRTY)) {
+		DMERR("filter type %s: unknown flags 0x%x", type->name,
+		      type->flags);
+		return -EINVAL;
+	}
+	atomic_set(&type->nr_instances, 0);
+
+	spin_lock(&iof_types_lock);
+	if (__find_type(type->name)) {
+		DMERR("filter type %s already registered", type->name);
+		r = -EEXIST;
+	} else {
+		list_add_tail(&type->list, &iof_types);
+	}
+	spin_unlock(&iof_types_lock);
+	if (!r)
+		DMINFO("filter type %s %u.%u.%u registered", type->name,
+		       type->version[0], type->version[1], type->version[2]);
+	return r;
+}
+EXPORT_SYMBOL_GPL(iofilter_register_type);
+
+void iofilter_unregister_type(struct iofilter_type *type)
+{
+	spin_lock(&iof_types_lock);
+	list_del_init(&type->list);
+	spin_unlock(&iof_types_lock);
+}
+EXPORT_SYMBOL_GPL(iofilter_unregister_type);
+
+bool iof_name_valid(const char *name, size_t len)
+{
+	size_t i;
+
+	if (!len || !name[0])
+		return false;
+	for (i = 0; i < len && name[i]; i++) {
+		char c = name[i];
+
+		if (!isalnum(c) && c != '_' && c != '-' && c != '.')
+			return false;
+	}
+	if (i == len)
+		return false;		/* not terminated */
+	/* the rest of the array must be zero, like any reserved field */
+	for (; i < len; i++)
+		if (name[i])
+			return false;
+	return true;
+}
+
+const char *iofilter_param(unsigned int argc, char **argv, const char *key)
+{
+	size_t klen = strlen(key);
+	unsigned int i;
+
+	for (i = 0; i < argc; i++)
+		if (!strncmp(argv[i], key, klen) && argv[i][klen] == '=')
+			return argv[i] + klen + 1;
+	return NULL;
+}
+EXPORT_SYMBOL_GPL(iofilter_param);
+
+int iofilter_param_u64(unsigned int argc, char **argv, const char *key,
+		       u64 def, u64 *val)
+{
+	const char *v = iofilter_param(argc, argv, key);
+
+	if (!v) {
+		*val = def;
+		return 0;
+	}
+	return kstrtoull(v, 0, val);
+}
+EXPORT_SYMBOL_GPL(iofilter_param_u64);
+
+int iofilter_bdev_open(const char *path, bool write, void *holder,
+		       struct iofilter_bdev *ib)
+{
+	return iof_compat_bdev_open(path, write, holder, ib);
+}
+EXPORT_SYMBOL_GPL(iofilter_bdev_open);
+
+void iofilter_bdev_close(struct iofilter_bdev *ib)
+{
+	if (ib->bdev)
+		iof_compat_bdev_close(ib);
+}
+EXPORT_SYMBOL_GPL(iofilter_bdev_close);
+
+void iofilter_latch_error(struct iofilter_instance *fi, int err,
+			  const char *what)
+{
+	if (!cmpxchg(&fi->error, 0, (unsigned long)-err))
+		DMERR_LIMIT("%s/%s: %s: error %d",
+			    iofilter_volume_name(fi->vol), fi->name, what, err);
+}
+EXPORT_SYMBOL_GPL(iofilter_latch_error);
+
+static int __init iofilter_init(void)
+{
+	int r;
+
+	iof_wq = alloc_workqueue("iofilter", WQ_MEM_RECLAIM, 0);
+	if (!iof_wq)
+		return -ENOMEM;
+
+	r = iof_target_init();
+	if (r)
+		goto bad_target;
+
+	r = iof_ctl_init();
+	if (r)
+		goto bad_ctl;
+
+	DMINFO("version %u.%u.%u loaded", IOFILTER_VERSION_MAJOR,
+	       IOFILTER_VERSION_MINOR, IOFILTER_VERSION_PATCH);
+	return 0;
+
+bad_ctl:
+	iof_target_exit();
+bad_target:
+	destroy_workqueue(iof_wq);
+	return r;
+}
+
+static void __exit iofilter_exit(void)
+{
+	iof_ctl_exit();
+	iof_target_exit();
+	destroy_workqueue(iof_wq);
+}
+
+module_init(iofilter_init);
+module_exit(iofilter_exit);
+
+MODULE_DESCRIPTION(DM_NAME " per-volume I/O filter framework");
+MODULE_AUTHOR("The iofilter authors");
+MODULE_LICENSE("GPL");

@@ -1,0 +1,682 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * iofilter core: policy tables.
+ *
+ * A table is validated and built aside from the live one, then published
+ * with rcu_assign_pointer().  Building flattens the rules' byte ranges into
+ * a sorted array of disjoint segments, each with the (ordered) list of rules
+ * whose range covers it, so that the hot path finds its candidates with one
+ * binary search, whatever the number of rules.  A candidate list stops at
+ * the first rule that matches every bio in its range: nothing after it can
+ * ever win.
+ */
+#include <linux/bitmap.h>
+#include <linux/ioprio.h>
+#include <linux/slab.h>
+#include <linux/sort.h>
+#include <linux/vmalloc.h>
+
+#include "iof-core.h"
+
+/* Bound on the flattened candidate lists (overlapping ranges multiply them) */
+#define IOF_MAX_CANDS		(1U << 22)
+
+static void iof_table_release(struct percpu_ref *ref);
+
+static void free_rstats(struct iof_ptable *t)
+{
+	unsigned int i;
+
+	if (!t->rstats)
+		return;
+	for (i = 0; i < t->nr_chunks; i++)
+		free_percpu(t->rstats[i]);
+	kvfree(t->rstats);
+	t->rstats = NULL;
+}
+
+static int alloc_rstats(struct iof_ptable *t)
+{
+	unsigned int n = t->nr_rules + 1, i;
+
+	t->nr_chunks = DIV_ROUND_UP(n, IOF_STATS_CHUNK);
+	t->rstats = kvcalloc(t->nr_chunks, sizeof(*t->rstats), GFP_KERNEL);
+	if (!t->rstats)
+		return -ENOMEM;
+	for (i = 0; i < t->nr_chunks; i++) {
+		t->rstats[i] = __alloc_percpu(sizeof(struct iof_counters) *
+					      IOF_STATS_CHUNK,
+					      __alignof__(u64));
+		if (!t->rstats[i])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Frees a table that was never published or has drained. May sleep. */
+void iof_table_destroy(struct iof_ptable *t)
+{
+	unsigned int i, j;
+
+	if (!t)
+		return;
+	if (t->rules) {
+		for (i = 0; i <= t->nr_rules; i++) {
+			struct iof_chain *c = &t->rules[i].chain;
+
+			for (j = 0; j < c->n; j++)
+				iof_inst_put(iof_fi_inst(c->fi[j]));
+		}
+	}
+	kvfree(t->rules);
+	kvfree(t->urules);
+	kvfree(t->segs);
+	kvfree(t->cands);
+	kvfree(t->flush_cands);
+	kfree(t->flush_chains);
+	free_rstats(t);
+	percpu_ref_exit(&t->ref);
+	kfree(t);
+}
+
+static void iof_table_free_work(struct work_struct *w)
+{
+	struct iof_ptable *t = container_of(w, struct iof_ptable, free_work);
+	struct completion *drained = t->drained;
+
+	iof_table_destroy(t);
+	if (drained)
+		complete(drained);
+}
+
+static void iof_table_release(struct percpu_ref *ref)
+{
+	struct iof_ptable *t = container_of(ref, struct iof_ptable, ref);
+
+	/* atomic context: instance destructors may sleep */
+	queue_work(iof_wq, &t->free_work);
+}
+
+static __printf(6, 7)
+int rule_err(char *msg, size_t len, u32 *error_rule, u32 idx, int err,
+	     const char *fmt, ...)
+{
+	va_list ap;
+	int n = 0;
+
+	*error_rule = idx;
+	if (idx != ~0U)
+		n = scnprintf(msg, len, "rule %u: ", idx);
+	else
+		n = scnprintf(msg, len, "default rule: ");
+	va_start(ap, fmt);
+	vscnprintf(msg + n, len - n, fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+static bool zeroed(const void *p, size_t len)
+{
+	return !memchr_inv(p, 0, len);
+}
+
+static int cmp_class(const void *a, const void *b)
+{
+	const struct iofilter_instance *x = *(struct iofilter_instance * const *)a;
+	const struct iofilter_instance *y = *(struct iofilter_instance * const *)b;
+
+	return (int)x->type->class - (int)y->type->class;
+}
+
+/*
+ * Check one rule from userspace and turn it into its kernel form.  Takes an
+ * instance reference for each chain member (dropped by iof_table_destroy).
+ */
+static int convert_rule(struct iofilter_volume *vol, const struct iof_rule *u,
+			struct iof_krule *k, bool is_default, u32 idx,
+			u32 *error_rule, char *msg, size_t msglen)
+{
+	unsigned int i, j;
+	u32 ebad = idx;
+
+#define BAD(err, ...) rule_err(msg, msglen, error_rule, ebad, err, __VA_ARGS__)
+
+	memset(k, 0, sizeof(*k));
+	if (is_default) {
+		ebad = ~0U;
+		if (u->start || u->len || u->ops || u->min_size ||
+		    u->max_size || u->flags_set || u->flags_clear ||
+		    u->ioprio_classes || !zeroed(u->name, sizeof(u->name)))
+			return BAD(-EINVAL, "match fields must be zero");
+		k->ops = IOF_OP_ALL;
+	} else {
+		if (memchr(u->name, 0, sizeof(u->name)) == NULL)
+			return BAD(-EINVAL, "name not NUL-terminated");
+		i = strlen(u->name);
+		if (!zeroed(u->name + i, sizeof(u->name) - i))
+			return BAD(-EINVAL, "bytes after the name's NUL must be zero");
+		if (!u->ops || (u->ops & ~IOF_OP_ALL))
+			return BAD(-EINVAL, "ops 0x%x invalid", u->ops);
+		if ((u->start | u->len) & (SECTOR_SIZE - 1))
+			return BAD(-EINVAL, "range not 512-byte aligned");
+		if (u->len && u->start + u->len < u->start)
+			return BAD(-EINVAL, "range wraps");
+		if (u->len && (u->start + u->len) >> SECTOR_SHIFT > vol->sectors)
+			return BAD(-ERANGE, "range ends at byte %llu, beyond the end of the volume (%llu bytes)",
+				   u->start + u->len,
+				   (u64)vol->sectors << SECTOR_SHIFT);
+		if (!u->len && u->start)
+			return BAD(-EINVAL, "range with a start needs a length");
+		if (u->max_size && u->min_size > u->max_size)
+			return BAD(-EINVAL, "min_size above max_size");
+		if ((u->flags_set | u->flags_clear) & ~IOF_RQ_ALL)
+			return BAD(-EINVAL, "unknown request flags");
+		if (u->flags_set & u->flags_clear)
+			return BAD(-EINVAL, "a flag is both required and excluded");
+		if (u->ioprio_classes & ~IOF_PRIO_ALL)
+			return BAD(-EINVAL, "unknown ioprio classes");
+		k->has_range = u->len != 0;
+		k->start = u->start >> SECTOR_SHIFT;
+		k->end = (u->start + u->len) >> SECTOR_SHIFT;
+		k->ops = u->ops;
+		k->min_size = u->min_size;
+		k->max_size = u->max_size;
+		k->flags_set = u->flags_set;
+		k->flags_clear = u->flags_clear;
+		k->ioprio_classes = u->ioprio_classes;
+	}
+	k->unconditional = k->ops == IOF_OP_ALL && !k->min_size &&
+			   !k->max_size && !k->flags_set && !k->flags_clear &&
+			   (!k->ioprio_classes ||
+			    k->ioprio_classes == IOF_PRIO_ALL);
+	k->action = u->action;
+
+	switch (u->action) {
+	case IOF_ACTION_PASS:
+	case IOF_ACTION_DENY:
+		if (u->nr_chain || !zeroed(u->chain, sizeof(u->chain)))
+			return BAD(-EINVAL, "only a filter action takes a chain");
+		return 0;
+	case IOF_ACTION_FILTER:
+		break;
+	default:
+		return BAD(-EINVAL, "unknown action %u", u->action);
+	}
+
+	if (!u->nr_chain || u->nr_chain > IOF_MAX_CHAIN)
+		return BAD(-EINVAL, "chain length %u not in 1..%u", u->nr_chain,
+			   IOF_MAX_CHAIN);
+	for (i = u->nr_chain; i < IOF_MAX_CHAIN; i++)
+		if (u->chain[i])
+			return BAD(-EINVAL, "unused chain slots must be zero");
+	for (i = 0; i < u->nr_chain; i++) {
+		struct iof_inst *inst = iof_inst_find_id(vol, u->chain[i]);
+
+		if (!inst)
+			return BAD(-ENOENT, "no filter instance with id %u",
+				   u->chain[i]);
+		kref_get(&inst->ref);
+		k->chain.fi[k->chain.n++] = inst->fi;
+	}
+	sort(k->chain.fi, k->chain.n, sizeof(k->chain.fi[0]), cmp_class, NULL);
+	for (i = 1; i < k->chain.n; i++)
+		if (k->chain.fi[i]->type->class == k->chain.fi[i - 1]->type->class)
+			return BAD(-EINVAL, "instances %s and %s are of the same class",
+				   k->chain.fi[i - 1]->name, k->chain.fi[i]->name);
+	for (j = 0; j < k->chain.n; j++) {
+		if (!(k->chain.fi[j]->type->flags & IOF_TYPE_RANGE_EXCLUSIVE))
+			continue;
+		if (is_default)
+			return BAD(-EINVAL, "%s must see all I/O to its range: it cannot be the default action",
+				   k->chain.fi[j]->name);
+		if (!k->has_range || !k->unconditional ||
+		    (k->ioprio_classes && k->ioprio_classes != IOF_PRIO_ALL))
+			return BAD(-EINVAL, "%s must see all I/O to its range: its rule may match by range only",
+				   k->chain.fi[j]->name);
+	}
+	return 0;
+#undef BAD
+}
+
+static bool krule_exclusive(const struct iof_krule *k)
+{
+	unsigned int j;
+
+	for (j = 0; j < k->chain.n; j++)
+		if (k->chain.fi[j]->type->flags & IOF_TYPE_RANGE_EXCLUSIVE)
+			return true;
+	return false;
+}
+
+static bool overlaps(const struct iof_krule *a, const struct iof_krule *b)
+{
+	if (!a->has_range || !b->has_range)
+		return true;
+	return a->start < b->end && b->start < a->end;
+}
+
+/*
+ * A range-exclusive instance (crypt) must see every read and write of its
+ * range: no earlier rule may take any part of it, and no other rule may
+ * bind the same instance elsewhere with different conditions.
+ */
+static int check_exclusive(struct iof_ptable *t, u32 *error_rule, char *msg,
+			   size_t msglen)
+{
+	unsigned int i, j;
+
+	for (i = 0; i < t->nr_rules; i++) {
+		const struct iof_krule *k = &t->rules[i];
+
+		if (!krule_exclusive(k))
+			continue;
+		for (j = 0; j < i; j++) {
+			if (overlaps(&t->rules[j], k))
+				return rule_err(msg, msglen, error_rule, i,
+						-EINVAL,
+						"rule %u takes part of the range of range-exclusive filter %s first",
+						j, k->chain.fi[0]->name);
+		}
+	}
+	return 0;
+}
+
+struct iof_edge {
+	sector_t at;
+	u32 rule;
+};
+
+static int cmp_edge(const void *a, const void *b)
+{
+	const struct iof_edge *x = a, *y = b;
+
+	if (x->at != y->at)
+		return x->at < y->at ? -1 : 1;
+	return 0;
+}
+
+/*
+ * Flatten: the boundaries of all ranges cut the volume into segments; each
+ * segment lists, in rule order, the rules covering it, up to the first
+ * unconditional one.  Adjacent segments with equal lists are merged.  A
+ * sweep over the sorted range starts and ends keeps the set of covering
+ * rules in a bitmap, so building costs O(segments * rules / BITS_PER_LONG).
+ * Two passes: the first only counts, to allocate once and to refuse a table
+ * whose lists would be too large.
+ */
+static int sweep(struct iof_ptable *t, const struct iof_edge *starts,
+		 const struct iof_edge *ends, unsigned int ne,
+		 unsigned long *active, struct iof_seg *segs, u32 *cands,
+		 unsigned int *nsegs_out, unsigned int *ncands_out)
+{
+	unsigned int n = t->nr_rules, is = 0, ie = 0, i, r;
+	unsigned int nsegs = 0, ncands = 0;
+	sector_t lo = 0;
+
+	bitmap_zero(active, n);
+	for (i = 0; i < n; i++)
+		if (!t->rules[i].has_range)
+			__set_bit(i, active);
+
+	for (;;) {
+		unsigned int first = ncands;
+
+		while (ie < ne && ends[ie].at <= lo)
+			__clear_bit(ends[ie++].rule, active);
+		while (is < ne && starts[is].at <= lo)
+			__set_bit(starts[is++].rule, active);
+
+		for_each_set_bit(r, active, n) {
+			if (ncands >= IOF_MAX_CANDS)
+				return -E2BIG;
+			if (cands)
+				cands[ncands] = r;
+			ncands++;
+			if (t->rules[r].unconditional)
+				break;
+		}
+		if (segs) {
+			if (nsegs && segs[nsegs - 1].ncand == ncands - first &&
+			    !memcmp(&cands[segs[nsegs - 1].cand], &cands[first],
+				    (ncands - first) * sizeof(*cands))) {
+				ncands = first;
+			} else {
+				segs[nsegs].start = lo;
+				segs[nsegs].cand = first;
+				segs[nsegs].ncand = ncands - first;
+				nsegs++;
+			}
+		} else {
+			nsegs++;
+		}
+		/* the next boundary */
+		if (is < ne && ie < ne)
+			lo = min(starts[is].at, ends[ie].at);
+		else if (is < ne)
+			lo = starts[is].at;
+		else if (ie < ne)
+			lo = ends[ie].at;
+		else
+			break;
+	}
+	*nsegs_out = nsegs;
+	*ncands_out = ncands;
+	return 0;
+}
+
+static int build_segments(struct iof_ptable *t)
+{
+	unsigned int n = t->nr_rules, ne = 0, i, nsegs, ncands;
+	struct iof_edge *starts = NULL, *ends = NULL;
+	unsigned long *active;
+	int ret = -ENOMEM;
+
+	active = bitmap_zalloc(max(n, 1U), GFP_KERNEL);
+	starts = kvmalloc_array(max(n, 1U), sizeof(*starts), GFP_KERNEL);
+	ends = kvmalloc_array(max(n, 1U), sizeof(*ends), GFP_KERNEL);
+	if (!active || !starts || !ends)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (!t->rules[i].has_range)
+			continue;
+		starts[ne].at = t->rules[i].start;
+		starts[ne].rule = i;
+		ends[ne].at = t->rules[i].end;
+		ends[ne].rule = i;
+		ne++;
+	}
+	sort(starts, ne, sizeof(*starts), cmp_edge, NULL);
+	sort(ends, ne, sizeof(*ends), cmp_edge, NULL);
+
+	ret = sweep(t, starts, ends, ne, active, NULL, NULL, &nsegs, &ncands);
+	if (ret)
+		goto out;
+	ret = -ENOMEM;
+	t->segs = kvmalloc_array(nsegs, sizeof(*t->segs), GFP_KERNEL);
+	t->cands = kvmalloc_array(max(ncands, 1U), sizeof(*t->cands),
+				  GFP_KERNEL);
+	if (!t->segs || !t->cands)
+		goto out;
+	ret = sweep(t, starts, ends, ne, active, t->segs, t->cands,
+		    &t->nr_segs, &t->nr_cands);
+out:
+	kvfree(starts);
+	kvfree(ends);
+	bitmap_free(active);
+	return ret;
+}
+
+/* Flushes: candidate rules, and the instances each flush fans out to */
+static int build_flush(struct iof_ptable *t)
+{
+	struct iofilter_instance **seen;
+	unsigned int i, j, k, nseen = 0;
+
+	t->flush_cands = kvmalloc_array(t->nr_rules + 1, sizeof(u32),
+					GFP_KERNEL);
+	seen = kcalloc(IOF_MAX_INSTANCES, sizeof(*seen), GFP_KERNEL);
+	if (!t->flush_cands || !seen) {
+		kfree(seen);
+		return -ENOMEM;
+	}
+	for (i = 0; i <= t->nr_rules; i++) {
+		const struct iof_krule *r = &t->rules[i];
+
+		if (!(r->ops & IOF_OP_FLUSH))
+			continue;
+		if (i < t->nr_rules)
+			t->flush_cands[t->nr_flush_cands++] = i;
+		if (r->action != IOF_ACTION_FILTER)
+			continue;
+		for (j = 0; j < r->chain.n; j++) {
+			for (k = 0; k < nseen; k++)
+				if (seen[k] == r->chain.fi[j])
+					break;
+			if (k == nseen && nseen < IOF_MAX_INSTANCES)
+				seen[nseen++] = r->chain.fi[j];
+		}
+	}
+	if (nseen) {
+		t->flush_chains = kcalloc(nseen, sizeof(*t->flush_chains),
+					  GFP_KERNEL);
+		if (!t->flush_chains) {
+			kfree(seen);
+			return -ENOMEM;
+		}
+	}
+	for (k = 0; k < nseen; k++) {
+		t->flush_chains[k].n = 1;
+		t->flush_chains[k].fi[0] = seen[k];
+	}
+	t->nr_flush_fi = nseen;
+	kfree(seen);
+	return 0;
+}
+
+struct iof_ptable *iof_table_build(struct iofilter_volume *vol,
+				  const struct iof_ptable *old,
+				  const struct iof_rule *urules,
+				  unsigned int nr_rules,
+				  const struct iof_rule *dflt,
+				  u32 *error_rule, char *msg, size_t msglen)
+{
+	struct iof_ptable *t;
+	unsigned int i;
+	int r;
+
+	*error_rule = ~0U;
+	t = kzalloc(sizeof(*t), GFP_KERNEL);
+	if (!t)
+		return ERR_PTR(-ENOMEM);
+	t->vol = vol;
+	t->generation = old ? old->generation + 1 : 1;
+	INIT_WORK(&t->free_work, iof_table_free_work);
+	r = percpu_ref_init(&t->ref, iof_table_release, 0, GFP_KERNEL);
+	if (r) {
+		kfree(t);
+		return ERR_PTR(r);
+	}
+
+	r = -ENOMEM;
+	t->rules = kvcalloc(nr_rules + 1, sizeof(*t->rules), GFP_KERNEL);
+	if (!t->rules)
+		goto bad;
+	/*
+	 * From here destroy walks all nr_rules + 1 entries: those not yet
+	 * converted are zero and hold no instance reference.
+	 */
+	t->nr_rules = nr_rules;
+	if (nr_rules) {
+		t->urules = kvmalloc_array(nr_rules, sizeof(*urules),
+					   GFP_KERNEL);
+		if (!t->urules)
+			goto bad;
+		memcpy(t->urules, urules, nr_rules * sizeof(*urules));
+	}
+	t->udflt = *dflt;
+	for (i = 0; i < nr_rules; i++) {
+		r = convert_rule(vol, &urules[i], &t->rules[i], false, i,
+				 error_rule, msg, msglen);
+		if (r)
+			goto bad;
+	}
+	/* the default goes last, at index nr_rules */
+	r = convert_rule(vol, dflt, &t->rules[nr_rules], true, ~0U,
+			 error_rule, msg, msglen);
+	if (r)
+		goto bad;
+	t->trivial = !nr_rules && t->rules[nr_rules].action == IOF_ACTION_PASS;
+
+	r = check_exclusive(t, error_rule, msg, msglen);
+	if (r)
+		goto bad;
+	r = build_segments(t);
+	if (r == -E2BIG)
+		scnprintf(msg, msglen, "overlapping ranges make the table too large");
+	if (r)
+		goto bad;
+	r = build_flush(t);
+	if (r)
+		goto bad;
+	r = alloc_rstats(t);
+	if (r)
+		goto bad;
+	iof_table_reset(t);
+	return t;
+
+bad:
+	if (!msg[0])
+		scnprintf(msg, msglen, "cannot build table: error %d", r);
+	iof_table_destroy(t);
+	return ERR_PTR(r);
+}
+
+/*
+ * Publish a built table.  Caller holds vol->lock.  In-flight bios keep the
+ * old table alive through their reference; it is freed when they drain.
+ */
+void iof_table_publish(struct iofilter_volume *vol, struct iof_ptable *t)
+{
+	struct iof_ptable *old = rcu_dereference_protected(vol->table,
+					lockdep_is_held(&vol->lock));
+	unsigned int i, j;
+
+	for (i = 0; i <= t->nr_rules; i++)
+		for (j = 0; j < t->rules[i].chain.n; j++)
+			iof_fi_inst(t->rules[i].chain.fi[j])->users++;
+	if (old)
+		for (i = 0; i <= old->nr_rules; i++)
+			for (j = 0; j < old->rules[i].chain.n; j++)
+				iof_fi_inst(old->rules[i].chain.fi[j])->users--;
+	rcu_assign_pointer(vol->table, t);
+	/*
+	 * Readers that still see the old table take their reference within
+	 * an RCU read section; percpu_ref_kill() only drops the base
+	 * reference after a grace period, so none of them can race to zero.
+	 */
+	if (old)
+		percpu_ref_kill(&old->ref);
+}
+
+static inline bool rule_matches(const struct iof_krule *k, unsigned int opi,
+				unsigned int size, u32 rq, u32 prio)
+{
+	if (!(k->ops & BIT(opi)))
+		return false;
+	if (k->unconditional)
+		return true;
+	if (size < k->min_size || (k->max_size && size > k->max_size))
+		return false;
+	if ((rq & k->flags_set) != k->flags_set || (rq & k->flags_clear))
+		return false;
+	if (k->ioprio_classes && !(k->ioprio_classes & BIT(prio)))
+		return false;
+	return true;
+}
+
+static inline unsigned int seg_find(const struct iof_ptable *t, sector_t s)
+{
+	unsigned int lo = 0, hi = t->nr_segs;
+
+	/* last segment whose start <= s; segs[0].start == 0 */
+	while (hi - lo > 1) {
+		unsigned int mid = lo + (hi - lo) / 2;
+
+		if (t->segs[mid].start <= s)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static inline unsigned int seg_match(const struct iof_ptable *t,
+				     unsigned int seg, unsigned int opi,
+				     unsigned int size, u32 rq, u32 prio)
+{
+	const struct iof_seg *sg = &t->segs[seg];
+	unsigned int i;
+
+	for (i = 0; i < sg->ncand; i++) {
+		u32 r = t->cands[sg->cand + i];
+
+		if (rule_matches(&t->rules[r], opi, size, rq, prio))
+			return r;
+	}
+	return t->nr_rules;	/* the default */
+}
+
+/*
+ * Find the rule for a bio (sector relative to the volume).  Returns the
+ * number of sectors the rule covers from the bio's start (the bio must be
+ * cut there), or 0 when it covers the whole bio.
+ */
+int iof_table_lookup(const struct iof_ptable *t, struct bio *bio,
+		     unsigned int opi, u32 rq, u32 prio, unsigned int *rule)
+{
+	unsigned int size = bio->bi_iter.bi_size, seg, r, i;
+	sector_t s = bio->bi_iter.bi_sector, end;
+
+	if (opi == IOF_OPI_FLUSH) {
+		for (i = 0; i < t->nr_flush_cands; i++) {
+			r = t->flush_cands[i];
+			if (rule_matches(&t->rules[r], opi, size, rq, prio)) {
+				*rule = r;
+				return 0;
+			}
+		}
+		*rule = t->nr_rules;
+		return 0;
+	}
+
+	seg = seg_find(t, s);
+	r = seg_match(t, seg, opi, size, rq, prio);
+	*rule = r;
+	end = s + bio_sectors(bio);
+	/* extend over following segments while the outcome is the same */
+	while (seg + 1 < t->nr_segs && t->segs[seg + 1].start < end) {
+		seg++;
+		if (seg_match(t, seg, opi, size, rq, prio) != r)
+			return t->segs[seg].start - s;
+	}
+	return 0;
+}
+
+void iof_table_count(const struct iof_ptable *t, unsigned int rule,
+		     unsigned int opi, unsigned int bytes)
+{
+	struct iof_counters __percpu *c = t->rstats[rule / IOF_STATS_CHUNK];
+	unsigned int i = rule % IOF_STATS_CHUNK;
+
+	this_cpu_inc(c[i].ios[opi]);
+	this_cpu_add(c[i].bytes[opi], bytes);
+}
+
+void iof_table_sum(const struct iof_ptable *t, unsigned int rule,
+		   struct iof_counters *out)
+{
+	struct iof_counters __percpu *c = t->rstats[rule / IOF_STATS_CHUNK];
+	unsigned int i = rule % IOF_STATS_CHUNK, op;
+	int cpu;
+
+	memset(out, 0, sizeof(*out));
+	for_each_possible_cpu(cpu) {
+		const struct iof_counters *p = per_cpu_ptr(&c[i], cpu);
+
+		for (op = 0; op < IOF_NR_OPS; op++) {
+			out->ios[op] += READ_ONCE(p->ios[op]);
+			out->bytes[op] += READ_ONCE(p->bytes[op]);
+		}
+	}
+}
+
+void iof_table_reset(const struct iof_ptable *t)
+{
+	unsigned int i;
+	int cpu;
+
+	for (i = 0; i < t->nr_chunks; i++)
+		for_each_possible_cpu(cpu)
+			memset(per_cpu_ptr(t->rstats[i], cpu), 0,
+			       sizeof(struct iof_counters) * IOF_STATS_CHUNK);
+}

@@ -1,0 +1,628 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * iofilter core: the device-mapper target and the per-bio path.
+ *
+ *   iofilter <origin_dev> <volume_name>
+ *
+ * Every bio is classified against the volume's policy table (first match
+ * wins).  A bio no rule sends to a filter is remapped to the origin exactly
+ * as dm-linear does: no allocation, no lock, no shared cache line written;
+ * one store to its per-bio data and percpu counters.  A bio that crosses a
+ * rule boundary is cut there with dm_accept_partial_bio(); dm sends the rest
+ * back through map.  A bio bound to a chain holds a reference on the table
+ * it was classified with until it completes, so a table swap never changes
+ * the rules under an in-flight bio.
+ */
+#include <linux/ioprio.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+
+#include "iof-core.h"
+
+static struct iof_io *bio_io(struct bio *bio)
+{
+	if (bio->bi_end_io == iof_flush_endio)
+		return &container_of(bio, struct iof_flush_io, bio)->io;
+	return dm_per_bio_data(bio, IOF_PER_IO_SIZE);
+}
+
+static inline void *io_pb(struct iof_io *io, struct iofilter_instance *fi)
+{
+	return io->pb[fi->type->class];
+}
+
+static inline unsigned int bio_opi(struct bio *bio)
+{
+	switch (bio_op(bio)) {
+	case REQ_OP_READ:
+		return IOF_OPI_READ;
+	case REQ_OP_WRITE:
+		if (unlikely(!bio->bi_iter.bi_size))
+			return IOF_OPI_FLUSH;
+		return IOF_OPI_WRITE;
+	case REQ_OP_DISCARD:
+	case REQ_OP_SECURE_ERASE:
+		return IOF_OPI_DISCARD;
+	case REQ_OP_WRITE_ZEROES:
+		return IOF_OPI_WRITE_ZEROES;
+	default:
+		return IOF_OPI_NONE;
+	}
+}
+
+static inline u32 bio_rq_flags(struct bio *bio)
+{
+	blk_opf_t f = bio->bi_opf;
+	u32 rq = 0;
+
+	if (f & REQ_SYNC)
+		rq |= IOF_RQ_SYNC;
+	if (f & REQ_FUA)
+		rq |= IOF_RQ_FUA;
+	if (f & REQ_PREFLUSH)
+		rq |= IOF_RQ_PREFLUSH;
+	if (f & REQ_META)
+		rq |= IOF_RQ_META;
+	if (f & REQ_RAHEAD)
+		rq |= IOF_RQ_READAHEAD;
+	return rq;
+}
+
+static inline u32 bio_prio_class(struct bio *bio)
+{
+	u32 c = IOPRIO_PRIO_CLASS(bio->bi_ioprio);
+
+	return c <= IOPRIO_CLASS_IDLE ? c : IOPRIO_CLASS_NONE;
+}
+
+static void count_vol(struct iofilter_volume *vol, unsigned int opi,
+		      unsigned int bytes)
+{
+	this_cpu_inc(vol->stats->ios[opi]);
+	this_cpu_add(vol->stats->bytes[opi], bytes);
+}
+
+/* ---- chains ---- */
+
+/* The bio reached the end of its chain: on to the origin. */
+static void chain_done_async(struct iof_io *io, struct bio *bio)
+{
+	if (io->flags & IOF_IO_FLUSH_CLONE)
+		bio_endio(bio);		/* the parent flush goes to the origin */
+	else
+		dm_submit_bio_remap(bio, NULL);
+}
+
+/*
+ * Run the filters' map from io->pos on.  Returns true when the bio reached
+ * the end of the chain; false when a filter kept or completed it.
+ */
+static bool run_chain(struct iof_io *io, struct bio *bio)
+{
+	const struct iof_chain *c = io->chain;
+
+	while (io->pos < c->n) {
+		struct iofilter_instance *fi = c->fi[io->pos];
+		blk_status_t st = BLK_STS_OK;
+		int r;
+
+		io->pos++;
+		r = fi->ops->map(fi, bio, io_pb(io, fi), &st);
+		switch (r) {
+		case IOF_MAP_CONTINUE:
+			continue;
+		case IOF_MAP_SUBMITTED:
+			return false;
+		case IOF_MAP_COMPLETE:
+			/* its own end_io is not called */
+			io->pos--;
+			bio->bi_status = st;
+			bio_endio(bio);
+			return false;
+		default:
+			DMERR_LIMIT("%s/%s: map returned %d", fi->vol->name,
+				    fi->name, r);
+			io->pos--;
+			bio->bi_status = BLK_STS_IOERR;
+			bio_endio(bio);
+			return false;
+		}
+	}
+	return true;
+}
+
+void iofilter_continue(struct bio *bio)
+{
+	struct iof_io *io = bio_io(bio);
+
+	if (run_chain(io, bio))
+		chain_done_async(io, bio);
+}
+EXPORT_SYMBOL_GPL(iofilter_continue);
+
+void iofilter_complete(struct bio *bio, blk_status_t status)
+{
+	struct iof_io *io = bio_io(bio);
+
+	/* the filter that kept the bio does not see its end_io */
+	io->pos--;
+	bio->bi_status = status;
+	bio_endio(bio);
+}
+EXPORT_SYMBOL_GPL(iofilter_complete);
+
+void iofilter_accept_partial(struct bio *bio, unsigned int sectors)
+{
+	if (WARN_ON_ONCE(bio->bi_end_io == iof_flush_endio))
+		return;
+	dm_accept_partial_bio(bio, sectors);
+}
+EXPORT_SYMBOL_GPL(iofilter_accept_partial);
+
+/*
+ * Run the filters' end_io in reverse order from io->pos down.  Returns
+ * DM_ENDIO_INCOMPLETE when a filter keeps the bio for more work.
+ */
+static int run_endio(struct iof_io *io, struct bio *bio, blk_status_t *st)
+{
+	const struct iof_chain *c = io->chain;
+
+	while (io->pos) {
+		struct iofilter_instance *fi = c->fi[--io->pos];
+
+		if (!fi->ops->end_io)
+			continue;
+		if (fi->ops->end_io(fi, bio, io_pb(io, fi), st) ==
+		    IOF_ENDIO_INCOMPLETE)
+			return DM_ENDIO_INCOMPLETE;
+	}
+	return DM_ENDIO_DONE;
+}
+
+void iofilter_endio_continue(struct bio *bio, blk_status_t status)
+{
+	/* back through bio_endio: dm's completion calls our end_io again */
+	bio->bi_status = status;
+	bio_endio(bio);
+}
+EXPORT_SYMBOL_GPL(iofilter_endio_continue);
+
+/* ---- flushes ---- */
+
+/* A flush clone completes: its instance's end_io, then the parent. */
+void iof_flush_endio(struct bio *bio)
+{
+	struct iof_io *io = bio_io(bio);
+	struct bio *parent = io->parent;
+	blk_status_t st = bio->bi_status;
+
+	if (run_endio(io, bio, &st) == DM_ENDIO_INCOMPLETE)
+		return;
+	if (st) {
+		cmpxchg(&parent->bi_status, BLK_STS_OK, st);
+		this_cpu_inc(io->table->vol->stats->errors);
+	}
+	percpu_ref_put(&io->table->ref);
+	bio_put(bio);
+	bio_endio(parent);
+}
+
+/*
+ * An empty flush is a barrier for the whole volume: the origin gets it and
+ * so does every instance bound to a rule that includes the flush op, each
+ * through a clone of its own.  The parent completes when all have.
+ */
+static void flush_fan_out(struct iofilter_volume *vol, struct iof_ptable *t,
+			  struct bio *bio)
+{
+	unsigned int i;
+
+	for (i = 0; i < t->nr_flush_fi; i++) {
+		struct bio *clone;
+		struct iof_io *io;
+
+		clone = bio_alloc_clone(bio->bi_bdev, bio, GFP_NOIO,
+					&vol->flush_bs);
+		clone->bi_end_io = iof_flush_endio;
+		io = bio_io(clone);
+		io->chain = &t->flush_chains[i];
+		io->table = t;
+		io->parent = bio;
+		io->pos = 0;
+		io->flags = IOF_IO_FLUSH_CLONE;
+		io->opi = IOF_OPI_FLUSH;
+		io->rule = t->nr_rules;
+		percpu_ref_get(&t->ref);
+		bio_inc_remaining(bio);
+		if (run_chain(io, clone))
+			bio_endio(clone);
+	}
+}
+
+/* ---- the target ---- */
+
+static int iof_ctr(struct dm_target *ti, unsigned int argc, char **argv)
+{
+	struct iofilter_volume *vol;
+	struct iof_target *t;
+	int r;
+
+	if (argc != 2) {
+		ti->error = "Invalid argument count: <origin_dev> <volume_name>";
+		return -EINVAL;
+	}
+	if (strlen(argv[1]) >= IOF_NAME_LEN ||
+	    !iof_name_valid(argv[1], strlen(argv[1]) + 1)) {
+		ti->error = "Invalid volume name";
+		return -EINVAL;
+	}
+	if (ti->begin) {
+		ti->error = "An iofilter target must start at sector 0";
+		return -EINVAL;
+	}
+
+	t = kzalloc(sizeof(*t), GFP_KERNEL);
+	if (!t) {
+		ti->error = "Cannot allocate target context";
+		return -ENOMEM;
+	}
+	INIT_LIST_HEAD(&t->list);
+	t->ti = ti;
+
+	r = dm_get_device(ti, argv[0], dm_table_get_mode(ti->table), &t->dev);
+	if (r) {
+		ti->error = "Origin device lookup failed";
+		goto bad_dev;
+	}
+	if (ti->len > bdev_nr_sectors(t->dev->bdev)) {
+		ti->error = "Origin device is smaller than the target";
+		r = -EINVAL;
+		goto bad_vol;
+	}
+
+	vol = iof_volume_get_or_create(argv[1], ti, t->dev, &ti->error);
+	if (IS_ERR(vol)) {
+		r = PTR_ERR(vol);
+		goto bad_vol;
+	}
+	t->vol = vol;
+	mutex_lock(&iof_mutex);
+	list_add_tail(&t->list, &vol->targets);
+	mutex_unlock(&iof_mutex);
+
+	ti->private = t;
+	ti->per_io_data_size = IOF_PER_IO_SIZE;
+	ti->num_flush_bios = 1;
+	ti->num_discard_bios = 1;
+	ti->num_secure_erase_bios = 1;
+	ti->num_write_zeroes_bios = 1;
+	ti->accounts_remapped_io = true;
+	return 0;
+
+bad_vol:
+	dm_put_device(ti, t->dev);
+bad_dev:
+	kfree(t);
+	return r;
+}
+
+static void iof_dtr(struct dm_target *ti)
+{
+	struct iof_target *t = ti->private;
+
+	iof_volume_detach_target(t->vol, t);
+	dm_put_device(ti, t->dev);
+	kfree(t);
+}
+
+static int iof_map(struct dm_target *ti, struct bio *bio)
+{
+	struct iof_target *tgt = ti->private;
+	struct iofilter_volume *vol = tgt->vol;
+	struct iof_io *io = dm_per_bio_data(bio, IOF_PER_IO_SIZE);
+	unsigned int opi = bio_opi(bio), rule, cut, bytes;
+	const struct iof_krule *k;
+	struct iof_ptable *t;
+
+	io->chain = NULL;
+	bio_set_dev(bio, tgt->dev->bdev);
+	bio->bi_iter.bi_sector = dm_target_offset(ti, bio->bi_iter.bi_sector);
+
+	rcu_read_lock();
+	t = rcu_dereference(vol->table);
+	if (likely(t->trivial) || unlikely(opi == IOF_OPI_NONE)) {
+		rcu_read_unlock();
+		if (opi != IOF_OPI_NONE)
+			count_vol(vol, opi, bio->bi_iter.bi_size);
+		this_cpu_inc(vol->stats->passed);
+		return DM_MAPIO_REMAPPED;
+	}
+
+	cut = iof_table_lookup(t, bio, opi, bio_rq_flags(bio),
+			       bio_prio_class(bio), &rule);
+	if (cut) {
+		dm_accept_partial_bio(bio, cut);
+		this_cpu_inc(vol->stats->splits);
+	}
+	bytes = bio->bi_iter.bi_size;
+	count_vol(vol, opi, bytes);
+	iof_table_count(t, rule, opi, bytes);
+	k = &t->rules[rule];
+
+	switch (k->action) {
+	case IOF_ACTION_PASS:
+		break;
+	case IOF_ACTION_DENY:
+		rcu_read_unlock();
+		this_cpu_inc(vol->stats->denied);
+		DMWARN_LIMIT("%s: denied %s of %u bytes at byte %llu (%s %u)",
+			     vol->name, blk_op_str(bio_op(bio)), bytes,
+			     (u64)bio->bi_iter.bi_sector << SECTOR_SHIFT,
+			     rule < t->nr_rules ? "rule" : "default",
+			     rule < t->nr_rules ? rule : 0);
+		return DM_MAPIO_KILL;
+	case IOF_ACTION_FILTER:
+		if (unlikely(bio->bi_opf & REQ_NOWAIT)) {
+			/*
+			 * A chain may block; io_uring retries from a worker.
+			 * Only filtered I/O pays this.
+			 */
+			unsigned int i;
+
+			for (i = 0; i < k->chain.n; i++)
+				if (!(k->chain.fi[i]->type->flags &
+				      IOF_TYPE_NOWAIT))
+					break;
+			if (i < k->chain.n) {
+				rcu_read_unlock();
+				bio_wouldblock_error(bio);
+				return DM_MAPIO_SUBMITTED;
+			}
+		}
+		percpu_ref_get(&t->ref);
+		rcu_read_unlock();
+		this_cpu_inc(vol->stats->filtered);
+		io->table = t;
+		io->rule = rule;
+		io->pos = 0;
+		io->flags = 0;
+		io->opi = opi;
+		io->parent = NULL;
+		if (opi == IOF_OPI_FLUSH) {
+			/* a flush goes to the instances and the origin */
+			flush_fan_out(vol, t, bio);
+			percpu_ref_put(&t->ref);
+			return DM_MAPIO_REMAPPED;
+		}
+		io->chain = &k->chain;
+		if (run_chain(io, bio))
+			return DM_MAPIO_REMAPPED;
+		return DM_MAPIO_SUBMITTED;
+	}
+
+	/* pass */
+	if (unlikely(opi == IOF_OPI_FLUSH) && t->nr_flush_fi) {
+		percpu_ref_get(&t->ref);
+		rcu_read_unlock();
+		flush_fan_out(vol, t, bio);
+		percpu_ref_put(&t->ref);
+	} else {
+		rcu_read_unlock();
+	}
+	this_cpu_inc(vol->stats->passed);
+	return DM_MAPIO_REMAPPED;
+}
+
+static int iof_end_io(struct dm_target *ti, struct bio *bio,
+		      blk_status_t *error)
+{
+	struct iof_target *tgt = ti->private;
+	struct iof_io *io = dm_per_bio_data(bio, IOF_PER_IO_SIZE);
+
+	if (likely(!io->chain)) {
+		if (unlikely(*error) && *error != BLK_STS_AGAIN)
+			this_cpu_inc(tgt->vol->stats->errors);
+		return DM_ENDIO_DONE;
+	}
+	if (run_endio(io, bio, error) == DM_ENDIO_INCOMPLETE)
+		return DM_ENDIO_INCOMPLETE;
+	if (unlikely(*error))
+		this_cpu_inc(tgt->vol->stats->errors);
+	io->chain = NULL;
+	percpu_ref_put(&io->table->ref);
+	return DM_ENDIO_DONE;
+}
+
+static void iof_status(struct dm_target *ti, status_type_t type,
+		       unsigned int status_flags, char *result,
+		       unsigned int maxlen)
+{
+	struct iof_target *tgt = ti->private;
+	struct iofilter_volume *vol = tgt->vol;
+	struct iof_vstats s;
+	struct iof_ptable *t;
+	unsigned int sz = 0, nr_rules = 0;
+	u64 gen = 0;
+
+	switch (type) {
+	case STATUSTYPE_INFO:
+		iof_volume_sum(vol, &s);
+		rcu_read_lock();
+		t = rcu_dereference(vol->table);
+		if (t) {
+			gen = t->generation;
+			nr_rules = t->nr_rules;
+		}
+		rcu_read_unlock();
+		/* fixed order, append only: Documentation/admin-guide.rst */
+		DMEMIT("%llu %u %u %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
+		       gen, nr_rules, READ_ONCE(vol->nr_instances),
+		       s.ios[IOF_OPI_READ], s.ios[IOF_OPI_WRITE],
+		       s.ios[IOF_OPI_DISCARD], s.ios[IOF_OPI_WRITE_ZEROES],
+		       s.ios[IOF_OPI_FLUSH], s.bytes[IOF_OPI_READ],
+		       s.bytes[IOF_OPI_WRITE], s.passed, s.denied, s.filtered,
+		       s.errors, s.splits);
+		break;
+	case STATUSTYPE_TABLE:
+		DMEMIT("%s %s", tgt->dev->name, vol->name);
+		break;
+	case STATUSTYPE_IMA:
+		DMEMIT_TARGET_NAME_VERSION(ti->type);
+		DMEMIT(",origin=%s,volume=%s;", tgt->dev->name, vol->name);
+		break;
+	}
+}
+
+static int iof_message(struct dm_target *ti, unsigned int argc, char **argv,
+		       char *result, unsigned int maxlen)
+{
+	struct iof_target *tgt = ti->private;
+	struct iofilter_volume *vol = tgt->vol;
+	int r;
+
+	if (argc == 2 && !strcasecmp(argv[0], "stats") &&
+	    !strcasecmp(argv[1], "reset")) {
+		struct iof_ptable *t;
+
+		iof_volume_reset(vol);
+		mutex_lock(&vol->lock);
+		t = rcu_dereference_protected(vol->table,
+					      lockdep_is_held(&vol->lock));
+		if (t)
+			iof_table_reset(t);
+		mutex_unlock(&vol->lock);
+		return 0;
+	}
+	/* <instance> <verb> [args...] */
+	if (argc < 2) {
+		DMWARN("%s: message: expected 'stats reset' or '<instance> <verb> ...'",
+		       vol->name);
+		return -EINVAL;
+	}
+	mutex_lock(&vol->lock);
+	r = vol->dead ? -ENODEV :
+	    iof_inst_message(vol, argv[0], argc - 1, argv + 1, result, maxlen);
+	mutex_unlock(&vol->lock);
+	if (r == -ENOENT)
+		DMWARN("%s: message: no instance %s", vol->name, argv[0]);
+	return r;
+}
+
+static int iof_iterate_devices(struct dm_target *ti,
+			       iterate_devices_callout_fn fn, void *data)
+{
+	struct iof_target *tgt = ti->private;
+
+	return fn(ti, tgt->dev, 0, ti->len, data);
+}
+
+static void hint_one(struct iofilter_instance *fi, void *limits)
+{
+	if (fi->ops->io_hints)
+		fi->ops->io_hints(fi, limits);
+}
+
+static void iof_io_hints(struct dm_target *ti, struct queue_limits *limits)
+{
+	struct iof_target *tgt = ti->private;
+	struct iofilter_volume *vol = tgt->vol;
+	struct iof_inst *inst;
+
+	mutex_lock(&vol->lock);
+	list_for_each_entry(inst, &vol->instances, list)
+		hint_one(inst->fi, limits);
+	mutex_unlock(&vol->lock);
+}
+
+static void presuspend_one(struct iofilter_instance *fi)
+{
+	if (fi->ops->presuspend)
+		fi->ops->presuspend(fi);
+}
+
+static void postsuspend_one(struct iofilter_instance *fi)
+{
+	if (fi->ops->postsuspend)
+		fi->ops->postsuspend(fi);
+}
+
+static void resume_one(struct iofilter_instance *fi)
+{
+	if (fi->ops->resume)
+		fi->ops->resume(fi);
+}
+
+static void iof_presuspend(struct dm_target *ti)
+{
+	struct iofilter_volume *vol = ((struct iof_target *)ti->private)->vol;
+
+	mutex_lock(&vol->lock);
+	iof_volume_for_each_fi(vol, presuspend_one);
+	mutex_unlock(&vol->lock);
+}
+
+static void iof_postsuspend(struct dm_target *ti)
+{
+	struct iofilter_volume *vol = ((struct iof_target *)ti->private)->vol;
+
+	mutex_lock(&vol->lock);
+	vol->suspended = true;
+	iof_volume_for_each_fi(vol, postsuspend_one);
+	mutex_unlock(&vol->lock);
+}
+
+static int iof_preresume(struct dm_target *ti)
+{
+	struct iofilter_volume *vol = ((struct iof_target *)ti->private)->vol;
+
+	/* a reload may have resized the volume */
+	WRITE_ONCE(vol->sectors, ti->len);
+	return 0;
+}
+
+static void iof_resume(struct dm_target *ti)
+{
+	struct iofilter_volume *vol = ((struct iof_target *)ti->private)->vol;
+
+	mutex_lock(&vol->lock);
+	vol->suspended = false;
+	iof_volume_for_each_fi(vol, resume_one);
+	mutex_unlock(&vol->lock);
+}
+
+static struct target_type iof_target = {
+	.name = IOFILTER_TARGET_NAME,
+	.version = { IOFILTER_VERSION_MAJOR, IOFILTER_VERSION_MINOR,
+		     IOFILTER_VERSION_PATCH },
+	.features = DM_TARGET_NOWAIT,
+	.module = THIS_MODULE,
+	.ctr = iof_ctr,
+	.dtr = iof_dtr,
+	.map = iof_map,
+	.end_io = iof_end_io,
+	.status = iof_status,
+	.message = iof_message,
+	.iterate_devices = iof_iterate_devices,
+	.io_hints = iof_io_hints,
+	.presuspend = iof_presuspend,
+	.postsuspend = iof_postsuspend,
+	.preresume = iof_preresume,
+	.resume = iof_resume,
+};
+
+int iof_target_init(void)
+{
+	int r;
+
+	BUILD_BUG_ON(sizeof(struct iof_rule) != 96);
+	BUILD_BUG_ON(sizeof(struct iof_ptable) == 0);
+	r = dm_register_target(&iof_target);
+	if (r)
+		DMERR("register failed %d", r);
+	return r;
+}
+
+void iof_target_exit(void)
+{
+	dm_unregister_target(&iof_target);
+}

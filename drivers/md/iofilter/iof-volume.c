@@ -1,0 +1,506 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * iofilter core: volumes and filter instances.
+ *
+ * A volume is named by the dm table line and outlives table reloads: the
+ * new target of a reload finds the volume the old one made, with its policy
+ * table and its filter instances.  The last target to go tears it down.
+ *
+ * Lifetimes.  iof_mutex guards the volume list and each volume's target
+ * list.  vol->lock serialises control operations on one volume (instance
+ * create/remove/rename, table loads, messages).  An instance is referenced
+ * by the volume's list and by every table whose rules use it; it is
+ * destroyed, in process context, when the last of these goes.
+ */
+#include <linux/ctype.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+
+#include "iof-core.h"
+
+const char *iofilter_volume_name(struct iofilter_volume *vol)
+{
+	return vol->name;
+}
+EXPORT_SYMBOL_GPL(iofilter_volume_name);
+
+struct block_device *iofilter_volume_origin(struct iofilter_volume *vol)
+{
+	return vol->origin;
+}
+EXPORT_SYMBOL_GPL(iofilter_volume_origin);
+
+sector_t iofilter_volume_sectors(struct iofilter_volume *vol)
+{
+	return READ_ONCE(vol->sectors);
+}
+EXPORT_SYMBOL_GPL(iofilter_volume_sectors);
+
+static struct iofilter_volume *__volume_find(const char *name)
+{
+	struct iofilter_volume *vol;
+
+	list_for_each_entry(vol, &iof_volumes, list)
+		if (!strcmp(vol->name, name))
+			return vol;
+	return NULL;
+}
+
+struct iofilter_volume *iof_volume_find(const char *name)
+{
+	struct iofilter_volume *vol;
+
+	mutex_lock(&iof_mutex);
+	vol = __volume_find(name);
+	if (vol)
+		kref_get(&vol->ref);
+	mutex_unlock(&iof_mutex);
+	return vol;
+}
+
+static void volume_free(struct kref *ref)
+{
+	struct iofilter_volume *vol = container_of(ref, struct iofilter_volume,
+						   ref);
+
+	bioset_exit(&vol->flush_bs);
+	free_percpu(vol->stats);
+	kfree(vol);
+}
+
+void iof_volume_put(struct iofilter_volume *vol)
+{
+	kref_put(&vol->ref, volume_free);
+}
+
+static struct iofilter_volume *volume_alloc(const char *name,
+					    struct dm_target *ti,
+					    struct dm_dev *dev)
+{
+	struct iofilter_volume *vol;
+	struct iof_ptable *t;
+	struct iof_rule dflt = { .action = IOF_ACTION_PASS };
+	char msg[64] = "";
+	u32 erule;
+
+	vol = kzalloc(sizeof(*vol), GFP_KERNEL);
+	if (!vol)
+		return NULL;
+	kref_init(&vol->ref);
+	strscpy(vol->name, name, sizeof(vol->name));
+	mutex_init(&vol->lock);
+	INIT_LIST_HEAD(&vol->instances);
+	INIT_LIST_HEAD(&vol->targets);
+	vol->next_id = 1;
+	vol->md = dm_table_get_md(ti->table);
+	vol->origin_dev = dev->bdev->bd_dev;
+	vol->origin = dev->bdev;
+	vol->sectors = ti->len;
+	vol->stats = alloc_percpu(struct iof_vstats);
+	if (!vol->stats)
+		goto bad;
+	if (bioset_init(&vol->flush_bs, 16, offsetof(struct iof_flush_io, bio),
+			0))
+		goto bad;
+
+	t = iof_table_build(vol, NULL, NULL, 0, &dflt, &erule, msg,
+			    sizeof(msg));
+	if (IS_ERR(t))
+		goto bad;
+	mutex_lock(&vol->lock);
+	iof_table_publish(vol, t);
+	mutex_unlock(&vol->lock);
+	return vol;
+bad:
+	bioset_exit(&vol->flush_bs);
+	free_percpu(vol->stats);
+	kfree(vol);
+	return NULL;
+}
+
+/*
+ * Called from the target's ctr: find the volume by name or make it.  A
+ * volume belongs to one dm device; a reload may not change its origin.
+ */
+struct iofilter_volume *iof_volume_get_or_create(const char *name,
+						 struct dm_target *ti,
+						 struct dm_dev *dev,
+						 char **error)
+{
+	struct mapped_device *md = dm_table_get_md(ti->table);
+	struct iofilter_volume *vol;
+	struct iof_target *t;
+
+	mutex_lock(&iof_mutex);
+	vol = __volume_find(name);
+	if (vol) {
+		if (vol->md != md) {
+			*error = "Volume name in use by another device";
+			goto busy;
+		}
+		if (vol->origin_dev != dev->bdev->bd_dev) {
+			*error = "Cannot change the origin of a live volume";
+			goto busy;
+		}
+		list_for_each_entry(t, &vol->targets, list) {
+			if (t->ti->table == ti->table) {
+				*error = "Volume used twice in one table";
+				goto busy;
+			}
+		}
+		kref_get(&vol->ref);
+	} else {
+		vol = volume_alloc(name, ti, dev);
+		if (!vol) {
+			*error = "Cannot allocate volume";
+			mutex_unlock(&iof_mutex);
+			return ERR_PTR(-ENOMEM);
+		}
+		list_add_tail(&vol->list, &iof_volumes);
+	}
+	vol->nr_targets++;
+	mutex_unlock(&iof_mutex);
+	return vol;
+busy:
+	mutex_unlock(&iof_mutex);
+	return ERR_PTR(-EBUSY);
+}
+
+/*
+ * Tear down the state of a volume whose last target goes: the table is
+ * retired (no bio can be in flight: dm destroys a target only after its
+ * I/O is done), then the instances are destroyed.
+ */
+static void volume_shutdown(struct iofilter_volume *vol)
+{
+	struct iof_inst *inst, *tmp;
+	struct iof_ptable *t;
+	DECLARE_COMPLETION_ONSTACK(drained);
+
+	mutex_lock(&vol->lock);
+	vol->dead = true;
+	t = rcu_dereference_protected(vol->table, lockdep_is_held(&vol->lock));
+	RCU_INIT_POINTER(vol->table, NULL);
+	mutex_unlock(&vol->lock);
+
+	if (t) {
+		t->drained = &drained;
+		percpu_ref_kill(&t->ref);
+		wait_for_completion(&drained);
+	}
+	/* flush any table retired earlier and still draining */
+	flush_workqueue(iof_wq);
+
+	mutex_lock(&vol->lock);
+	list_for_each_entry_safe(inst, tmp, &vol->instances, list) {
+		DECLARE_COMPLETION_ONSTACK(gone);
+
+		list_del_init(&inst->list);
+		vol->nr_instances--;
+		inst->gone = &gone;
+		iof_inst_put(inst);
+		mutex_unlock(&vol->lock);
+		wait_for_completion(&gone);
+		mutex_lock(&vol->lock);
+	}
+	mutex_unlock(&vol->lock);
+}
+
+void iof_volume_detach_target(struct iofilter_volume *vol,
+			      struct iof_target *t)
+{
+	bool last;
+
+	mutex_lock(&iof_mutex);
+	if (!list_empty(&t->list))
+		list_del_init(&t->list);
+	last = !--vol->nr_targets;
+	if (last)
+		list_del_init(&vol->list);
+	mutex_unlock(&iof_mutex);
+
+	if (last)
+		volume_shutdown(vol);
+	iof_volume_put(vol);
+}
+
+void iof_volume_sum(struct iofilter_volume *vol, struct iof_vstats *out)
+{
+	int cpu, i;
+
+	memset(out, 0, sizeof(*out));
+	for_each_possible_cpu(cpu) {
+		const struct iof_vstats *p = per_cpu_ptr(vol->stats, cpu);
+
+		for (i = 0; i < IOF_NR_OPS; i++) {
+			out->ios[i] += READ_ONCE(p->ios[i]);
+			out->bytes[i] += READ_ONCE(p->bytes[i]);
+		}
+		out->passed += READ_ONCE(p->passed);
+		out->denied += READ_ONCE(p->denied);
+		out->filtered += READ_ONCE(p->filtered);
+		out->errors += READ_ONCE(p->errors);
+		out->splits += READ_ONCE(p->splits);
+	}
+}
+
+void iof_volume_reset(struct iofilter_volume *vol)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		memset(per_cpu_ptr(vol->stats, cpu), 0, sizeof(struct iof_vstats));
+}
+
+/* Call fn for each instance; caller holds vol->lock. */
+void iof_volume_for_each_fi(struct iofilter_volume *vol,
+			    void (*fn)(struct iofilter_instance *fi))
+{
+	struct iof_inst *inst;
+
+	list_for_each_entry(inst, &vol->instances, list)
+		fn(inst->fi);
+}
+
+/* ---- instances ---- */
+
+struct iof_inst *iof_inst_find(struct iofilter_volume *vol, const char *name)
+{
+	struct iof_inst *inst;
+
+	list_for_each_entry(inst, &vol->instances, list)
+		if (!strcmp(inst->name, name))
+			return inst;
+	return NULL;
+}
+
+struct iof_inst *iof_inst_find_id(struct iofilter_volume *vol, u32 id)
+{
+	struct iof_inst *inst;
+
+	list_for_each_entry(inst, &vol->instances, list)
+		if (inst->id == id)
+			return inst;
+	return NULL;
+}
+
+static void inst_destroy_work(struct work_struct *w)
+{
+	struct iof_inst *inst = container_of(w, struct iof_inst, destroy_work);
+	struct iofilter_type *type = inst->fi->type;
+	struct completion *gone = inst->gone;
+
+	inst->fi->ops->destroy(inst->fi);
+	atomic_dec(&type->nr_instances);
+	iof_type_put(type);
+	kfree(inst->params);
+	kfree(inst);
+	if (gone)
+		complete(gone);
+}
+
+static void inst_release(struct kref *ref)
+{
+	struct iof_inst *inst = container_of(ref, struct iof_inst, ref);
+
+	/* may be the last table's reference, dropped from a work item */
+	INIT_WORK(&inst->destroy_work, inst_destroy_work);
+	queue_work(iof_wq, &inst->destroy_work);
+}
+
+void iof_inst_put(struct iof_inst *inst)
+{
+	kref_put(&inst->ref, inst_release);
+}
+
+/*
+ * Split a parameter block "k=v\0k=v\0" into argv, checking its form:
+ * keys [a-z0-9_]+, values printable without spaces.
+ */
+static int split_params(char *params, unsigned int len, unsigned int *argc,
+			char ***argv, char *msg, size_t msglen)
+{
+	unsigned int n = 0, i;
+	char **v, *p;
+
+	if (!len) {
+		*argc = 0;
+		*argv = NULL;
+		return 0;
+	}
+	if (params[len - 1] != '\0') {
+		scnprintf(msg, msglen, "parameter block not NUL-terminated");
+		return -EINVAL;
+	}
+	for (i = 0; i < len; i++)
+		if (!params[i])
+			n++;
+	if (n > IOF_MAX_PARAMS) {
+		scnprintf(msg, msglen, "more than %u parameters", IOF_MAX_PARAMS);
+		return -E2BIG;
+	}
+	v = kcalloc(n, sizeof(*v), GFP_KERNEL);
+	if (!v)
+		return -ENOMEM;
+	for (p = params, i = 0; i < n; i++) {
+		char *eq = strchr(p, '='), *c;
+
+		if (!eq || eq == p) {
+			scnprintf(msg, msglen, "parameter %u is not key=value", i);
+			goto bad;
+		}
+		for (c = p; c < eq; c++)
+			if (!islower(*c) && !isdigit(*c) && *c != '_') {
+				scnprintf(msg, msglen, "parameter %u: bad key", i);
+				goto bad;
+			}
+		for (c = eq + 1; *c; c++)
+			if (!isgraph(*c)) {
+				scnprintf(msg, msglen, "parameter %u: bad value", i);
+				goto bad;
+			}
+		v[i] = p;
+		p += strlen(p) + 1;
+	}
+	*argc = n;
+	*argv = v;
+	return 0;
+bad:
+	kfree(v);
+	return -EINVAL;
+}
+
+/* Caller holds vol->lock.  Takes ownership of params (kmalloc'ed). */
+int iof_inst_create(struct iofilter_volume *vol, const char *name,
+		    const char *type_name, char *params,
+		    unsigned int params_len, const u8 *secret,
+		    unsigned int secret_len, u32 *id, char *msg, size_t msglen)
+{
+	struct iofilter_type *type;
+	struct iofilter_instance *fi;
+	struct iof_inst *inst;
+	unsigned int argc;
+	char **argv = NULL, *pcopy = NULL;
+	int r;
+
+	if (vol->dead) {
+		kfree(params);
+		return -ENODEV;
+	}
+	if (iof_inst_find(vol, name)) {
+		scnprintf(msg, msglen, "instance %s exists", name);
+		kfree(params);
+		return -EEXIST;
+	}
+	if (vol->nr_instances >= IOF_MAX_INSTANCES) {
+		scnprintf(msg, msglen, "too many instances");
+		kfree(params);
+		return -ENOSPC;
+	}
+	type = iof_type_get(type_name);
+	if (!type) {
+		scnprintf(msg, msglen, "unknown filter type %s", type_name);
+		kfree(params);
+		return -ENOENT;
+	}
+	inst = kzalloc(sizeof(*inst), GFP_KERNEL);
+	if (params_len)
+		pcopy = kmemdup(params, params_len, GFP_KERNEL);
+	r = -ENOMEM;
+	if (!inst || (params_len && !pcopy))
+		goto bad;
+	/* argv points into params (split in place); pcopy is the read-back */
+	r = split_params(params, params_len, &argc, &argv, msg, msglen);
+	if (r)
+		goto bad;
+
+	fi = type->create(vol, argc, argv, secret, secret_len, msg, msglen);
+	if (IS_ERR(fi)) {
+		r = PTR_ERR(fi);
+		if (!msg[0])
+			scnprintf(msg, msglen, "%s: cannot create instance: error %d",
+				  type_name, r);
+		goto bad;
+	}
+	kref_init(&inst->ref);
+	strscpy(inst->name, name, sizeof(inst->name));
+	inst->id = vol->next_id++;
+	inst->vol = vol;
+	inst->params = pcopy;
+	inst->params_len = params_len;
+	inst->fi = fi;
+	fi->type = type;
+	fi->vol = vol;
+	fi->name = inst->name;
+	fi->id = inst->id;
+	fi->core = inst;
+	atomic_inc(&type->nr_instances);
+	list_add_tail(&inst->list, &vol->instances);
+	vol->nr_instances++;
+	*id = inst->id;
+	kfree(argv);
+	kfree(params);
+	return 0;
+bad:
+	kfree(argv);
+	kfree(params);
+	kfree(pcopy);
+	kfree(inst);
+	iof_type_put(type);
+	return r;
+}
+
+/* Caller holds vol->lock; drops it while waiting for the destruction. */
+int iof_inst_remove(struct iofilter_volume *vol, const char *name)
+{
+	DECLARE_COMPLETION_ONSTACK(gone);
+	struct iof_inst *inst = iof_inst_find(vol, name);
+
+	if (!inst)
+		return -ENOENT;
+	if (inst->users)
+		return -EBUSY;
+	list_del_init(&inst->list);
+	vol->nr_instances--;
+	inst->gone = &gone;
+	iof_inst_put(inst);
+	/*
+	 * A retired table still draining may hold the last reference; the
+	 * caller's next step (e.g. rmmod) expects the instance gone.
+	 */
+	mutex_unlock(&vol->lock);
+	wait_for_completion(&gone);
+	mutex_lock(&vol->lock);
+	return 0;
+}
+
+/* Caller holds vol->lock. */
+int iof_inst_message(struct iofilter_volume *vol, const char *name,
+		     unsigned int argc, char **argv, char *result,
+		     unsigned int maxlen)
+{
+	struct iof_inst *inst = iof_inst_find(vol, name);
+
+	if (!inst)
+		return -ENOENT;
+	if (!inst->fi->ops->message || !argc)
+		return -EINVAL;
+	return inst->fi->ops->message(inst->fi, argc, argv, result, maxlen);
+}
+
+void iof_inst_info(struct iof_inst *inst, struct iof_instance_info *info)
+{
+	struct iofilter_instance *fi = inst->fi;
+
+	memset(info, 0, sizeof(*info));
+	strscpy(info->name, inst->name, sizeof(info->name));
+	strscpy(info->type, fi->type->name, sizeof(info->type));
+	info->id = inst->id;
+	info->class = fi->type->class;
+	info->users = inst->users;
+	info->params_len = inst->params_len;
+	if (READ_ONCE(fi->error))
+		info->flags |= IOF_INST_ERROR;
+	if (fi->ops->is_dirty && fi->ops->is_dirty(fi))
+		info->flags |= IOF_INST_DIRTY;
+}

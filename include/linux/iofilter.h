@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * iofilter: the in-kernel API between the iofilter core and filter types.
+ *
+ * A filter type is a module that registers a struct iofilter_type with the
+ * core (the way dm-cache policies register with dm-cache).  The core creates
+ * instances of it on a volume when the control plane asks, binds instances to
+ * policy rules, and hands every bio a rule matches to the rule's chain of
+ * instances, always in class order (inspect, crypt, replicate, cache), then to
+ * the origin.  Documentation/filter-author-guide.rst walks through an example.
+ *
+ * Contexts.  "May sleep" means process context without spinlocks held.
+ * map and end_io run in the block I/O path and must not sleep; a filter that
+ * has blocking work to do defers the bio (IOF_MAP_SUBMITTED) to its own
+ * worker and resumes it later.
+ */
+#ifndef _LINUX_IOFILTER_H
+#define _LINUX_IOFILTER_H
+
+#include <linux/bio.h>
+#include <linux/blk_types.h>
+#include <linux/list.h>
+#include <linux/module.h>
+#include <linux/types.h>
+#include <uapi/linux/iofilter.h>
+
+/*
+ * Per-bio space: every bio a chain runs through carries IOFILTER_PB_SIZE
+ * bytes for the filter of each class, handed to map and end_io as @pb.  It is
+ * not zeroed: map initialises what end_io reads.  A type that needs more
+ * keeps a pointer here to memory of its own (from a mempool).
+ */
+#define IOFILTER_PB_SIZE	128
+
+struct iofilter_volume;
+struct iofilter_instance;
+struct queue_limits;
+
+/* What map tells the core */
+enum iofilter_map_result {
+	/* Pass the bio on to the next filter (or the origin). */
+	IOF_MAP_CONTINUE = 0,
+	/*
+	 * The filter keeps the bio; it later calls iofilter_continue() to pass
+	 * it on or iofilter_complete() to end it.  VAIO's "defer".
+	 */
+	IOF_MAP_SUBMITTED,
+	/*
+	 * The filter is done with the bio: the core completes it with *status
+	 * (BLK_STS_OK to complete, an error to fail).  The filter's own end_io
+	 * is not called; the end_io of the filters before it is.
+	 */
+	IOF_MAP_COMPLETE,
+};
+
+/* What end_io tells the core */
+enum iofilter_endio_result {
+	IOF_ENDIO_DONE = 0,	/* carry on up the chain with *status */
+	/*
+	 * The filter has more to do (e.g. decrypt in a worker); it later calls
+	 * iofilter_endio_continue() with the final status.
+	 */
+	IOF_ENDIO_INCOMPLETE,
+};
+
+/*
+ * The methods of an instance.  The filter embeds struct iofilter_instance in
+ * its own per-instance struct and reaches it with container_of().
+ */
+struct iofilter_ops {
+	/*
+	 * Required.  Free the instance.  Called once no bio can reach it any
+	 * more and none is in flight through it.  May sleep.  Must zero any
+	 * key material.
+	 */
+	void (*destroy)(struct iofilter_instance *fi);
+
+	/*
+	 * Required.  A bio the instance's rule matched.  bio->bi_bdev is the
+	 * origin and bio->bi_iter.bi_sector the sector on the volume, which is
+	 * the sector on the origin.  Empty flushes (REQ_PREFLUSH, no data)
+	 * reach every instance bound to a rule that includes the flush op;
+	 * a flush needs nothing from the origin, which gets its own.
+	 * Must not sleep.  Returns an enum iofilter_map_result.
+	 */
+	int (*map)(struct iofilter_instance *fi, struct bio *bio, void *pb,
+		   blk_status_t *status);
+
+	/*
+	 * Optional.  The bio has completed below this filter with *status
+	 * (which it may change).  Runs in completion context (may be a
+	 * softirq or hard irq): must not sleep.  Returns an enum
+	 * iofilter_endio_result.
+	 */
+	int (*end_io)(struct iofilter_instance *fi, struct bio *bio, void *pb,
+		      blk_status_t *status);
+
+	/*
+	 * Optional.  Status as space-separated key=value pairs (no spaces in
+	 * values), e.g. "state=in-sync dirty=0".  Never key material.  Must
+	 * not sleep.
+	 */
+	void (*status)(struct iofilter_instance *fi, char *result,
+		       unsigned int maxlen);
+
+	/*
+	 * Optional.  A control message ("flush", "resync", ...).  argv[0] is
+	 * the verb.  May sleep until done.  Returns 0 or -errno; may write a
+	 * text answer to result.  -EINVAL for an unknown verb.
+	 */
+	int (*message)(struct iofilter_instance *fi, unsigned int argc,
+		       char **argv, char *result, unsigned int maxlen);
+
+	/*
+	 * Optional suspend/resume hooks, called with the volume's dm device
+	 * (same contract as the target_type hooks of the same name).  May
+	 * sleep.  postsuspend runs once no bio is in flight on the volume.
+	 */
+	void (*presuspend)(struct iofilter_instance *fi);
+	void (*postsuspend)(struct iofilter_instance *fi);
+	void (*resume)(struct iofilter_instance *fi);
+
+	/* Optional.  Adjust the volume's queue limits (e.g. block size). */
+	void (*io_hints)(struct iofilter_instance *fi,
+			 struct queue_limits *limits);
+
+	/* Optional.  True while the instance holds data not on the origin. */
+	bool (*is_dirty)(struct iofilter_instance *fi);
+};
+
+/*
+ * A filter instance.  The filter's create() allocates its own struct with
+ * this embedded and sets ops; the core fills in the rest after create()
+ * returns and treats the fields as read-only for the filter.
+ */
+struct iofilter_instance {
+	const struct iofilter_ops *ops;
+
+	/* Set by the core: */
+	struct iofilter_type *type;
+	struct iofilter_volume *vol;
+	const char *name;
+	u32 id;
+	unsigned long error;	/* latched with iofilter_latch_error() */
+	void *core;		/* core private */
+};
+
+/*
+ * The registration record of a filter type.
+ */
+struct iofilter_type {
+	struct list_head list;		/* core private */
+
+	const char *name;		/* what policies say in "type:" */
+	unsigned int version[3];
+	unsigned int class;		/* IOF_CLASS_* */
+	unsigned int flags;		/* IOF_TYPE_* */
+	struct module *owner;
+
+	/*
+	 * Create an instance on @vol from its parameters: argv[i] is
+	 * "key=value" (key [a-z0-9_]+, value without spaces), in policy
+	 * order.  @secret (may be NULL) is key material handed over by the
+	 * control plane; the core zeroes it after create() returns, so the
+	 * filter copies what it keeps.  On failure return an ERR_PTR and
+	 * write a one-line reason to @error (it reaches the user verbatim;
+	 * never put key material in it).  May sleep.
+	 */
+	struct iofilter_instance *(*create)(struct iofilter_volume *vol,
+					    unsigned int argc, char **argv,
+					    const u8 *secret,
+					    unsigned int secret_len,
+					    char *error, size_t error_len);
+
+	atomic_t nr_instances;		/* core private */
+};
+
+int iofilter_register_type(struct iofilter_type *type);
+void iofilter_unregister_type(struct iofilter_type *type);
+
+/* Pass a deferred bio on down the chain.  Any context. */
+void iofilter_continue(struct bio *bio);
+/* End a deferred bio with @status; the filters before this one see it. */
+void iofilter_complete(struct bio *bio, blk_status_t status);
+/* Resume end_io processing after IOF_ENDIO_INCOMPLETE.  Any context. */
+void iofilter_endio_continue(struct bio *bio, blk_status_t status);
+/*
+ * From map only, before deferring: accept only the first @sectors of the
+ * bio; the rest comes back as a new bio through the classifier.  Not for
+ * empty flushes.
+ */
+void iofilter_accept_partial(struct bio *bio, unsigned int sectors);
+
+/* The volume an instance lives on */
+const char *iofilter_volume_name(struct iofilter_volume *vol);
+struct block_device *iofilter_volume_origin(struct iofilter_volume *vol);
+sector_t iofilter_volume_sectors(struct iofilter_volume *vol);
+
+/*
+ * Latch an error on the instance: shown in status (IOF_INST_ERROR) and
+ * logged once, rate limited.  Any context.
+ */
+void iofilter_latch_error(struct iofilter_instance *fi, int err,
+			  const char *what);
+
+/* Parameter helpers for create(). */
+const char *iofilter_param(unsigned int argc, char **argv, const char *key);
+int iofilter_param_u64(unsigned int argc, char **argv, const char *key,
+		       u64 def, u64 *val);
+
+/*
+ * Block devices a filter opens itself (a replica, a cache device):
+ * a version-independent handle over the kernel's open-by-path API.
+ */
+struct iofilter_bdev {
+	struct block_device *bdev;
+	void *handle;			/* core private */
+};
+int iofilter_bdev_open(const char *path, bool write, void *holder,
+		       struct iofilter_bdev *ib);
+void iofilter_bdev_close(struct iofilter_bdev *ib);
+
+#endif /* _LINUX_IOFILTER_H */
