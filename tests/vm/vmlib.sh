@@ -1,0 +1,94 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
+#
+# Host-side helpers shared by tests/vm/run-suite and tests/vm/run-demo:
+# choosing the accelerator and starting QEMU.  Expects IOF_ROOT and BUILD.
+#
+# Environment:
+#   IOF_ACCEL=kvm|tcg   force the accelerator (default: probe, cached)
+#   IOF_VM_MEM=2G       guest memory
+#   IOF_VM_CPUS=2       guest CPUs
+
+VM_PID=
+
+# vm_accel REL: print the QEMU accelerator arguments.  KVM only when a probe
+# (a real boot of REL up to the 9p mount, 30 s at most) worked on this host;
+# the answer is cached in $BUILD/vm/accel for this host kernel and QEMU.
+vm_accel() {
+	local rel=$1 accel=${IOF_ACCEL:-} cache=$BUILD/vm/accel key log
+	if [ -z "$accel" ]; then
+		key="host=$(uname -r) $(qemu-system-x86_64 --version | head -n1)"
+		if [ ! -w /dev/kvm ]; then
+			accel=tcg
+		elif [ -f "$cache" ] && [ "$(sed -n 2p "$cache")" = "$key" ]; then
+			accel=$(sed -n 1p "$cache")
+		else
+			echo "# probing KVM (30 s at most)..." >&2
+			log=$BUILD/vm/kvm-probe.log
+			timeout 30 qemu-system-x86_64 -accel kvm -cpu host -smp 1 -m 512M \
+				-nodefaults -display none -no-reboot -monitor none \
+				-serial "file:$log" -kernel "/boot/vmlinuz-$rel" \
+				-initrd "$BUILD/vm/initrd-$rel.img" \
+				-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+				-append "console=ttyS0 quiet panic=-1 iof.probe=1" > /dev/null 2>&1
+			if grep -q IOF-PROBE-OK "$log" 2>/dev/null; then accel=kvm; else accel=tcg; fi
+			printf '%s\n%s\n' "$accel" "$key" > "$cache"
+			echo "# KVM probe: using $accel" >&2
+		fi
+	fi
+	case "$accel" in
+	kvm) echo "-accel kvm -cpu host" ;;
+	*) echo "-accel tcg,thread=multi -cpu max" ;;
+	esac
+}
+
+# hidden_in_guest PATH: true when the guest cannot see PATH through the host
+# root export (its /tmp and /run are tmpfs of its own).
+hidden_in_guest() {
+	case "$1" in /tmp|/tmp/*|/run|/run/*) return 0 ;; esac
+	return 1
+}
+
+# vm_start REL CONSOLE_LOG CMDLINE...: boot REL in the background (VM_PID),
+# serial console to CONSOLE_LOG.  The guest sees the host root read-only and
+# $BUILD/vm writable at /run/iof-vm (tag iofvm).  Every virtio device costs
+# seconds of boot under slub_debug: the repository and $BUILD get exports of
+# their own only when the host root export cannot show them.
+vm_start() {
+	local rel=$1 console=$2
+	shift 2
+	local accel fs=security_model=none,multidevs=remap extra=''
+	# shellcheck disable=SC2207 # the accelerator arguments are words
+	accel=($(vm_accel "$rel"))
+	local args=(
+		"${accel[@]}" -smp "${IOF_VM_CPUS:-2}" -m "${IOF_VM_MEM:-2G}"
+		-nodefaults -display none -no-reboot -monitor none
+		-serial "file:$console"
+		-kernel "/boot/vmlinuz-$rel" -initrd "$BUILD/vm/initrd-$rel.img"
+		-virtfs "local,path=/,mount_tag=hostroot,readonly=on,$fs"
+		-virtfs "local,path=$BUILD/vm,mount_tag=iofvm,$fs"
+	)
+	if hidden_in_guest "$IOF_ROOT"; then
+		args+=(-virtfs "local,path=$IOF_ROOT,mount_tag=iofrepo,readonly=on,$fs")
+		extra="$extra iof.mnt=iofrepo:$IOF_ROOT"
+	fi
+	case "$BUILD/" in
+	"$IOF_ROOT"/*) ;;
+	*) if hidden_in_guest "$BUILD"; then
+		args+=(-virtfs "local,path=$BUILD,mount_tag=iofbuild,readonly=on,$fs")
+		extra="$extra iof.mnt=iofbuild:$BUILD"
+	fi ;;
+	esac
+	args+=(-append "console=ttyS0 quiet panic=-1 iof.root=$IOF_ROOT iof.build=$BUILD$extra $*")
+	: > "$console"
+	qemu-system-x86_64 "${args[@]}" < /dev/null > "$console.qemu" 2>&1 &
+	VM_PID=$!
+}
+
+# vm_kill: stop the VM started by vm_start (if still running) and reap it.
+vm_kill() {
+	[ -n "$VM_PID" ] || return 0
+	kill "$VM_PID" 2> /dev/null
+	wait "$VM_PID" 2> /dev/null
+	VM_PID=
+}
