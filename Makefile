@@ -31,7 +31,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 
 KSRC_DIRS := drivers include
-.PHONY: all modules modules-all tool clean install install-modules install-tool \
+.PHONY: all modules modules-all tool test-tools clean install install-modules install-tool \
 	deps check unit vm-check demo bench sparse help
 
 all: modules tool
@@ -67,8 +67,12 @@ sparse:
 		$(MAKE) --no-print-directory modules KDIR=/lib/modules/$$k/build C=2 || exit 1; \
 	done
 
-tool:
+tool: test-tools
 	$(MAKE) -C tools/iofilterctl BUILD=$(BUILD)
+
+# Helpers the VM tests run (raw ioctl access, data checkers)
+test-tools:
+	$(MAKE) -C tests/tools BUILD=$(BUILD)
 
 unit: tool
 	$(MAKE) -C tools/iofilterctl BUILD=$(BUILD) test

@@ -251,5 +251,6 @@ void iof_ctl_exit(void);
 
 /* A name from userspace: NUL within the array, not empty, sane chars */
 bool iof_name_valid(const char *name, size_t len);
+bool iof_str_valid(const char *name);
 
 #endif /* IOF_CORE_H */

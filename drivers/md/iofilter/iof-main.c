@@ -105,8 +105,7 @@ int iofilter_register_type(struct iofilter_type *type)
 	int r = 0;
 
 	if (!type->name || !type->create || type->class >= IOF_NR_CLASSES ||
-	    strlen(type->name) >= IOF_NAME_LEN ||
-	    !iof_name_valid(type->name, IOF_NAME_LEN)) {
+	    !iof_str_valid(type->name)) {
 		DMERR("refusing malformed filter type registration");
 		return -EINVAL;
 	}
@@ -140,6 +139,17 @@ void iofilter_unregister_type(struct iofilter_type *type)
 	spin_unlock(&iof_types_lock);
 }
 EXPORT_SYMBOL_GPL(iofilter_unregister_type);
+
+/* A name from the kernel side: a C string of sane characters */
+bool iof_str_valid(const char *name)
+{
+	size_t len = strnlen(name, IOF_NAME_LEN);
+
+	if (!len || len == IOF_NAME_LEN)
+		return false;
+	return len == strspn(name, "abcdefghijklmnopqrstuvwxyz"
+				   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.");
+}
 
 bool iof_name_valid(const char *name, size_t len)
 {
