@@ -1,0 +1,1157 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * iofilterctl apply: plan (read-only) then execute, per volume.
+ *
+ * The plan compares the policy with what the kernel has: instances by name,
+ * type and parameter block (as read back with IOF_IOC_INSTANCE_GET), and
+ * the rule table in name space (instance ids mapped to names), as the
+ * canonical text of rule_text().  A dry run stops after the plan.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include "apply.h"
+#include "dm.h"
+#include "loop.h"
+#include "output.h"
+#include "util.h"
+
+/* ---- canonical rule text ---- */
+
+static void bits_text(struct sbuf *b, uint32_t mask, const char *(*name)(unsigned), const char *pfx)
+{
+	bool first = true;
+	unsigned i;
+
+	for (i = 0; i < 32; i++) {
+		const char *n;
+
+		if (!(mask & (1U << i)))
+			continue;
+		n = name(i);
+		if (!first)
+			sb_addc(b, ',');
+		first = false;
+		if (pfx)
+			sb_add(b, pfx);
+		if (n)
+			sb_add(b, n);
+		else
+			sb_printf(b, "0x%x", 1U << i);
+	}
+}
+
+static void flags_text(struct sbuf *b, uint32_t set, uint32_t clr)
+{
+	bits_text(b, set, rqflag_name, "+");
+	if (set && clr)
+		sb_addc(b, ',');
+	bits_text(b, clr, rqflag_name, "-");
+}
+
+static void action_text(struct sbuf *b, const struct iof_rule *r, const char *const *chain)
+{
+	uint32_t i;
+
+	switch (r->action) {
+	case IOF_ACTION_PASS:
+		sb_add(b, "pass");
+		break;
+	case IOF_ACTION_DENY:
+		sb_add(b, "deny");
+		break;
+	case IOF_ACTION_FILTER:
+		sb_add(b, "chain(");
+		for (i = 0; i < r->nr_chain && i < IOF_MAX_CHAIN; i++) {
+			if (i)
+				sb_addc(b, ',');
+			sb_add(b, chain[i]);
+		}
+		sb_addc(b, ')');
+		break;
+	default:
+		sb_printf(b, "action%u", r->action);
+	}
+}
+
+char *rule_text(const struct iof_rule *r, const char *const *chain)
+{
+	char s1[32], s2[32], name[IOF_RULE_NAME_LEN];
+	struct sbuf b;
+
+	sb_init(&b);
+	kname(name, r->name, sizeof(name));
+	if (name[0])
+		sb_printf(&b, "%s: ", name);
+	if (!r->start && !r->len)
+		sb_add(&b, "all");
+	else if (!r->len)
+		sb_printf(&b, "%s..", fmt_size(r->start, s1, sizeof(s1)));
+	else
+		sb_printf(&b, "%s+%s", fmt_size(r->start, s1, sizeof(s1)), fmt_size(r->len, s2, sizeof(s2)));
+	if (r->ops != IOF_OP_ALL) {
+		sb_add(&b, " ops=");
+		bits_text(&b, r->ops, op_name, NULL);
+	}
+	if (r->min_size || r->max_size)
+		sb_printf(&b, " size=%s..%s", r->min_size ? fmt_size(r->min_size, s1, sizeof(s1)) : "",
+			  r->max_size ? fmt_size(r->max_size, s2, sizeof(s2)) : "");
+	if (r->flags_set || r->flags_clear) {
+		sb_add(&b, " flags=");
+		flags_text(&b, r->flags_set, r->flags_clear);
+	}
+	if (r->ioprio_classes && r->ioprio_classes != IOF_PRIO_ALL) {
+		sb_add(&b, " ioprio=");
+		bits_text(&b, r->ioprio_classes, prio_name, NULL);
+	}
+	sb_add(&b, " -> ");
+	action_text(&b, r, chain);
+	return sb_steal(&b);
+}
+
+static char *default_text(const struct iof_rule *r, const char *const *chain)
+{
+	struct sbuf b;
+
+	sb_init(&b);
+	action_text(&b, r, chain);
+	return sb_steal(&b);
+}
+
+/* ---- state of one volume ---- */
+
+struct kinst {
+	struct iof_instance_info info;
+	char name[IOF_NAME_LEN], type[IOF_NAME_LEN];
+	char *params;
+	size_t plen;
+	int want;		/* desired filter index, or -1 */
+	bool remove;		/* after the table load */
+	bool remove_early;	/* before creating anything (a stale "x.new") */
+	bool gone;		/* removed or renamed away (dry-run bookkeeping) */
+};
+
+enum fplan { F_KEEP, F_CREATE, F_REPLACE };
+
+struct fstate {
+	enum fplan plan;
+	int kidx;		/* kernel instance (KEEP, REPLACE) */
+	uint32_t id;
+	bool created;
+	char tmpname[IOF_NAME_LEN];
+};
+
+struct vctx {
+	struct kapi *k;
+	const struct apply_opts *o;
+	struct pvolume *v;
+	struct vol_report *rep;
+
+	/* origin and dm */
+	bool dm_exists;
+	bool dm_created;
+	bool resume_pending;
+	dev_t origin;
+	bool origin_known;
+	char origin_path[256];
+	uint64_t dm_sectors;	/* existing device */
+	uint64_t loop_size;	/* existing loop: its size now */
+	bool need_capacity;	/* loop must learn the image's new size */
+	bool need_resize;
+	bool need_loop;		/* attach a new loop device */
+	int holdfd;
+
+	/* kernel state */
+	bool vol_in_kernel;
+	struct kinst *ki;
+	size_t nki;
+	struct iof_rule *cur;
+	size_t ncur;
+	struct iof_rule cur_dflt;
+	uint64_t gen;
+
+	/* plan */
+	struct fstate *fs;
+	bool table_changed;
+	bool changed;		/* something live was changed (no undo) */
+};
+
+static void add_change(struct vol_report *rep, char sign, const char *what, const char *name,
+		       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void add_change(struct vol_report *rep, char sign, const char *what, const char *name,
+		       const char *fmt, ...)
+{
+	struct change *c;
+	va_list ap;
+
+	rep->changes = xreallocarray(rep->changes, rep->nchanges + 1, sizeof(*rep->changes));
+	c = &rep->changes[rep->nchanges++];
+	c->sign = sign;
+	c->what = xstrdup(what);
+	c->name = name ? xstrdup(name) : NULL;
+	va_start(ap, fmt);
+	c->text = xvasprintf(fmt, ap);
+	va_end(ap);
+}
+
+static int find_kinst(const struct vctx *c, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < c->nki; i++)
+		if (!c->ki[i].gone && !strcmp(c->ki[i].name, name))
+			return (int)i;
+	return -1;
+}
+
+static void free_kstate(struct vctx *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nki; i++)
+		free(c->ki[i].params);
+	free(c->ki);
+	free(c->cur);
+	c->ki = NULL;
+	c->cur = NULL;
+	c->nki = c->ncur = 0;
+}
+
+/* ---- failure and undo ---- */
+
+/* Undo what this run created; true if everything was undone. */
+static bool rollback(struct vctx *c)
+{
+	bool ok = true;
+	size_t i;
+
+	for (i = 0; i < c->v->nfilters; i++) {
+		struct fstate *f = &c->fs[i];
+		const char *name = f->plan == F_REPLACE ? f->tmpname : c->v->filters[i].name;
+		int r;
+
+		if (!f->created)
+			continue;
+		r = kapi_instance_remove(c->k, c->v->name, name);
+		if (r && !c->dm_created) {
+			report_error(EXIT_PARTIAL, c->v->name, r, "undo: remove filter %s: %s", name,
+				     kapi_errtext(c->k, r));
+			ok = false;
+		}
+		f->created = false;
+	}
+	if (c->dm_created) {
+		int r = dmx_remove(c->v->name);
+
+		if (r) {
+			report_error(EXIT_PARTIAL, c->v->name, r, "undo: remove /dev/mapper/%s: %s",
+				     c->v->name, strerror(-r));
+			ok = false;
+		} else {
+			info("%s: removed /dev/mapper/%s again", c->v->name, c->v->name);
+		}
+		c->dm_created = false;
+	}
+	loop_release(c->holdfd);
+	c->holdfd = -1;
+	return ok;
+}
+
+static int fail(struct vctx *c, int code, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int fail(struct vctx *c, int code, int err, const char *fmt, ...)
+{
+	bool fresh = c->dm_created, undone;
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	report_error(code, c->v->name, err, "%s", msg);
+	free(msg);
+	undone = rollback(c);
+	c->rep->result = VOL_FAILED;
+	/* Removing a device this run created undoes everything it did. */
+	if (!undone || (c->changed && !fresh)) {
+		c->rep->partial = true;
+		c->rep->exit_code = EXIT_PARTIAL;
+	} else {
+		c->rep->exit_code = code;
+	}
+	return c->rep->exit_code;
+}
+
+/* ---- phase A: look (no changes) ---- */
+
+static struct stat image_stat(const struct pvolume *v)
+{
+	struct stat st;
+
+	memset(&st, 0, sizeof(st));
+	st.st_dev = v->img_dev;
+	st.st_ino = v->img_ino;
+	return st;
+}
+
+static int look_origin(struct vctx *c)
+{
+	struct pvolume *v = c->v;
+	struct dmx_info di;
+	char s1[32], s2[32];
+	int r;
+
+	r = dmx_info(v->name, &di);
+	if (r)
+		return fail(c, errno_exit(r), r, "cannot query device-mapper: %s %s", strerror(-r),
+			    dmx_error());
+	if (di.exists) {
+		char *type = NULL, *params = NULL, vname[IOF_NAME_LEN + 1];
+		unsigned maj, min;
+		int n = 0;
+
+		c->dm_exists = true;
+		if (!di.live_table)
+			return fail(c, EXIT_BUSY, 0,
+				    "/dev/mapper/%s exists without a live table; remove it (dmsetup remove %s)",
+				    v->name, v->name);
+		r = dmx_table(v->name, &c->dm_sectors, &type, &params);
+		if (r == -EMEDIUMTYPE)
+			return fail(c, EXIT_BUSY, 0, "/dev/mapper/%s exists and is not an iofilter volume "
+				    "(several targets)", v->name);
+		if (r)
+			return fail(c, errno_exit(r), r, "cannot read the table of /dev/mapper/%s: %s",
+				    v->name, strerror(-r));
+		if (strcmp(type, IOFILTER_TARGET_NAME)) {
+			fail(c, EXIT_BUSY, 0, "/dev/mapper/%s exists and is not an iofilter volume (target %s)",
+			     v->name, type);
+			free(type);
+			free(params);
+			return c->rep->exit_code;
+		}
+		if (sscanf(params, "%u:%u %64s%n", &maj, &min, vname, &n) < 3 || strcmp(vname, v->name)) {
+			fail(c, EXIT_BUSY, 0, "/dev/mapper/%s has an unexpected iofilter table \"%s\"",
+			     v->name, params);
+			free(type);
+			free(params);
+			return c->rep->exit_code;
+		}
+		free(type);
+		free(params);
+		c->origin = makedev(maj, min);
+		c->origin_known = true;
+		if (blkdev_path(c->origin, c->origin_path, sizeof(c->origin_path)))
+			snprintf(c->origin_path, sizeof(c->origin_path), "%u:%u", maj, min);
+		if (v->is_image) {
+			struct stat st = image_stat(v);
+
+			r = loop_backs(c->origin, &st);
+			if (r < 0)
+				return fail(c, errno_exit(r), r, "cannot inspect the origin %s: %s",
+					    c->origin_path, strerror(-r));
+			if (!r)
+				return fail(c, EXIT_BUSY, 0,
+					    "/dev/mapper/%s exists over %s, which is not a loop device of %s",
+					    v->name, c->origin_path, v->origin);
+			r = blkdev_size_rdev(c->origin, &c->loop_size);
+			if (r)
+				return fail(c, errno_exit(r), r, "cannot read the size of %s: %s",
+					    c->origin_path, strerror(-r));
+			if (c->loop_size != v->origin_size) {
+				c->need_capacity = true;
+				add_change(c->rep, '~', "size", NULL, "%s: %s -> %s (image %s)",
+					   c->origin_path, fmt_size(c->loop_size, s1, sizeof(s1)),
+					   fmt_size(v->origin_size, s2, sizeof(s2)), v->origin);
+			}
+		} else if (c->origin != v->origin_rdev) {
+			return fail(c, EXIT_BUSY, 0, "/dev/mapper/%s exists over %s (%u:%u), not over %s (%u:%u)",
+				    v->name, c->origin_path, maj, min, v->origin,
+				    major(v->origin_rdev), minor(v->origin_rdev));
+		}
+		if (c->dm_sectors * 512 != v->origin_size) {
+			c->need_resize = true;
+			add_change(c->rep, '~', "size", NULL, "/dev/mapper/%s: %s -> %s", v->name,
+				   fmt_size(c->dm_sectors * 512, s1, sizeof(s1)),
+				   fmt_size(v->origin_size, s2, sizeof(s2)));
+		}
+		return 0;
+	}
+
+	/* A new volume. */
+	if (v->is_image) {
+		struct stat st = image_stat(v);
+
+		r = loop_find(&st, c->origin_path, sizeof(c->origin_path), &c->origin);
+		if (r < 0)
+			return fail(c, errno_exit(r), r, "cannot look for loop devices: %s", strerror(-r));
+		if (r) {
+			c->origin_known = true;
+			info("%s: reusing %s for %s", v->name, c->origin_path, v->origin);
+		} else {
+			c->need_loop = true;
+			snprintf(c->origin_path, sizeof(c->origin_path), "a new loop device");
+			add_change(c->rep, '+', "loop", NULL, "attach %s to a loop device", v->origin);
+		}
+	} else {
+		c->origin = v->origin_rdev;
+		c->origin_known = true;
+		snprintf(c->origin_path, sizeof(c->origin_path), "%s", v->path);
+	}
+	add_change(c->rep, '+', "volume", v->name, "/dev/mapper/%s over %s (%s)", v->name, c->origin_path,
+		   fmt_size(v->origin_size, s1, sizeof(s1)));
+	return 0;
+}
+
+static int read_kernel_state(struct vctx *c)
+{
+	struct iof_instance_info *list = NULL;
+	struct iof_volume_info vi;
+	size_t n, i;
+	int r;
+
+	free_kstate(c);
+	memset(&c->cur_dflt, 0, sizeof(c->cur_dflt));
+	c->cur_dflt.action = IOF_ACTION_PASS;
+	c->gen = 0;
+	r = kapi_find_volume(c->k, c->v->name, &vi);
+	if (r == -ENOENT) {
+		c->vol_in_kernel = false;
+		return 0;
+	}
+	if (r)
+		return r;
+	c->vol_in_kernel = true;
+	r = kapi_list_instances(c->k, c->v->name, &list, &n);
+	if (r)
+		return r;
+	c->ki = xcalloc(n + 1, sizeof(*c->ki));
+	for (i = 0; i < n; i++) {
+		struct kinst *x = &c->ki[c->nki];
+
+		kname(x->name, list[i].name, sizeof(x->name));
+		kname(x->type, list[i].type, sizeof(x->type));
+		r = kapi_instance_get(c->k, c->v->name, x->name, &x->info, &x->params, &x->plen, NULL);
+		if (r == -ENOENT)
+			continue;	/* removed meanwhile */
+		if (r) {
+			free(list);
+			return r;
+		}
+		x->want = -1;
+		c->nki++;
+	}
+	free(list);
+	return kapi_table_get(c->k, c->v->name, &c->cur, &c->ncur, &c->cur_dflt, &c->gen);
+}
+
+/*
+ * An earlier apply that stopped between its table load and its renames
+ * leaves "x.new" live: finish the replacement (in the plan; executed first).
+ */
+struct fixup {
+	int from;	/* kinst "x.new" */
+	int old;	/* kinst "x" or -1 */
+};
+
+static void plan_fixups(struct vctx *c, struct fixup *fx, size_t *nfx)
+{
+	size_t i;
+
+	*nfx = 0;
+	for (i = 0; i < c->nki; i++) {
+		struct kinst *x = &c->ki[i];
+		size_t l = strlen(x->name);
+		char base[IOF_NAME_LEN];
+		int old;
+
+		if (l < 5 || strcmp(x->name + l - 4, ".new") || !x->info.users)
+			continue;
+		memcpy(base, x->name, l - 4);
+		base[l - 4] = '\0';
+		if (!pvolume_filter(c->v, base))
+			continue;
+		old = find_kinst(c, base);
+		if (old >= 0 && c->ki[old].info.users)
+			continue;
+		fx[*nfx].from = (int)i;
+		fx[*nfx].old = old;
+		(*nfx)++;
+		add_change(c->rep, '~', "instance", base, "finish an interrupted replacement: %s -> %s",
+			   x->name, base);
+		/* From here on the plan sees the finished state. */
+		if (old >= 0)
+			c->ki[old].gone = true;
+		snprintf(x->name, sizeof(x->name), "%s", base);
+	}
+}
+
+static bool same_params(const struct pfilter *f, const struct kinst *x)
+{
+	return f->params_len == x->plen && (!x->plen || !memcmp(f->params_blk, x->params, x->plen));
+}
+
+static int plan_instances(struct vctx *c)
+{
+	struct pvolume *v = c->v;
+	size_t i;
+
+	for (i = 0; i < v->nfilters; i++) {
+		const struct pfilter *f = &v->filters[i];
+		struct fstate *fs = &c->fs[i];
+		int k = find_kinst(c, f->name);
+		char *pt = params_text(f->params_blk, f->params_len);
+
+		fs->kidx = k;
+		if (k < 0) {
+			fs->plan = F_CREATE;
+			add_change(c->rep, '+', "instance", f->name, "%s%s%s", f->type, *pt ? " " : "", pt);
+		} else if (!strcmp(c->ki[k].type, f->type) && same_params(f, &c->ki[k])) {
+			fs->plan = F_KEEP;
+			fs->id = c->ki[k].info.id;
+			c->ki[k].want = (int)i;
+		} else {
+			struct kinst *x = &c->ki[k];
+			char *old = params_text(x->params, x->plen);
+
+			if ((ftype_range_exclusive(f->ft) || x->info.class == IOF_CLASS_CRYPT) && !c->o->force) {
+				free(old);
+				free(pt);
+				return fail(c, EXIT_INVALID, 0,
+					    "filter %s: changing the key/cipher of a range holding data makes it unreadable; use --force",
+					    f->name);
+			}
+			fs->plan = F_REPLACE;
+			snprintf(fs->tmpname, sizeof(fs->tmpname), "%s.new", f->name);
+			x->want = (int)i;
+			x->remove = true;
+			add_change(c->rep, '~', "instance", f->name, "%s%s%s -> %s%s%s", x->type,
+				   *old ? " " : "", old, f->type, *pt ? " " : "", pt);
+			free(old);
+		}
+		free(pt);
+	}
+	for (i = 0; i < c->nki; i++) {
+		struct kinst *x = &c->ki[i];
+
+		if (x->gone || x->want >= 0)
+			continue;
+		if (x->info.class == IOF_CLASS_CRYPT && x->info.users && !c->o->force)
+			return fail(c, EXIT_INVALID, 0,
+				    "filter %s: removing a crypt filter in use makes its range unreadable; use --force",
+				    x->name);
+		x->remove = true;
+		add_change(c->rep, '-', "instance", x->name, "%s", x->type);
+	}
+	/* A stale, unused instance holding a temporary name goes first. */
+	for (i = 0; i < v->nfilters; i++) {
+		int k;
+
+		if (c->fs[i].plan != F_REPLACE)
+			continue;
+		k = find_kinst(c, c->fs[i].tmpname);
+		if (k < 0)
+			continue;
+		if (c->ki[k].info.users)
+			return fail(c, EXIT_BUSY, 0,
+				    "filter %s cannot be replaced: %s exists and is in use", v->filters[i].name,
+				    c->fs[i].tmpname);
+		c->ki[k].remove = false;
+		c->ki[k].remove_early = true;
+	}
+	return 0;
+}
+
+/* Chain names of a kernel rule, in class order. */
+static void kernel_chain(const struct vctx *c, const struct iof_rule *r, char names[][IOF_NAME_LEN + 8],
+			 const char **ptrs)
+{
+	unsigned cls[IOF_MAX_CHAIN];
+	uint32_t i, j, n = r->nr_chain < IOF_MAX_CHAIN ? r->nr_chain : IOF_MAX_CHAIN;
+
+	for (i = 0; i < n; i++) {
+		size_t k;
+
+		snprintf(names[i], IOF_NAME_LEN + 8, "#%u", r->chain[i]);
+		cls[i] = IOF_NR_CLASSES;
+		for (k = 0; k < c->nki; k++)
+			if (c->ki[k].info.id == r->chain[i]) {
+				snprintf(names[i], IOF_NAME_LEN + 8, "%s", c->ki[k].name);
+				cls[i] = c->ki[k].info.class;
+				break;
+			}
+	}
+	for (i = 0; i < n; i++)
+		ptrs[i] = names[i];
+	/* Insertion sort by (class, name). */
+	for (i = 1; i < n; i++)
+		for (j = i; j > 0 && (cls[j - 1] > cls[j] ||
+				      (cls[j - 1] == cls[j] && strcmp(ptrs[j - 1], ptrs[j]) > 0)); j--) {
+			unsigned tc = cls[j];
+			const char *tp = ptrs[j];
+
+			cls[j] = cls[j - 1];
+			ptrs[j] = ptrs[j - 1];
+			cls[j - 1] = tc;
+			ptrs[j - 1] = tp;
+		}
+}
+
+/* A policy rule as an ABI rule (chain ids from the plan) and its chain names. */
+static void desired_rule(const struct vctx *c, const struct prule *p, bool is_default,
+			 struct iof_rule *r, const char **names)
+{
+	size_t i, j, n = p->chain.n;
+	int idx[IOF_MAX_CHAIN];
+
+	memset(r, 0, sizeof(*r));
+	if (!is_default) {
+		if (p->has_range) {
+			r->start = p->start;
+			r->len = p->len;
+		}
+		r->ops = p->ops;
+		r->min_size = p->min_size;
+		r->max_size = p->max_size;
+		r->flags_set = p->flags_set;
+		r->flags_clear = p->flags_clear;
+		r->ioprio_classes = p->ioprio == IOF_PRIO_ALL ? 0 : p->ioprio;
+		memcpy(r->name, p->name, sizeof(r->name));
+	}
+	r->action = p->action;
+	if (p->action != IOF_ACTION_FILTER)
+		return;
+	for (i = 0; i < n; i++)
+		idx[i] = p->chain.idx[i];
+	for (i = 1; i < n; i++)
+		for (j = i; j > 0; j--) {
+			const struct pfilter *a = &c->v->filters[idx[j - 1]], *b = &c->v->filters[idx[j]];
+			int t;
+
+			if (a->ft->class < b->ft->class ||
+			    (a->ft->class == b->ft->class && strcmp(a->name, b->name) <= 0))
+				break;
+			t = idx[j];
+			idx[j] = idx[j - 1];
+			idx[j - 1] = t;
+		}
+	r->nr_chain = (uint32_t)n;
+	for (i = 0; i < n; i++) {
+		r->chain[i] = c->fs[idx[i]].id;
+		names[i] = c->v->filters[idx[i]].name;
+	}
+}
+
+static bool uses_replacement(const struct vctx *c, const struct prule *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->chain.n; i++)
+		if (c->fs[p->chain.idx[i]].plan == F_REPLACE)
+			return true;
+	return false;
+}
+
+static void plan_table(struct vctx *c)
+{
+	struct pvolume *v = c->v;
+	size_t na = c->ncur, nb = v->nrules, pre = 0, suf = 0, i;
+	char **a = xcalloc(na + 1, sizeof(*a)), **b = xcalloc(nb + 1, sizeof(*b));
+	char names[IOF_MAX_CHAIN][IOF_NAME_LEN + 8];
+	const char *ptrs[IOF_MAX_CHAIN];
+	struct iof_rule r;
+	char *da, *db;
+	bool repl = false;
+
+	for (i = 0; i < na; i++) {
+		kernel_chain(c, &c->cur[i], names, ptrs);
+		a[i] = rule_text(&c->cur[i], ptrs);
+	}
+	for (i = 0; i < nb; i++) {
+		desired_rule(c, &v->rules[i], false, &r, ptrs);
+		b[i] = rule_text(&r, ptrs);
+		repl |= uses_replacement(c, &v->rules[i]);
+	}
+	while (pre < na && pre < nb && !strcmp(a[pre], b[pre]))
+		pre++;
+	while (suf < na - pre && suf < nb - pre && !strcmp(a[na - 1 - suf], b[nb - 1 - suf]))
+		suf++;
+	for (i = pre; i < na - suf; i++) {
+		char lbl[24];
+
+		snprintf(lbl, sizeof(lbl), "#%zu", i + 1);
+		add_change(c->rep, '-', "rule", lbl, "%s", a[i]);
+	}
+	for (i = pre; i < nb - suf; i++) {
+		char lbl[24];
+
+		snprintf(lbl, sizeof(lbl), "#%zu", i + 1);
+		add_change(c->rep, '+', "rule", lbl, "%s", b[i]);
+	}
+	c->table_changed = pre != na || pre != nb;
+
+	kernel_chain(c, &c->cur_dflt, names, ptrs);
+	da = default_text(&c->cur_dflt, ptrs);
+	desired_rule(c, &v->dflt, true, &r, ptrs);
+	db = default_text(&r, ptrs);
+	if (strcmp(da, db)) {
+		add_change(c->rep, '~', "default", NULL, "%s -> %s", da, db);
+		c->table_changed = true;
+	}
+	repl |= uses_replacement(c, &v->dflt);
+	/* A new volume always gets its table: whatever the module starts with. */
+	if (!c->dm_exists)
+		c->table_changed = true;
+	if (repl && !c->table_changed) {
+		add_change(c->rep, '~', "table", NULL, "reload to use the replaced filter instances");
+		c->table_changed = true;
+	}
+	free(da);
+	free(db);
+	for (i = 0; i < na; i++)
+		free(a[i]);
+	for (i = 0; i < nb; i++)
+		free(b[i]);
+	free(a);
+	free(b);
+}
+
+/* ---- phase B: change ---- */
+
+static int create_instance(struct vctx *c, size_t i)
+{
+	const struct pfilter *f = &c->v->filters[i];
+	struct fstate *fs = &c->fs[i];
+	const char *name = fs->plan == F_REPLACE ? fs->tmpname : f->name;
+	unsigned char *secret = NULL;
+	size_t slen = 0;
+	int r;
+
+	if (f->key_file) {
+		r = read_file_max(f->key_file, IOF_MAX_SECRET_LEN, &secret, &slen);
+		if (r)
+			return fail(c, r == -EACCES || r == -EPERM ? EXIT_PERM : EXIT_INVALID, r,
+				    "filter %s: key file %s: %s", f->name, f->key_file,
+				    r == -EFBIG ? "larger than 256 bytes" : strerror(-r));
+		if (!slen) {
+			free(secret);
+			return fail(c, EXIT_INVALID, 0, "filter %s: key file %s is empty", f->name,
+				    f->key_file);
+		}
+	}
+	r = kapi_instance_create(c->k, c->v->name, name, f->type, f->params_blk, f->params_len,
+				 secret, slen, &fs->id);
+	if (secret) {
+		explicit_bzero(secret, IOF_MAX_SECRET_LEN + 1);
+		free(secret);
+	}
+	if (r)
+		return fail(c, errno_exit(r), r, "create filter %s (type %s): %s", name, f->type,
+			    kapi_errtext(c->k, r));
+	fs->created = true;
+	info("%s: created filter %s (type %s, id %u)", c->v->name, name, f->type, fs->id);
+	return 0;
+}
+
+static int load_table(struct vctx *c)
+{
+	struct pvolume *v = c->v;
+	struct iof_rule *rules = xcalloc(v->nrules + 1, sizeof(*rules)), dflt;
+	const char *ptrs[IOF_MAX_CHAIN];
+	uint64_t gen = 0;
+	size_t i;
+	int r;
+
+	for (i = 0; i < v->nrules; i++)
+		desired_rule(c, &v->rules[i], false, &rules[i], ptrs);
+	desired_rule(c, &v->dflt, true, &dflt, ptrs);
+	r = kapi_table_load(c->k, v->name, rules, v->nrules, &dflt, c->gen, &gen);
+	free(rules);
+	if (r == -ESTALE)
+		return fail(c, EXIT_BUSY, r,
+			    "the rule table changed while applying (was generation %" PRIu64 "); run apply again",
+			    c->gen);
+	if (r && c->k->error_rule < v->nrules)
+		return fail(c, errno_exit(r), r, "load rule table: rule #%u (line %u): %s",
+			    c->k->error_rule + 1, v->rules[c->k->error_rule].m.line, kapi_errtext(c->k, r));
+	if (r)
+		return fail(c, errno_exit(r), r, "load rule table: %s", kapi_errtext(c->k, r));
+	c->changed = true;
+	c->rep->generation = gen;
+	info("%s: loaded %zu rules (generation %" PRIu64 ")", v->name, v->nrules, gen);
+	return 0;
+}
+
+static int setup_origin(struct vctx *c)
+{
+	struct pvolume *v = c->v;
+	char params[IOF_NAME_LEN + 32];
+	int r;
+
+	if (c->dm_exists) {
+		if (c->need_capacity) {
+			r = loop_set_capacity(c->origin);
+			if (r)
+				return fail(c, errno_exit(r), r, "%s: cannot update its size: %s", c->origin_path,
+					    strerror(-r));
+		}
+		if (c->need_resize) {
+			snprintf(params, sizeof(params), "%u:%u %s", major(c->origin), minor(c->origin), v->name);
+			r = dmx_reload(v->name, v->origin_size / 512, params);
+			if (!r)
+				r = dmx_resume(v->name);
+			if (r)
+				return fail(c, errno_exit(r), r, "resize /dev/mapper/%s: %s %s", v->name,
+					    strerror(-r), dmx_error());
+			c->changed = true;
+		}
+		return 0;
+	}
+	if (c->need_loop) {
+		r = loop_attach(v->path, c->origin_path, sizeof(c->origin_path), &c->origin, &c->holdfd);
+		if (r)
+			return fail(c, errno_exit(r), r, "attach %s to a loop device: %s", v->origin,
+				    strerror(-r));
+		c->origin_known = true;
+		info("%s: attached %s to %s", v->name, v->origin, c->origin_path);
+	}
+	snprintf(params, sizeof(params), "%u:%u %s", major(c->origin), minor(c->origin), v->name);
+	r = dmx_create(v->name, v->origin_size / 512, params);
+	if (r)
+		return fail(c, errno_exit(r), r, "create /dev/mapper/%s: %s%s%s", v->name, strerror(-r),
+			    *dmx_error() ? ": " : "", dmx_error());
+	c->dm_created = true;
+	/* The dm table holds the loop device now; autoclear takes it away with it. */
+	loop_release(c->holdfd);
+	c->holdfd = -1;
+	info("%s: created /dev/mapper/%s over %s", v->name, v->name, c->origin_path);
+	/*
+	 * Configure before the first resume when the target registers its
+	 * volume at table load: then no I/O ever sees the device unfiltered.
+	 */
+	r = read_kernel_state(c);
+	if (r && r != -ENOENT)
+		return fail(c, errno_exit(r), r, "read volume %s: %s", v->name, kapi_errtext(c->k, r));
+	if (c->vol_in_kernel) {
+		c->resume_pending = true;
+		return 0;
+	}
+	r = dmx_resume(v->name);
+	if (r)
+		return fail(c, errno_exit(r), r, "resume /dev/mapper/%s: %s %s", v->name, strerror(-r),
+			    dmx_error());
+	r = read_kernel_state(c);
+	if (!r && !c->vol_in_kernel)
+		r = -ENOENT;
+	if (r)
+		return fail(c, r == -ENOENT ? EXIT_KERNEL : errno_exit(r), r,
+			    "the iofilter module shows no volume %s after creating its dm device: %s",
+			    v->name, kapi_errtext(c->k, r));
+	return 0;
+}
+
+static int execute(struct vctx *c, const struct fixup *fx, size_t nfx)
+{
+	struct pvolume *v = c->v;
+	size_t i;
+	int r;
+
+	r = setup_origin(c);
+	if (r)
+		return r;
+	/* Finish interrupted replacements: "x.new" is live, "x" unused. */
+	for (i = 0; i < nfx; i++) {
+		const struct kinst *from = &c->ki[fx[i].from];
+		char tmp[IOF_NAME_LEN + 8];
+
+		snprintf(tmp, sizeof(tmp), "%s.new", from->name);
+		if (fx[i].old >= 0) {
+			r = kapi_instance_remove(c->k, v->name, from->name);
+			if (r)
+				return fail(c, errno_exit(r), r, "remove filter %s: %s", from->name,
+					    kapi_errtext(c->k, r));
+			c->changed = true;
+		}
+		r = kapi_instance_rename(c->k, v->name, tmp, from->name);
+		if (r)
+			return fail(c, errno_exit(r), r, "rename filter %s to %s: %s", tmp, from->name,
+				    kapi_errtext(c->k, r));
+		c->changed = true;
+	}
+	for (i = 0; i < c->nki; i++) {
+		if (!c->ki[i].remove_early)
+			continue;
+		r = kapi_instance_remove(c->k, v->name, c->ki[i].name);
+		if (r)
+			return fail(c, errno_exit(r), r, "remove stale filter %s: %s", c->ki[i].name,
+				    kapi_errtext(c->k, r));
+		c->changed = true;
+	}
+	for (i = 0; i < v->nfilters; i++)
+		if (c->fs[i].plan != F_KEEP && (r = create_instance(c, i)))
+			return r;
+	if (c->table_changed && (r = load_table(c)))
+		return r;
+	/* Live now: an undo must not try to remove what the table uses. */
+	if (!c->dm_created)
+		for (i = 0; i < v->nfilters; i++)
+			c->fs[i].created = false;
+	for (i = 0; i < c->nki; i++) {
+		if (!c->ki[i].remove || c->ki[i].gone)
+			continue;
+		r = kapi_instance_remove(c->k, v->name, c->ki[i].name);
+		if (r)
+			return fail(c, errno_exit(r), r, "remove filter %s: %s", c->ki[i].name,
+				    kapi_errtext(c->k, r));
+		c->changed = true;
+		info("%s: removed filter %s", v->name, c->ki[i].name);
+	}
+	for (i = 0; i < v->nfilters; i++) {
+		if (c->fs[i].plan != F_REPLACE)
+			continue;
+		r = kapi_instance_rename(c->k, v->name, c->fs[i].tmpname, v->filters[i].name);
+		if (r)
+			return fail(c, errno_exit(r), r, "rename filter %s to %s: %s", c->fs[i].tmpname,
+				    v->filters[i].name, kapi_errtext(c->k, r));
+		c->changed = true;
+	}
+	if (c->resume_pending) {
+		r = dmx_resume(v->name);
+		if (r)
+			return fail(c, errno_exit(r), r, "resume /dev/mapper/%s: %s %s", v->name,
+				    strerror(-r), dmx_error());
+		c->resume_pending = false;
+	}
+	return 0;
+}
+
+static int apply_volume(struct kapi *k, struct pvolume *v, const struct apply_opts *o,
+			struct vol_report *rep)
+{
+	struct vctx c;
+	struct fixup *fx;
+	size_t nfx = 0;
+	int r;
+
+	memset(&c, 0, sizeof(c));
+	c.k = k;
+	c.o = o;
+	c.v = v;
+	c.rep = rep;
+	c.holdfd = -1;
+	c.cur_dflt.action = IOF_ACTION_PASS;
+	c.fs = xcalloc(v->nfilters + 1, sizeof(*c.fs));
+	rep->name = xstrdup(v->name);
+	rep->device = xasprintf("/dev/mapper/%s", v->name);
+	rep->size = v->origin_size;
+	rep->nfilters = v->nfilters;
+	rep->nrules = v->nrules;
+
+	r = look_origin(&c);
+	if (r)
+		goto out;
+	if (c.dm_exists) {
+		r = read_kernel_state(&c);
+		if (r) {
+			r = fail(&c, errno_exit(r), r, "read volume %s: %s", v->name, kapi_errtext(k, r));
+			goto out;
+		}
+		if (!c.vol_in_kernel) {
+			r = fail(&c, EXIT_KERNEL, 0, "/dev/mapper/%s exists but the iofilter module has no such volume",
+				 v->name);
+			goto out;
+		}
+	}
+	fx = xcalloc(c.nki + 1, sizeof(*fx));
+	plan_fixups(&c, fx, &nfx);
+	r = plan_instances(&c);
+	if (!r) {
+		plan_table(&c);
+		rep->generation = c.gen;
+		if (!o->dry_run && rep->nchanges) {
+			/* A new volume's plan assumed an empty one: re-plan after creating it. */
+			r = execute(&c, fx, nfx);
+		}
+	}
+	free(fx);
+	if (r)
+		goto out;
+	rep->origin = xstrdup(c.origin_path);
+	if (!rep->nchanges)
+		rep->result = VOL_UNCHANGED;
+	else
+		rep->result = c.dm_exists ? VOL_CHANGED : VOL_CREATED;
+	rep->exit_code = EXIT_OK;
+out:
+	if (r && !rep->origin)
+		rep->origin = c.origin_path[0] ? xstrdup(c.origin_path) : NULL;
+	loop_release(c.holdfd);
+	free_kstate(&c);
+	free(c.fs);
+	return r;
+}
+
+int apply_policy(struct kapi *k, struct policy *p, const struct apply_opts *o,
+		 struct apply_report *rep)
+{
+	bool any_change = false, any_fail = false;
+	int first_code = EXIT_OK;
+	size_t i;
+
+	memset(rep, 0, sizeof(*rep));
+	rep->file = p->file;
+	rep->dry_run = o->dry_run;
+	rep->v = xcalloc(p->nvols, sizeof(*rep->v));
+	for (i = 0; i < p->nvols; i++) {
+		struct vol_report *vr = &rep->v[rep->n++];
+		int r = apply_volume(k, &p->vols[i], o, vr);
+
+		if (r) {
+			any_fail = true;
+			if (!first_code)
+				first_code = r;
+			any_change |= vr->partial;
+		} else if (vr->result != VOL_UNCHANGED) {
+			any_change = true;
+		}
+	}
+	if (!any_fail)
+		rep->exit_code = EXIT_OK;
+	else if (any_change && !o->dry_run)
+		rep->exit_code = EXIT_PARTIAL;
+	else
+		rep->exit_code = first_code;
+	return rep->exit_code;
+}
+
+void apply_report_free(struct apply_report *rep)
+{
+	size_t i, j;
+
+	for (i = 0; i < rep->n; i++) {
+		struct vol_report *v = &rep->v[i];
+
+		for (j = 0; j < v->nchanges; j++) {
+			free(v->changes[j].what);
+			free(v->changes[j].name);
+			free(v->changes[j].text);
+		}
+		free(v->changes);
+		free(v->name);
+		free(v->device);
+		free(v->origin);
+	}
+	free(rep->v);
+	memset(rep, 0, sizeof(*rep));
+}
+
+/* ---- output ---- */
+
+static const char *result_name(enum vol_result r)
+{
+	switch (r) {
+	case VOL_CREATED:
+		return "created";
+	case VOL_CHANGED:
+		return "changed";
+	case VOL_FAILED:
+		return "failed";
+	default:
+		return "unchanged";
+	}
+}
+
+static void text_change(const struct change *c)
+{
+	if (c->name)
+		fprintf(out_fp, "  %c %s %s: %s\n", c->sign, c->what, c->name, c->text);
+	else
+		fprintf(out_fp, "  %c %s: %s\n", c->sign, c->what, c->text);
+}
+
+void show_apply(const struct apply_report *rep)
+{
+	size_t i, j;
+
+	if (ofmt == OFMT_JSON) {
+		struct json js;
+
+		json_init(&js, out_fp);
+		json_obj_open(&js, NULL);
+		json_str(&js, "file", rep->file);
+		json_bool(&js, "dry_run", rep->dry_run);
+		json_arr_open(&js, "volumes");
+		for (i = 0; i < rep->n; i++) {
+			const struct vol_report *v = &rep->v[i];
+
+			json_obj_open(&js, NULL);
+			json_str(&js, "name", v->name);
+			json_str(&js, "result", result_name(v->result));
+			json_bool(&js, "partial", v->partial);
+			json_str(&js, "device", v->device);
+			json_str(&js, "origin", v->origin);
+			json_u64(&js, "size", v->size);
+			json_u64(&js, "generation", v->generation);
+			json_u64(&js, "filters", v->nfilters);
+			json_u64(&js, "rules", v->nrules);
+			json_arr_open(&js, "changes");
+			for (j = 0; j < v->nchanges; j++) {
+				const struct change *c = &v->changes[j];
+				char op[2] = { c->sign, 0 };
+
+				json_obj_open(&js, NULL);
+				json_str(&js, "op", op);
+				json_str(&js, "what", c->what);
+				json_str(&js, "name", c->name);
+				json_str(&js, "detail", c->text);
+				json_obj_close(&js);
+			}
+			json_arr_close(&js);
+			json_obj_close(&js);
+		}
+		json_arr_close(&js);
+		json_reports(&js);
+		json_obj_close(&js);
+		json_end(&js);
+		return;
+	}
+	for (i = 0; i < rep->n; i++) {
+		const struct vol_report *v = &rep->v[i];
+		char sz[32];
+
+		if (v->result == VOL_FAILED) {
+			if (v->nchanges && rep->dry_run)
+				for (j = 0; j < v->nchanges; j++)
+					text_change(&v->changes[j]);
+			fprintf(out_fp, "%s: failed%s\n", v->name, v->partial ? " (partially applied)" : "");
+			continue;
+		}
+		if (!v->nchanges) {
+			if (verbosity >= 0)
+				fprintf(out_fp, "%s: no changes\n", v->name);
+			continue;
+		}
+		if (rep->dry_run || verbosity >= 1)
+			for (j = 0; j < v->nchanges; j++)
+				text_change(&v->changes[j]);
+		if (rep->dry_run)
+			fprintf(out_fp, "%s: %zu change%s (dry run, nothing applied)\n", v->name, v->nchanges,
+				v->nchanges == 1 ? "" : "s");
+		else if (verbosity < 0)
+			continue;
+		else if (v->result == VOL_CREATED)
+			fprintf(out_fp, "%s: created %s over %s (%s): %zu filter%s, %zu rule%s, generation %" PRIu64 "\n",
+				v->name, v->device, v->origin ? v->origin : "?",
+				fmt_size(v->size, sz, sizeof(sz)), v->nfilters, v->nfilters == 1 ? "" : "s",
+				v->nrules, v->nrules == 1 ? "" : "s", v->generation);
+		else
+			fprintf(out_fp, "%s: %zu change%s applied, generation %" PRIu64 "\n", v->name,
+				v->nchanges, v->nchanges == 1 ? "" : "s", v->generation);
+	}
+}

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * iofilterctl output layer: one place that turns results into text or JSON
+ * (chosen by -o, like nvme-cli).  Every JSON document is one object that
+ * carries the errors of the run in "errors" (and "warnings"), so a script
+ * reading stdout sees why a command failed; in text mode errors go to
+ * stderr as "iofilterctl: ...".
+ */
+#ifndef IOFCTL_OUTPUT_H
+#define IOFCTL_OUTPUT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <linux/iofilter.h>
+
+#include "policy.h"
+
+enum ofmt { OFMT_TEXT, OFMT_JSON };
+extern enum ofmt ofmt;
+extern bool noheadings;
+
+/* ---- a small streaming JSON writer ---- */
+#define JSON_MAX_DEPTH 32
+struct json {
+	FILE *fp;
+	int depth;
+	bool used[JSON_MAX_DEPTH + 1];
+};
+
+void json_init(struct json *j, FILE *fp);
+void json_obj_open(struct json *j, const char *key);
+void json_obj_close(struct json *j);
+void json_arr_open(struct json *j, const char *key);
+void json_arr_close(struct json *j);
+void json_str(struct json *j, const char *key, const char *val);	/* NULL: null */
+void json_strn(struct json *j, const char *key, const char *val, size_t n);
+void json_u64(struct json *j, const char *key, uint64_t v);
+void json_i64(struct json *j, const char *key, int64_t v);
+void json_double(struct json *j, const char *key, double v);
+void json_bool(struct json *j, const char *key, bool v);
+void json_null(struct json *j, const char *key);
+/* Close the document: newline, flush. */
+void json_end(struct json *j);
+/* Write s as a JSON string (escaped, invalid UTF-8 replaced by U+FFFD). */
+void json_write_string(FILE *fp, const char *s, size_t n);
+
+/* ---- errors and warnings of the run ---- */
+struct report_entry {
+	char *message;
+	char *hint;
+	char *volume;	/* or NULL */
+	char *file;	/* policy diagnostics */
+	unsigned line, col;
+	int err;	/* errno, 0 if none */
+};
+
+/*
+ * Report an error: text mode prints "iofilterctl: [VOLUME: ]message",
+ * JSON mode keeps it for the document.  Returns exit_code, for
+ * "return report_error(...)".
+ */
+int report_error(int exit_code, const char *volume, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void report_warning(const char *volume, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Policy diagnostics: printed as FILE:LINE:COL: message in text mode. */
+void report_diags(const struct diags *d);
+void report_reset(void);
+size_t report_nerrors(void);
+/* "errors": [...], "warnings": [...] */
+void json_reports(struct json *j);
+
+/* Split "k=v k=v" status text into a JSON object (integers as numbers). */
+void json_kv_object(struct json *j, const char *key, const char *text);
+/* A "k=v\0k=v\0" parameter block as a JSON object. */
+void json_params_object(struct json *j, const char *key, const char *blk, size_t len);
+/* The same block as "k=v k=v" text (caller frees). */
+char *params_text(const char *blk, size_t len);
+
+/* ---- what the verbs show ---- */
+struct show_instance {
+	struct iof_instance_info info;
+	char name[IOF_NAME_LEN], type[IOF_NAME_LEN];
+	char *params;
+	size_t params_len;
+	char *status;		/* may be NULL if it could not be read */
+};
+
+struct show_volume {
+	struct iof_volume_info info;
+	char name[IOF_NAME_LEN];
+	char origin_path[256];		/* "" if unknown */
+	char backing_file[4096];	/* loop devices: the image, else "" */
+	struct show_instance *inst;
+	size_t ninst;
+};
+
+void show_status(const struct show_volume *v, size_t n);
+
+struct stats_volume {
+	char name[IOF_NAME_LEN];
+	uint64_t generation;
+	struct iof_volume_counters vol;
+	struct iof_counters dflt;
+	struct iof_counters *rules;
+	char (*rule_names)[IOF_RULE_NAME_LEN];
+	size_t nrules;
+};
+
+void show_stats(const struct stats_volume *v, size_t n, bool reset);
+/* --watch: rates between two samples taken secs apart. */
+void show_stats_rates(const struct stats_volume *prev, const struct stats_volume *cur, size_t n,
+		      double secs, uint64_t timestamp);
+
+void show_filters(const struct iof_type_info *t, size_t n);
+
+struct show_version {
+	bool kernel_loaded;
+	uint32_t kver[3];
+	uint32_t nr_types, nr_volumes;
+};
+void show_version(const struct show_version *v);
+
+void show_validate(const struct policy *p, const struct diags *d);
+
+/* A document with nothing but the errors (a verb that failed early). */
+void show_errors_only(void);
+
+#endif
