@@ -1,0 +1,1007 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Fake kernel for the unit tests: replaces kapi_sys.c, dm.c and loop.c.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include "../dm.h"
+#include "../kapi.h"
+#include "../loop.h"
+#include "../util.h"
+#include "fake.h"
+
+struct fake_cfg fake;
+char fake_log[16384];
+
+#define MAX_TYPES 16
+#define MAX_VOLS 8
+#define MAX_INST IOF_MAX_INSTANCES
+#define MAX_LOOPS 16
+
+struct ftype_k {
+	char name[IOF_NAME_LEN];
+	unsigned class, flags, ninst;
+};
+
+struct finst {
+	bool used;
+	char name[IOF_NAME_LEN], type[IOF_NAME_LEN];
+	uint32_t id, class, flags;
+	char params[IOF_MAX_PARAMS_LEN];
+	size_t plen;
+	int secret_len;
+	char status[256];
+};
+
+struct fvol {
+	bool exists;		/* in the module */
+	char name[IOF_NAME_LEN];
+	/* dm */
+	bool dm, live, inactive, suspended;
+	char dm_type[32];
+	char dm_params[128], inactive_params[128];
+	uint64_t sectors, inactive_sectors;
+	int open_count;
+	unsigned minor;
+	/* module */
+	uint32_t origin_major, origin_minor;
+	uint64_t gen;
+	struct iof_rule *rules;
+	size_t nrules;
+	struct iof_rule dflt;
+	struct finst inst[MAX_INST];
+	uint32_t next_id;
+	struct iof_volume_counters vc;
+	struct iof_counters dc;
+	struct iof_counters rc[8];
+};
+
+struct floop {
+	bool used;
+	dev_t img_dev;
+	ino_t img_ino;
+	char path[512];
+	uint64_t size;
+};
+
+static struct ftype_k types[MAX_TYPES];
+static size_t ntypes;
+static struct fvol vols[MAX_VOLS];
+static struct floop loops[MAX_LOOPS];
+static int fail_seen;
+
+static void flog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void flog(const char *fmt, ...)
+{
+	size_t l = strlen(fake_log);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(fake_log + l, sizeof(fake_log) - l - 1, fmt, ap);
+	va_end(ap);
+	l = strlen(fake_log);
+	if (l < sizeof(fake_log) - 1) {
+		fake_log[l] = '\n';
+		fake_log[l + 1] = '\0';
+	}
+}
+
+void fake_reset(void)
+{
+	size_t i;
+
+	for (i = 0; i < MAX_VOLS; i++)
+		free(vols[i].rules);
+	memset(vols, 0, sizeof(vols));
+	memset(types, 0, sizeof(types));
+	memset(loops, 0, sizeof(loops));
+	ntypes = 0;
+	fake_log[0] = '\0';
+	memset(&fake, 0, sizeof(fake));
+	fake.loaded = true;
+	fake.kmajor = IOFILTER_VERSION_MAJOR;
+	fake.fail_cmd = -1;
+	fail_seen = 0;
+}
+
+void fake_add_type(const char *name, unsigned class, unsigned flags)
+{
+	struct ftype_k *t = &types[ntypes++];
+
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	t->class = class;
+	t->flags = flags;
+}
+
+static struct fvol *vol_by_name(const char *name, bool need_module)
+{
+	size_t i;
+
+	for (i = 0; i < MAX_VOLS; i++)
+		if ((vols[i].dm || vols[i].exists) && !strcmp(vols[i].name, name))
+			return need_module && !vols[i].exists ? NULL : &vols[i];
+	return NULL;
+}
+
+static struct finst *inst_by_name(struct fvol *v, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < MAX_INST; i++)
+		if (v->inst[i].used && !strcmp(v->inst[i].name, name))
+			return &v->inst[i];
+	return NULL;
+}
+
+static uint32_t users(const struct fvol *v, uint32_t id)
+{
+	uint32_t n = 0, j;
+	size_t i;
+
+	for (i = 0; i <= v->nrules; i++) {
+		const struct iof_rule *r = i < v->nrules ? &v->rules[i] : &v->dflt;
+
+		for (j = 0; j < r->nr_chain && j < IOF_MAX_CHAIN; j++)
+			n += r->chain[j] == id;
+	}
+	return n;
+}
+
+void fake_set_counters(const char *vol, uint64_t base)
+{
+	struct fvol *v = vol_by_name(vol, true);
+	uint64_t *p;
+	size_t i, k;
+
+	if (!v)
+		return;
+	p = (uint64_t *)&v->vc;
+	for (i = 0; i < sizeof(v->vc.all) / 8 + 5; i++)
+		p[i] = base + i;
+	for (i = 0; i < IOF_NR_OPS; i++) {
+		v->dc.ios[i] = base + 100 + i;
+		v->dc.bytes[i] = (base + 100 + i) * 512;
+		for (k = 0; k < 8; k++) {
+			v->rc[k].ios[i] = base + 10 * (k + 1) + i;
+			v->rc[k].bytes[i] = (base + 10 * (k + 1) + i) * 4096;
+		}
+	}
+}
+
+void fake_set_dirty(const char *vol, const char *inst)
+{
+	struct fvol *v = vol_by_name(vol, true);
+	struct finst *x = v ? inst_by_name(v, inst) : NULL;
+
+	if (x)
+		x->flags |= IOF_INST_DIRTY;
+}
+
+void fake_set_status(const char *vol, const char *inst, const char *status)
+{
+	struct fvol *v = vol_by_name(vol, true);
+	struct finst *x = v ? inst_by_name(v, inst) : NULL;
+
+	if (x)
+		snprintf(x->status, sizeof(x->status), "%s", status);
+}
+
+void fake_set_open(const char *vol, int count)
+{
+	struct fvol *v = vol_by_name(vol, false);
+
+	if (v)
+		v->open_count = count;
+}
+
+const char *fake_params(const char *vol, const char *inst, size_t *len)
+{
+	struct fvol *v = vol_by_name(vol, true);
+	struct finst *x = v ? inst_by_name(v, inst) : NULL;
+
+	if (!x)
+		return NULL;
+	*len = x->plen;
+	return x->params;
+}
+
+int fake_secret_len(const char *vol, const char *inst)
+{
+	struct fvol *v = vol_by_name(vol, true);
+	struct finst *x = v ? inst_by_name(v, inst) : NULL;
+
+	return x ? x->secret_len : -1;
+}
+
+uint64_t fake_generation(const char *vol)
+{
+	struct fvol *v = vol_by_name(vol, true);
+
+	return v ? v->gen : 0;
+}
+
+int fake_ninstances(const char *vol)
+{
+	struct fvol *v = vol_by_name(vol, true);
+	int n = 0;
+	size_t i;
+
+	for (i = 0; v && i < MAX_INST; i++)
+		n += v->inst[i].used;
+	return n;
+}
+
+void fake_bump_generation(const char *vol)
+{
+	struct fvol *v = vol_by_name(vol, true);
+
+	if (v)
+		v->gen++;
+}
+
+void fake_interrupt_replacement(const char *vol, const char *inst)
+{
+	struct fvol *v = vol_by_name(vol, true);
+	struct finst *x = v ? inst_by_name(v, inst) : NULL;
+
+	/* The state after "create x.new; load": x.new live, x unused. */
+	if (!x)
+		return;
+	size_t i;
+	for (i = 0; i < MAX_INST && v->inst[i].used; i++)
+		;
+	v->inst[i] = *x;
+	v->inst[i].id = ++v->next_id;
+	snprintf(v->inst[i].name, sizeof(v->inst[i].name), "%s.new", inst);
+	/* A different parameter block: the old one stays as it was. */
+	x->plen = 0;
+	for (size_t r = 0; r <= v->nrules; r++) {
+		struct iof_rule *rule = r < v->nrules ? &v->rules[r] : &v->dflt;
+
+		for (uint32_t j = 0; j < rule->nr_chain; j++)
+			if (rule->chain[j] == x->id)
+				rule->chain[j] = v->inst[i].id;
+	}
+	v->gen++;
+}
+
+void fake_add_foreign_dm(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < MAX_VOLS && (vols[i].dm || vols[i].exists); i++)
+		;
+	snprintf(vols[i].name, sizeof(vols[i].name), "%s", name);
+	vols[i].dm = vols[i].live = true;
+	snprintf(vols[i].dm_type, sizeof(vols[i].dm_type), "linear");
+	snprintf(vols[i].dm_params, sizeof(vols[i].dm_params), "7:0 0");
+	vols[i].sectors = 2048;
+	vols[i].minor = (unsigned)i;
+}
+
+/* ---- /dev/iofilter ---- */
+
+int iof_sys_open(void)
+{
+	if (!fake.loaded)
+		return -ENOENT;
+	if (fake.denied)
+		return -EACCES;
+	return 42;
+}
+
+void iof_sys_close(int fd)
+{
+	(void)fd;
+}
+
+static int check_hdr(void *arg, size_t size)
+{
+	struct iof_ioctl_hdr *h = arg;
+
+	if (h->version[0] != fake.kmajor) {
+		h->version[0] = fake.kmajor;
+		h->version[1] = 0;
+		h->version[2] = 0;
+		return -EPROTO;
+	}
+	if (h->size != size || h->reserved || (h->flags & ~IOF_HDR_FLAGS_ALL))
+		return -EINVAL;
+	h->version[0] = fake.kmajor;
+	h->version[1] = IOFILTER_VERSION_MINOR;
+	h->version[2] = IOFILTER_VERSION_PATCH;
+	return 0;
+}
+
+/* NUL-terminated within the array, not empty, the rest zero. */
+static int name_ok(const char *n)
+{
+	const char *end = memchr(n, '\0', IOF_NAME_LEN);
+
+	if (!end || !n[0])
+		return 0;
+	for (; end < n + IOF_NAME_LEN; end++)
+		if (*end)
+			return 0;
+	return 1;
+}
+
+static int do_list(struct iof_list *l, int nr)
+{
+	size_t esize, count = 0, needed = 0, i;
+	char *buf = (char *)(uintptr_t)l->buf;
+	struct fvol *v = NULL;
+
+	if (l->buf_len > IOF_MAX_LIST_BYTES || l->count || l->needed || l->entry_size)
+		return -EINVAL;
+	if (nr == 3) {
+		if (!name_ok(l->volume))
+			return -EINVAL;
+		v = vol_by_name(l->volume, true);
+		if (!v)
+			return -ENOENT;
+	} else if (l->volume[0]) {
+		return -EINVAL;
+	}
+	esize = nr == 1 ? sizeof(struct iof_type_info) :
+		nr == 2 ? sizeof(struct iof_volume_info) : sizeof(struct iof_instance_info);
+	l->entry_size = (uint32_t)esize;
+	if (nr == 1) {
+		for (i = 0; i < ntypes; i++, needed++) {
+			struct iof_type_info t;
+
+			if ((count + 1) * esize > l->buf_len)
+				continue;
+			memset(&t, 0, sizeof(t));
+			memcpy(t.name, types[i].name, sizeof(t.name));
+			t.version[0] = 1;
+			t.class = types[i].class;
+			t.flags = types[i].flags;
+			t.nr_instances = types[i].ninst;
+			memcpy(buf + count++ * esize, &t, esize);
+		}
+	} else if (nr == 2) {
+		for (i = 0; i < MAX_VOLS; i++) {
+			struct iof_volume_info x;
+
+			if (!vols[i].exists)
+				continue;
+			needed++;
+			if ((count + 1) * esize > l->buf_len)
+				continue;
+			memset(&x, 0, sizeof(x));
+			memcpy(x.name, vols[i].name, sizeof(x.name));
+			x.dev_major = 253;
+			x.dev_minor = vols[i].minor;
+			x.origin_major = vols[i].origin_major;
+			x.origin_minor = vols[i].origin_minor;
+			x.size = vols[i].sectors * 512;
+			x.generation = vols[i].gen;
+			x.nr_rules = (uint32_t)vols[i].nrules;
+			for (size_t k = 0; k < MAX_INST; k++)
+				x.nr_instances += vols[i].inst[k].used;
+			x.flags = vols[i].suspended ? IOF_VOL_SUSPENDED : 0;
+			memcpy(buf + count++ * esize, &x, esize);
+		}
+	} else {
+		for (i = 0; i < MAX_INST; i++) {
+			struct iof_instance_info x;
+
+			if (!v->inst[i].used)
+				continue;
+			needed++;
+			if ((count + 1) * esize > l->buf_len)
+				continue;
+			memset(&x, 0, sizeof(x));
+			memcpy(x.name, v->inst[i].name, sizeof(x.name));
+			memcpy(x.type, v->inst[i].type, sizeof(x.type));
+			x.id = v->inst[i].id;
+			x.class = v->inst[i].class;
+			x.users = users(v, x.id);
+			x.params_len = (uint32_t)v->inst[i].plen;
+			x.flags = v->inst[i].flags;
+			memcpy(buf + count++ * esize, &x, esize);
+		}
+	}
+	l->count = (uint32_t)count;
+	l->needed = (uint32_t)needed;
+	return 0;
+}
+
+static struct ftype_k *type_by_name(const char *n)
+{
+	size_t i;
+
+	for (i = 0; i < ntypes; i++)
+		if (!strcmp(types[i].name, n))
+			return &types[i];
+	return NULL;
+}
+
+static int do_create(struct iof_instance_create *c)
+{
+	struct fvol *v;
+	struct ftype_k *t;
+	const char *p = (const char *)(uintptr_t)c->params;
+	size_t i;
+
+	/* Output fields must be zero on input (Documentation/ioctl-abi.rst). */
+	if (c->reserved || c->id || c->message[0] || !name_ok(c->volume) || !name_ok(c->name) ||
+	    !name_ok(c->type))
+		return -EINVAL;
+	if (c->params_len > IOF_MAX_PARAMS_LEN || c->secret_len > IOF_MAX_SECRET_LEN)
+		return -EINVAL;
+	if (c->params_len && p[c->params_len - 1] != '\0')
+		return -EINVAL;
+	v = vol_by_name(c->volume, true);
+	if (!v)
+		return -ENOENT;
+	t = type_by_name(c->type);
+	if (!t) {
+		snprintf(c->message, sizeof(c->message), "no filter type %s", c->type);
+		return -ENOENT;
+	}
+	if (inst_by_name(v, c->name))
+		return -EEXIST;
+	/* A filter refusing a parameter: "bad=..." */
+	for (i = 0; i < c->params_len; i += strlen(p + i) + 1)
+		if (!strncmp(p + i, "bad=", 4)) {
+			snprintf(c->message, sizeof(c->message), "%s: unknown parameter \"%s\"", c->type, p + i);
+			return -EINVAL;
+		}
+	for (i = 0; i < MAX_INST && v->inst[i].used; i++)
+		;
+	if (i == MAX_INST)
+		return -ENOSPC;
+	memset(&v->inst[i], 0, sizeof(v->inst[i]));
+	v->inst[i].used = true;
+	memcpy(v->inst[i].name, c->name, IOF_NAME_LEN);
+	memcpy(v->inst[i].type, c->type, IOF_NAME_LEN);
+	v->inst[i].class = t->class;
+	v->inst[i].id = c->id = ++v->next_id;
+	memcpy(v->inst[i].params, p, c->params_len);
+	v->inst[i].plen = c->params_len;
+	v->inst[i].secret_len = c->secret ? (int)c->secret_len : 0;
+	snprintf(v->inst[i].status, sizeof(v->inst[i].status), "state=ok reads=0 mode=a\"b");
+	t->ninst++;
+	flog("create %s %s %s", c->volume, c->name, c->type);
+	return 0;
+}
+
+static int do_remove(struct iof_instance_remove *c)
+{
+	struct fvol *v;
+	struct finst *x;
+
+	if (!name_ok(c->volume) || !name_ok(c->name))
+		return -EINVAL;
+	v = vol_by_name(c->volume, true);
+	x = v ? inst_by_name(v, c->name) : NULL;
+	if (!x)
+		return -ENOENT;
+	if (users(v, x->id))
+		return -EBUSY;
+	if (type_by_name(x->type))
+		type_by_name(x->type)->ninst--;
+	x->used = false;
+	flog("remove %s %s", c->volume, c->name);
+	return 0;
+}
+
+static int do_rename(struct iof_instance_rename *c)
+{
+	struct fvol *v;
+	struct finst *x;
+
+	if (!name_ok(c->volume) || !name_ok(c->name) || !name_ok(c->new_name))
+		return -EINVAL;
+	v = vol_by_name(c->volume, true);
+	x = v ? inst_by_name(v, c->name) : NULL;
+	if (!x)
+		return -ENOENT;
+	if (inst_by_name(v, c->new_name))
+		return -EEXIST;
+	memcpy(x->name, c->new_name, IOF_NAME_LEN);
+	flog("rename %s %s %s", c->volume, c->name, c->new_name);
+	return 0;
+}
+
+static int do_get(struct iof_instance_get *g)
+{
+	struct fvol *v;
+	struct finst *x;
+	size_t sl;
+
+	if (!name_ok(g->volume) || !name_ok(g->name) || g->info.name[0] || g->info.id)
+		return -EINVAL;
+	v = vol_by_name(g->volume, true);
+	x = v ? inst_by_name(v, g->name) : NULL;
+	if (!x)
+		return -ENOENT;
+	memset(&g->info, 0, sizeof(g->info));
+	memcpy(g->info.name, x->name, IOF_NAME_LEN);
+	memcpy(g->info.type, x->type, IOF_NAME_LEN);
+	g->info.id = x->id;
+	g->info.class = x->class;
+	g->info.users = users(v, x->id);
+	g->info.params_len = (uint32_t)x->plen;
+	g->info.flags = x->flags;
+	sl = strlen(x->status) + 1;
+	if (g->params_len < x->plen || g->status_len < sl) {
+		g->params_len = (uint32_t)x->plen;
+		g->status_len = (uint32_t)sl;
+		return -ENOSPC;
+	}
+	if (x->plen)
+		memcpy((void *)(uintptr_t)g->params, x->params, x->plen);
+	memcpy((void *)(uintptr_t)g->status, x->status, sl);
+	g->params_len = (uint32_t)x->plen;
+	g->status_len = (uint32_t)sl;
+	return 0;
+}
+
+static bool id_exists(const struct fvol *v, uint32_t id)
+{
+	size_t i;
+
+	for (i = 0; i < MAX_INST; i++)
+		if (v->inst[i].used && v->inst[i].id == id)
+			return true;
+	return false;
+}
+
+static int check_rule(const struct fvol *v, const struct iof_rule *r, bool dflt)
+{
+	uint32_t j;
+
+	if (dflt && (r->start || r->len || r->ops || r->min_size || r->max_size || r->flags_set ||
+		     r->flags_clear || r->ioprio_classes || r->name[0]))
+		return -EINVAL;
+	if (!dflt && (!r->ops || (r->ops & ~IOF_OP_ALL) || r->start % 512 || r->len % 512 ||
+		      !memchr(r->name, '\0', IOF_RULE_NAME_LEN)))
+		return -EINVAL;
+	if (r->action < IOF_ACTION_PASS || r->action > IOF_ACTION_FILTER || r->nr_chain > IOF_MAX_CHAIN)
+		return -EINVAL;
+	if ((r->action == IOF_ACTION_FILTER) != (r->nr_chain > 0))
+		return -EINVAL;
+	for (j = 0; j < r->nr_chain; j++)
+		if (!id_exists(v, r->chain[j]))
+			return -ENOENT;
+	for (j = r->nr_chain; j < IOF_MAX_CHAIN; j++)
+		if (r->chain[j])
+			return -EINVAL;
+	return 0;
+}
+
+static int do_table(struct iof_table *t, bool load)
+{
+	struct fvol *v;
+	struct iof_rule *rules = (struct iof_rule *)(uintptr_t)t->rules;
+	size_t i;
+	int r;
+
+	if (!name_ok(t->volume) || t->reserved || t->rule_size != sizeof(struct iof_rule) ||
+	    t->nr_rules > IOF_MAX_RULES || t->generation || t->error_rule || t->message[0])
+		return -EINVAL;
+	v = vol_by_name(t->volume, true);
+	if (!v)
+		return -ENOENT;
+	if (!load) {
+		if (t->expected_generation || t->default_rule.action)
+			return -EINVAL;
+		if (t->nr_rules < v->nrules) {
+			t->nr_rules = (uint32_t)v->nrules;
+			return -ENOSPC;
+		}
+		memcpy(rules, v->rules, v->nrules * sizeof(*rules));
+		t->nr_rules = (uint32_t)v->nrules;
+		t->default_rule = v->dflt;
+		t->generation = v->gen;
+		t->error_rule = ~0U;
+		return 0;
+	}
+	if (fake.race_before_load) {
+		fake.race_before_load = false;
+		v->gen++;
+	}
+	if (t->expected_generation && t->expected_generation != v->gen) {
+		snprintf(t->message, sizeof(t->message), "generation is %llu", (unsigned long long)v->gen);
+		return -ESTALE;
+	}
+	for (i = 0; i < t->nr_rules; i++) {
+		r = check_rule(v, &rules[i], false);
+		if (r) {
+			t->error_rule = (uint32_t)i;
+			snprintf(t->message, sizeof(t->message), "rule %zu is invalid", i);
+			return r;
+		}
+	}
+	r = check_rule(v, &t->default_rule, true);
+	if (r) {
+		snprintf(t->message, sizeof(t->message), "bad default rule");
+		return r;
+	}
+	free(v->rules);
+	v->rules = xcalloc(t->nr_rules + 1, sizeof(*rules));
+	memcpy(v->rules, rules, t->nr_rules * sizeof(*rules));
+	v->nrules = t->nr_rules;
+	v->dflt = t->default_rule;
+	t->generation = ++v->gen;
+	memset(v->rc, 0, sizeof(v->rc));
+	flog("load %s rules=%u gen=%llu", t->volume, t->nr_rules, (unsigned long long)v->gen);
+	return 0;
+}
+
+static int do_stats(struct iof_stats *s)
+{
+	struct fvol *v;
+	size_t i;
+
+	if (!name_ok(s->volume) || s->reset > 1 || s->generation || s->vol.passed || s->dflt.ios[0])
+		return -EINVAL;
+	v = vol_by_name(s->volume, true);
+	if (!v)
+		return -ENOENT;
+	if (s->nr_rules < v->nrules) {
+		s->nr_rules = (uint32_t)v->nrules;
+		return -ENOSPC;
+	}
+	s->generation = v->gen;
+	s->vol = v->vc;
+	s->dflt = v->dc;
+	for (i = 0; i < v->nrules; i++)
+		((struct iof_counters *)(uintptr_t)s->rules)[i] = i < 8 ? v->rc[i] : (struct iof_counters){ { 0 }, { 0 } };
+	s->nr_rules = (uint32_t)v->nrules;
+	if (s->reset) {
+		memset(&v->vc, 0, sizeof(v->vc));
+		memset(&v->dc, 0, sizeof(v->dc));
+		memset(v->rc, 0, sizeof(v->rc));
+		flog("reset %s", s->volume);
+	}
+	return 0;
+}
+
+static int do_message(struct iof_message *m)
+{
+	const char *msg = (const char *)(uintptr_t)m->msg;
+	char *res = (char *)(uintptr_t)m->result;
+	struct fvol *v;
+	struct finst *x;
+
+	if (!name_ok(m->volume) || !name_ok(m->name) || m->msg_len > IOF_MSG_LEN || !m->msg_len ||
+	    msg[m->msg_len - 1] || m->result_len > IOF_MAX_TEXT_LEN)
+		return -EINVAL;
+	v = vol_by_name(m->volume, true);
+	x = v ? inst_by_name(v, m->name) : NULL;
+	if (!x)
+		return -ENOENT;
+	flog("message %s %s %s", m->volume, m->name, msg);
+	if (!strcmp(msg, "flush")) {
+		if (!fake.instances_stay_dirty)
+			x->flags &= ~IOF_INST_DIRTY;
+		m->result_len = (uint32_t)snprintf(res, m->result_len, "flushed=3");
+		return 0;
+	}
+	if (!strcmp(msg, "resync") && x->class == IOF_CLASS_REPLICATE) {
+		m->result_len = 0;
+		return 0;
+	}
+	if (!strncmp(msg, "echo ", 5)) {
+		m->result_len = (uint32_t)snprintf(res, m->result_len, "%s", msg + 5);
+		return 0;
+	}
+	m->result_len = (uint32_t)snprintf(res, m->result_len, "unknown message");
+	return -EINVAL;
+}
+
+int iof_sys_ioctl(int fd, unsigned long req, void *arg)
+{
+	int nr = (int)_IOC_NR(req), r;
+	static const size_t sizes[] = {
+		sizeof(struct iof_version), sizeof(struct iof_list), sizeof(struct iof_list),
+		sizeof(struct iof_list), sizeof(struct iof_instance_create),
+		sizeof(struct iof_instance_remove), sizeof(struct iof_instance_get),
+		sizeof(struct iof_table), sizeof(struct iof_table), sizeof(struct iof_stats),
+		sizeof(struct iof_message), sizeof(struct iof_instance_rename),
+	};
+
+	if (fd != 42 || _IOC_TYPE(req) != IOF_IOCTL_MAGIC || nr < 0 || nr > 0x0b ||
+	    _IOC_SIZE(req) != sizes[nr])
+		return -ENOTTY;
+	r = check_hdr(arg, sizes[nr]);
+	if (r)
+		return r;
+	if (nr && fake.ioctl_eperm)
+		return -EPERM;
+	if (nr == fake.fail_cmd && fail_seen++ >= fake.fail_after) {
+		fake.fail_cmd = -1;
+		return -fake.fail_errno;
+	}
+	switch (nr) {
+	case 0: {
+		struct iof_version *v = arg;
+		size_t i;
+
+		v->nr_types = (uint32_t)ntypes;
+		v->nr_volumes = 0;
+		for (i = 0; i < MAX_VOLS; i++)
+			v->nr_volumes += vols[i].exists;
+		return 0;
+	}
+	case 1:
+	case 2:
+	case 3:
+		return do_list(arg, nr);
+	case 4:
+		return do_create(arg);
+	case 5:
+		return do_remove(arg);
+	case 6:
+		return do_get(arg);
+	case 7:
+		return do_table(arg, true);
+	case 8:
+		return do_table(arg, false);
+	case 9:
+		return do_stats(arg);
+	case 10:
+		return do_message(arg);
+	case 11:
+		return do_rename(arg);
+	}
+	return -ENOTTY;
+}
+
+/* ---- device-mapper ---- */
+
+void dmx_init(void)
+{
+}
+
+void dmx_exit(void)
+{
+}
+
+const char *dmx_error(void)
+{
+	return "";
+}
+
+int dmx_info(const char *name, struct dmx_info *info)
+{
+	struct fvol *v = vol_by_name(name, false);
+
+	memset(info, 0, sizeof(*info));
+	if (!v || !v->dm)
+		return 0;
+	info->exists = true;
+	info->live_table = v->live;
+	info->inactive_table = v->inactive;
+	info->suspended = v->suspended;
+	info->open_count = v->open_count;
+	info->major = 253;
+	info->minor = v->minor;
+	return 0;
+}
+
+int dmx_table(const char *name, uint64_t *sectors, char **type, char **params)
+{
+	struct fvol *v = vol_by_name(name, false);
+
+	if (!v || !v->dm)
+		return -ENXIO;
+	if (!v->live)
+		return -ENODATA;
+	*sectors = v->sectors;
+	*type = xstrdup(v->dm_type);
+	*params = xstrdup(v->dm_params);
+	return 0;
+}
+
+/* The target's constructor: parse "<maj:min> <name>", register the volume. */
+static int ctr(struct fvol *v, const char *params)
+{
+	unsigned maj, min;
+	char name[IOF_NAME_LEN + 1];
+
+	if (sscanf(params, "%u:%u %64s", &maj, &min, name) != 3 || strcmp(name, v->name))
+		return -EINVAL;
+	v->origin_major = maj;
+	v->origin_minor = min;
+	return 0;
+}
+
+int dmx_create(const char *name, uint64_t sectors, const char *params)
+{
+	size_t i;
+	int r;
+
+	if (vol_by_name(name, false))
+		return -EEXIST;
+	for (i = 0; i < MAX_VOLS && (vols[i].dm || vols[i].exists); i++)
+		;
+	memset(&vols[i], 0, sizeof(vols[i]));
+	snprintf(vols[i].name, sizeof(vols[i].name), "%s", name);
+	vols[i].dm = true;
+	vols[i].minor = (unsigned)i;
+	snprintf(vols[i].dm_type, sizeof(vols[i].dm_type), "iofilter");
+	vols[i].dflt.action = IOF_ACTION_PASS;
+	r = ctr(&vols[i], params);
+	if (r) {
+		vols[i].dm = false;
+		return r;
+	}
+	vols[i].inactive = true;
+	vols[i].suspended = true;
+	vols[i].inactive_sectors = sectors;
+	snprintf(vols[i].inactive_params, sizeof(vols[i].inactive_params), "%s", params);
+	if (!fake.register_at_resume)
+		vols[i].exists = true;
+	flog("dm-create %s %llu %s", name, (unsigned long long)sectors, params);
+	return 0;
+}
+
+int dmx_reload(const char *name, uint64_t sectors, const char *params)
+{
+	struct fvol *v = vol_by_name(name, false);
+
+	if (!v || !v->dm)
+		return -ENXIO;
+	if (ctr(v, params))
+		return -EINVAL;
+	v->inactive = true;
+	v->inactive_sectors = sectors;
+	snprintf(v->inactive_params, sizeof(v->inactive_params), "%s", params);
+	flog("dm-reload %s %llu", name, (unsigned long long)sectors);
+	return 0;
+}
+
+int dmx_resume(const char *name)
+{
+	struct fvol *v = vol_by_name(name, false);
+
+	if (!v || !v->dm)
+		return -ENXIO;
+	if (v->inactive) {
+		v->live = true;
+		v->inactive = false;
+		v->sectors = v->inactive_sectors;
+		snprintf(v->dm_params, sizeof(v->dm_params), "%s", v->inactive_params);
+	}
+	v->suspended = false;
+	v->exists = true;
+	flog("dm-resume %s", name);
+	return 0;
+}
+
+int dmx_remove(const char *name)
+{
+	struct fvol *v = vol_by_name(name, false);
+	size_t i;
+
+	if (!v || !v->dm)
+		return -ENXIO;
+	if (v->open_count)
+		return -EBUSY;
+	for (i = 0; i < MAX_INST; i++)
+		if (v->inst[i].used && type_by_name(v->inst[i].type))
+			type_by_name(v->inst[i].type)->ninst--;
+	/* Autoclear: the loop device goes with its last opener. */
+	if (v->origin_major == 7 && v->origin_minor < MAX_LOOPS)
+		loops[v->origin_minor].used = false;
+	free(v->rules);
+	memset(v, 0, sizeof(*v));
+	flog("dm-remove %s", name);
+	return 0;
+}
+
+/* ---- loop devices ---- */
+
+int loop_find(const struct stat *img, char *dev, size_t len, dev_t *rdev)
+{
+	size_t i;
+
+	for (i = 0; i < MAX_LOOPS; i++)
+		if (loops[i].used && loops[i].img_dev == img->st_dev && loops[i].img_ino == img->st_ino) {
+			snprintf(dev, len, "/dev/loop%zu", i);
+			*rdev = makedev(7, (unsigned)i);
+			return 1;
+		}
+	return 0;
+}
+
+int loop_attach(const char *image, char *dev, size_t len, dev_t *rdev, int *holdfd)
+{
+	struct stat st;
+	size_t i;
+
+	if (stat(image, &st) < 0)
+		return -errno;
+	for (i = 0; i < MAX_LOOPS && loops[i].used; i++)
+		;
+	if (i == MAX_LOOPS)
+		return -EBUSY;
+	loops[i].used = true;
+	loops[i].img_dev = st.st_dev;
+	loops[i].img_ino = st.st_ino;
+	loops[i].size = (uint64_t)st.st_size & ~511ULL;
+	snprintf(loops[i].path, sizeof(loops[i].path), "%s", image);
+	snprintf(dev, len, "/dev/loop%zu", i);
+	*rdev = makedev(7, (unsigned)i);
+	*holdfd = -1;
+	flog("loop-attach %s /dev/loop%zu", image, i);
+	return 0;
+}
+
+void loop_release(int holdfd)
+{
+	(void)holdfd;
+}
+
+int loop_backs(dev_t rdev, const struct stat *img)
+{
+	unsigned m = minor(rdev);
+
+	return major(rdev) == 7 && m < MAX_LOOPS && loops[m].used && loops[m].img_dev == img->st_dev &&
+	       loops[m].img_ino == img->st_ino;
+}
+
+int loop_set_capacity(dev_t rdev)
+{
+	unsigned m = minor(rdev);
+	struct stat st;
+
+	if (major(rdev) != 7 || m >= MAX_LOOPS || !loops[m].used)
+		return -ENXIO;
+	if (stat(loops[m].path, &st) < 0)
+		return -errno;
+	loops[m].size = (uint64_t)st.st_size & ~511ULL;
+	flog("loop-capacity /dev/loop%u", m);
+	return 0;
+}
+
+int loop_backing_file(dev_t rdev, char *buf, size_t len)
+{
+	unsigned m = minor(rdev);
+
+	if (major(rdev) != 7 || m >= MAX_LOOPS || !loops[m].used)
+		return -ENOENT;
+	snprintf(buf, len, "%s", loops[m].path);
+	return 0;
+}
+
+int blkdev_path(dev_t rdev, char *buf, size_t len)
+{
+	if (major(rdev) == 7)
+		snprintf(buf, len, "/dev/loop%u", minor(rdev));
+	else
+		snprintf(buf, len, "/dev/fake%u_%u", major(rdev), minor(rdev));
+	return 0;
+}
+
+int blkdev_size(const char *path, uint64_t *size)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return -errno;
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+int blkdev_size_rdev(dev_t rdev, uint64_t *size)
+{
+	unsigned m = minor(rdev);
+
+	if (major(rdev) != 7 || m >= MAX_LOOPS || !loops[m].used)
+		return -ENXIO;
+	*size = loops[m].size;
+	return 0;
+}

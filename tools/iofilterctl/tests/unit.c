@@ -1,0 +1,1596 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * iofilterctl host unit tests: no kernel, no root.
+ *
+ *   unit-tests --tmp DIR            run everything; last line "N passed, N failed"
+ *   unit-tests --tmp DIR --print F  print the diagnostics of fixture F as
+ *                                   "# expect:" lines (to write a new fixture)
+ *
+ * Fixtures (fixtures/good, fixtures/bad) are policies with "# expect:
+ * LINE:COL: message" lines naming every diagnostic validation must give, in
+ * order ("warning: " before warnings).  A bad fixture needs at least one
+ * error; "@TMP@" is replaced by the scratch directory.  The rest are C
+ * tests: the size parser, the JSON writer, and every verb run through
+ * iofctl_main() against the fake kernel of fake_sys.c.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../apply.h"
+#include "../cli.h"
+#include "../commands.h"
+#include "../output.h"
+#include "../policy.h"
+#include "../util.h"
+#include "fake.h"
+
+static int npass, nfail;
+static bool failed;
+static const char *tmpdir;
+
+static void failf(const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void failf(const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	failed = true;
+	fprintf(stderr, "  FAIL %s:%d: ", file, line);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+#define CHECK(c) do { if (!(c)) { failf(__FILE__, __LINE__, "%s", #c); return; } } while (0)
+#define CHECK_INT(a, b) do { long long _a = (a), _b = (b); if (_a != _b) { \
+	failf(__FILE__, __LINE__, "%s == %lld, expected %lld", #a, _a, _b); return; } } while (0)
+#define CHECK_STR(a, b) do { const char *_a = (a), *_b = (b); if (!_a || strcmp(_a, _b)) { \
+	failf(__FILE__, __LINE__, "%s:\n--- got ---\n%s\n--- expected ---\n%s\n---", #a, \
+	      _a ? _a : "(null)", _b); return; } } while (0)
+#define CHECK_HAS(a, b) do { const char *_a = (a), *_b = (b); if (!_a || !strstr(_a, _b)) { \
+	failf(__FILE__, __LINE__, "%s does not contain \"%s\":\n%s", #a, _b, _a ? _a : "(null)"); \
+	return; } } while (0)
+#define CHECK_HASNT(a, b) do { const char *_a = (a), *_b = (b); if (_a && strstr(_a, _b)) { \
+	failf(__FILE__, __LINE__, "%s contains \"%s\":\n%s", #a, _b, _a); return; } } while (0)
+
+static void run(const char *name, void (*fn)(void))
+{
+	failed = false;
+	fn();
+	if (failed) {
+		nfail++;
+		fprintf(stderr, "not ok %s\n", name);
+	} else {
+		npass++;
+		if (getenv("UNIT_VERBOSE"))
+			fprintf(stderr, "ok %s\n", name);
+	}
+}
+
+/* ---- helpers ---- */
+
+static char *path_in_tmp(const char *name)
+{
+	return xasprintf("%s/%s", tmpdir, name);
+}
+
+static void write_file(const char *path, const void *data, size_t len, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+
+	if (fd < 0 || write(fd, data, len) != (ssize_t)len) {
+		perror(path);
+		exit(2);
+	}
+	fchmod(fd, mode);
+	close(fd);
+}
+
+static char *read_all(const char *path)
+{
+	unsigned char *b;
+	size_t n;
+
+	if (read_file_max(path, 1 << 20, &b, &n))
+		return NULL;
+	b[n] = '\0';
+	return (char *)b;
+}
+
+static char *subst(const char *text, const char *from, const char *to)
+{
+	struct sbuf b;
+	const char *p;
+
+	sb_init(&b);
+	while ((p = strstr(text, from))) {
+		sb_addn(&b, text, (size_t)(p - text));
+		sb_add(&b, to);
+		text = p + strlen(from);
+	}
+	sb_add(&b, text);
+	return sb_steal(&b);
+}
+
+/* Write a policy into the scratch dir (with @TMP@ replaced); returns its path. */
+static char *policy_file(const char *name, const char *text)
+{
+	char *path = path_in_tmp(name), *t = subst(text, "@TMP@", tmpdir);
+
+	write_file(path, t, strlen(t), 0644);
+	free(t);
+	return path;
+}
+
+static void make_image(const char *name, off_t size)
+{
+	char *p = path_in_tmp(name);
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	if (fd < 0 || ftruncate(fd, size)) {
+		perror(p);
+		exit(2);
+	}
+	close(fd);
+	free(p);
+}
+
+/* Run the tool; stdout and stderr captured. */
+struct cap {
+	char *out, *err;
+	int code;
+};
+
+static struct cap last;
+
+static struct cap *cli(const char *a0, ...)
+{
+	char *argv[40], *out = NULL, *err = NULL;
+	size_t ol = 0, el = 0;
+	FILE *o, *e;
+	va_list ap;
+	int argc = 1;
+	const char *a;
+
+	free(last.out);
+	free(last.err);
+	argv[0] = (char *)"iofilterctl";
+	va_start(ap, a0);
+	for (a = a0; a && argc < 39; a = va_arg(ap, const char *))
+		argv[argc++] = (char *)a;
+	va_end(ap);
+	argv[argc] = NULL;
+	o = open_memstream(&out, &ol);
+	e = open_memstream(&err, &el);
+	out_fp = o;
+	err_fp = e;
+	last.code = iofctl_main(argc, argv);
+	fclose(o);
+	fclose(e);
+	out_fp = stdout;
+	err_fp = stderr;
+	last.out = out;
+	last.err = err;
+	return &last;
+}
+
+/* ---- sizes, names, text ---- */
+
+static void t_parse_size(void)
+{
+	static const struct {
+		const char *s;
+		int r;
+		uint64_t v;
+	} cases[] = {
+		{ "0", 0, 0 }, { "512", 0, 512 }, { "1K", 0, 1024 }, { "1KiB", 0, 1024 },
+		{ "4M", 0, 4 << 20 }, { "1MiB", 0, 1 << 20 }, { "2G", 0, 2ULL << 30 },
+		{ "1GiB", 0, 1ULL << 30 }, { "3T", 0, 3ULL << 40 }, { "1TiB", 0, 1ULL << 40 },
+		{ "18446744073709551615", 0, UINT64_MAX },
+		{ "18446744073709551616", -ERANGE, 0 }, { "16777216T", -ERANGE, 0 },
+		{ "", -EINVAL, 0 }, { "K", -EINVAL, 0 }, { "1MB", -EINVAL, 0 }, { "1 MiB", -EINVAL, 0 },
+		{ "1k", -EINVAL, 0 }, { "-1", -EINVAL, 0 }, { "1.5G", -EINVAL, 0 }, { "0x10", -EINVAL, 0 },
+		{ "1Mi", -EINVAL, 0 },
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		uint64_t v = 0;
+		int r = parse_size(cases[i].s, &v);
+
+		if (r != cases[i].r || (!r && v != cases[i].v)) {
+			failf(__FILE__, __LINE__, "parse_size(\"%s\") = %d, %llu", cases[i].s, r,
+			      (unsigned long long)v);
+			return;
+		}
+	}
+}
+
+static void t_fmt_size(void)
+{
+	char b[32];
+
+	CHECK_STR(fmt_size(0, b, sizeof(b)), "0");
+	CHECK_STR(fmt_size(512, b, sizeof(b)), "512");
+	CHECK_STR(fmt_size(1536, b, sizeof(b)), "1536");
+	CHECK_STR(fmt_size(1024, b, sizeof(b)), "1KiB");
+	CHECK_STR(fmt_size(3 << 20, b, sizeof(b)), "3MiB");
+	CHECK_STR(fmt_size(1ULL << 40, b, sizeof(b)), "1TiB");
+	CHECK_STR(fmt_size((1ULL << 30) + 512, b, sizeof(b)), "1073742336");
+	CHECK_STR(fmt_size_human(1536ULL << 20, b, sizeof(b)), "1.5GiB");
+	CHECK_STR(fmt_size_human(100, b, sizeof(b)), "100B");
+}
+
+static void t_names(void)
+{
+	CHECK(name_chars_ok("vm1.data_2-x"));
+	CHECK(!name_chars_ok(""));
+	CHECK(!name_chars_ok("a b"));
+	CHECK(!name_chars_ok("a/b"));
+	CHECK(!name_chars_ok("\xc3\xa9"));
+	CHECK_INT(edit_distance("range", "rnage"), 1);
+	CHECK_INT(edit_distance("cache", "cahce"), 1);
+	CHECK_INT(edit_distance("name", "rnage"), 2);
+	CHECK_INT(edit_distance("", "abc"), 3);
+}
+
+static void t_rule_text(void)
+{
+	const char *chain[] = { "stats", "enc" };
+	struct iof_rule r;
+	char *s;
+
+	memset(&r, 0, sizeof(r));
+	r.ops = IOF_OP_ALL;
+	r.action = IOF_ACTION_PASS;
+	s = rule_text(&r, chain);
+	CHECK_STR(s, "all -> pass");
+	free(s);
+	r.start = 1 << 20;
+	s = rule_text(&r, chain);
+	CHECK_STR(s, "1MiB.. -> pass");
+	free(s);
+	strcpy(r.name, "boot");
+	r.start = 0;
+	r.len = 1 << 20;
+	r.ops = IOF_OP_WRITE | IOF_OP_DISCARD;
+	r.min_size = 4096;
+	r.flags_set = IOF_RQ_SYNC;
+	r.flags_clear = IOF_RQ_READAHEAD | IOF_RQ_META;
+	r.ioprio_classes = IOF_PRIO_RT | IOF_PRIO_IDLE;
+	r.action = IOF_ACTION_FILTER;
+	r.nr_chain = 2;
+	s = rule_text(&r, chain);
+	CHECK_STR(s, "boot: 0+1MiB ops=write,discard size=4KiB.. flags=+sync,-meta,-readahead "
+		     "ioprio=rt,idle -> chain(stats,enc)");
+	free(s);
+}
+
+/* ---- JSON ---- */
+
+static char *json_capture(void (*fn)(struct json *j))
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&out, &len);
+	struct json j;
+
+	json_init(&j, fp);
+	fn(&j);
+	fclose(fp);
+	return out;
+}
+
+static void emit_strings(struct json *j)
+{
+	static const char bad_utf8[] = { 'a', (char)0xc3, (char)0x28, 'b', (char)0xe2, (char)0x82,
+					 (char)0xac, (char)0xf0, (char)0x9f, (char)0x98, (char)0x80,
+					 (char)0xed, (char)0xa0, (char)0x80, (char)0xff, '\0' };
+
+	json_obj_open(j, NULL);
+	json_str(j, "plain", "abc");
+	json_str(j, "quote\"key", "say \"hi\" \\ / done");
+	json_str(j, "ctl", "\x01\b\f\n\r\t\x1f\x7f");
+	json_str(j, "utf8", bad_utf8);
+	json_str(j, "null", NULL);
+	json_arr_open(j, "empty");
+	json_arr_close(j);
+	json_obj_open(j, "nested");
+	json_u64(j, "big", UINT64_MAX);
+	json_i64(j, "neg", -5);
+	json_bool(j, "t", true);
+	json_double(j, "d", 2.25);
+	json_obj_close(j);
+	json_obj_close(j);
+	json_end(j);
+}
+
+static void t_json_writer(void)
+{
+	char *s = json_capture(emit_strings);
+
+	CHECK_STR(s, "{\n"
+		     "  \"plain\": \"abc\",\n"
+		     "  \"quote\\\"key\": \"say \\\"hi\\\" \\\\ / done\",\n"
+		     "  \"ctl\": \"\\u0001\\b\\f\\n\\r\\t\\u001f\\u007f\",\n"
+		     "  \"utf8\": \"a\\ufffd(b\xe2\x82\xac\xf0\x9f\x98\x80\\ufffd\\ufffd\\ufffd\\ufffd\",\n"
+		     "  \"null\": null,\n"
+		     "  \"empty\": [],\n"
+		     "  \"nested\": {\n"
+		     "    \"big\": 18446744073709551615,\n"
+		     "    \"neg\": -5,\n"
+		     "    \"t\": true,\n"
+		     "    \"d\": 2.2\n"
+		     "  }\n"
+		     "}\n");
+	free(s);
+}
+
+static void emit_kv(struct json *j)
+{
+	static const char blk[] = "mode=sectors\0dev=/dev/sdb\0flag\0";
+
+	json_obj_open(j, NULL);
+	json_kv_object(j, "status", "  state=in-sync dirty=0 neg=-12 lead=007 big=123456789012345678901 "
+			  "flag text=a\"b empty=  ");
+	json_params_object(j, "params", blk, sizeof(blk) - 1);
+	json_kv_object(j, "none", "");
+	json_obj_close(j);
+	json_end(j);
+}
+
+static void t_json_kv(void)
+{
+	char *s = json_capture(emit_kv);
+
+	CHECK_STR(s, "{\n"
+		     "  \"status\": {\n"
+		     "    \"state\": \"in-sync\",\n"
+		     "    \"dirty\": 0,\n"
+		     "    \"neg\": -12,\n"
+		     "    \"lead\": \"007\",\n"
+		     "    \"big\": \"123456789012345678901\",\n"
+		     "    \"flag\": true,\n"
+		     "    \"text\": \"a\\\"b\",\n"
+		     "    \"empty\": \"\"\n"
+		     "  },\n"
+		     "  \"params\": {\n"
+		     "    \"mode\": \"sectors\",\n"
+		     "    \"dev\": \"/dev/sdb\",\n"
+		     "    \"flag\": null\n"
+		     "  },\n"
+		     "  \"none\": {}\n"
+		     "}\n");
+	free(s);
+}
+
+/* ---- fixtures ---- */
+
+/* The diagnostics of validate (no --strict) as "L:C: [warning: ]msg" lines. */
+static char **diag_lines(const char *file, size_t *n)
+{
+	struct policy p;
+	struct ftypes t;
+	struct diags d;
+	char **v;
+	size_t i;
+
+	diags_init(&d, file);
+	ftypes_builtin(&t);
+	policy_load(file, &p, &d);
+	policy_check(&p, &t, &d);
+	policy_check_env(&p, 0, &d);
+	diags_sort(&d);
+	v = xcalloc(d.n + 1, sizeof(*v));
+	for (i = 0; i < d.n; i++)
+		v[i] = xasprintf("%u:%u: %s%s", d.v[i].m.line, d.v[i].m.col,
+				 d.v[i].sev == DIAG_WARNING ? "warning: " : "", d.v[i].msg);
+	*n = d.n;
+	policy_free(&p);
+	ftypes_free(&t);
+	diags_free(&d);
+	return v;
+}
+
+static void free_lines(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static int yaml_only(const struct dirent *de)
+{
+	size_t l = strlen(de->d_name);
+
+	return l > 5 && !strcmp(de->d_name + l - 5, ".yaml");
+}
+
+static const char *fx_dir, *fx_name;
+
+static void t_fixture(void)
+{
+	char *src = xasprintf("%s/%s", fx_dir, fx_name), *text = read_all(src), *path, *p;
+	bool bad = strstr(fx_dir, "bad") != NULL;
+	char **exp = NULL, **got;
+	size_t nexp = 0, ngot, i, nerr = 0;
+
+	free(src);
+	CHECK(text);
+	for (p = text; (p = strstr(p, "# expect: ")); p++) {
+		size_t l = strcspn(p + 10, "\n");
+
+		exp = xreallocarray(exp, nexp + 1, sizeof(*exp));
+		exp[nexp++] = xstrndup(p + 10, l);
+	}
+	path = policy_file(fx_name, text);
+	free(text);
+	got = diag_lines(path, &ngot);
+	free(path);
+	for (i = 0; i < ngot; i++) {
+		char *t = subst(got[i], tmpdir, "@TMP@");
+
+		free(got[i]);
+		got[i] = t;
+		nerr += !strstr(got[i], ": warning: ");
+	}
+	if (bad && !nerr)
+		failf(__FILE__, __LINE__, "%s/%s: a bad fixture gave no error", fx_dir, fx_name);
+	if (!bad && nerr)
+		failf(__FILE__, __LINE__, "%s/%s: a good fixture gave errors", fx_dir, fx_name);
+	if (bad && !nexp)
+		failf(__FILE__, __LINE__, "%s/%s: a bad fixture needs # expect: lines", fx_dir, fx_name);
+	for (i = 0; i < nexp || i < ngot; i++)
+		if (i >= nexp || i >= ngot || strcmp(exp[i], got[i])) {
+			failf(__FILE__, __LINE__, "%s/%s: diagnostic %zu:\n  got:      %s\n  expected: %s",
+			      fx_dir, fx_name, i + 1, i < ngot ? got[i] : "(none)",
+			      i < nexp ? exp[i] : "(none)");
+			break;
+		}
+	free_lines(exp, nexp);
+	free_lines(got, ngot);
+}
+
+static void run_fixtures(const char *dir)
+{
+	struct dirent **list;
+	int n, i;
+
+	n = scandir(dir, &list, yaml_only, alphasort);
+	if (n <= 0) {
+		fprintf(stderr, "no fixtures in %s\n", dir);
+		nfail++;
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		char *name = xasprintf("fixture %s/%s", dir, list[i]->d_name);
+
+		fx_dir = dir;
+		fx_name = list[i]->d_name;
+		run(name, t_fixture);
+		free(name);
+		free(list[i]);
+	}
+	free(list);
+}
+
+/* Every shipped example policy validates cleanly. */
+static void t_shipped_policies(void)
+{
+	static const char *const files[] = {
+		"reference.yaml", "demo.yaml", "boot-sector-protect.yaml", "count-hot-range.yaml",
+	};
+	size_t i, n;
+
+	for (i = 0; i < ARRAY_SIZE(files); i++) {
+		char *p = xasprintf("../../../policies/%s", files[i]);
+		char **got = diag_lines(p, &n);
+
+		if (n)
+			failf(__FILE__, __LINE__, "%s: %s", p, got[0]);
+		free_lines(got, n);
+		free(p);
+	}
+}
+
+/* Generated: the rule and instance limits, and a big table that is fine. */
+static void t_limits(void)
+{
+	struct sbuf b;
+	char *path, **got;
+	size_t n, i;
+
+	sb_init(&b);
+	sb_add(&b, "version: 1\nvolumes:\n  - name: big\n    device: /dev/iof-test-missing\n    rules:\n");
+	for (i = 0; i < IOF_MAX_RULES; i++)
+		sb_printf(&b, "      - {range: {start: %zu, length: 512}, action: deny}\n", i * 512);
+	path = policy_file("limit-ok.yaml", b.s);
+	got = diag_lines(path, &n);
+	free(path);
+	CHECK_INT(n, 0);
+	free_lines(got, n);
+	sb_add(&b, "      - {action: pass}\n");
+	path = policy_file("limit-rules.yaml", b.s);
+	got = diag_lines(path, &n);
+	free(path);
+	sb_free(&b);
+	CHECK_INT(n, 1);
+	CHECK_STR(got[0], "6:7: volume has 16385 rules; at most 16384");
+	free_lines(got, n);
+
+	sb_add(&b, "version: 1\nvolumes:\n  - name: many\n    device: /dev/iof-test-missing\n    filters:\n");
+	for (i = 0; i <= IOF_MAX_INSTANCES; i++)
+		sb_printf(&b, "      - {name: f%zu, type: count}\n", i);
+	sb_add(&b, "    default: {chain: [f0]}\n");
+	path = policy_file("limit-instances.yaml", b.s);
+	got = diag_lines(path, &n);
+	free(path);
+	sb_free(&b);
+	CHECK(n >= 1);
+	CHECK_STR(got[0], "6:7: volume has 257 filter instances; at most 256");
+	free_lines(got, n);
+
+	/* 16384 rules that all overlap, each allowed to: no error, and fast. */
+	sb_add(&b, "version: 1\nvolumes:\n  - name: big\n    device: /dev/iof-test-missing\n    rules:\n");
+	for (i = 0; i < IOF_MAX_RULES; i++)
+		sb_printf(&b, "      - {range: {start: 0, length: 1GiB}, action: deny, allow_overlap: %s}\n",
+			  i ? "true" : "false");
+	path = policy_file("limit-overlap.yaml", b.s);
+	got = diag_lines(path, &n);
+	free(path);
+	sb_free(&b);
+	CHECK_INT(n, 0);
+	free_lines(got, n);
+}
+
+/* ---- validate through the command line: exact output ---- */
+
+static void t_validate_text(void)
+{
+	char *path = policy_file("v1.yaml",
+				 "version: 1\n"
+				 "volumes:\n"
+				 "  - name: vm1\n"
+				 "    device: /dev/iof-test-missing\n"
+				 "    filters:\n"
+				 "      - {name: stats, type: cont}\n"
+				 "    rules:\n"
+				 "      - rnage: {start: 0, length: 1MiB}\n"
+				 "        action: deny\n"
+				 "      - range: {start: 0, length: 1000}\n"
+				 "        chain: [stat]\n");
+	char *exp = xasprintf(
+		"%s:6:16: warning: filter instance \"stats\" is not used by any rule\n"
+		"%s:6:29: unknown filter type \"cont\"\n"
+		"  hint: did you mean \"count\"? known types: count, crypt, replicate, cache\n"
+		"%s:8:9: unknown key \"rnage\" in rule\n"
+		"  hint: did you mean \"range\"? known keys: name, range, ops, size, flags, ioprio, action, chain, allow_overlap\n"
+		"%s:10:35: range length \"1000\" is not a multiple of 512 bytes\n"
+		"%s:11:17: unknown filter instance \"stat\" in chain\n"
+		"  hint: did you mean \"stats\"? filters of this volume: stats\n"
+		"%s: 4 errors\n", path, path, path, path, path, path);
+
+	cli("validate", path, NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_STR(last.out, "");
+	CHECK_STR(last.err, exp);
+	free(exp);
+	free(path);
+}
+
+static void t_validate_ok_and_json(void)
+{
+	char *path = policy_file("v2.yaml",
+				 "version: 1\n"
+				 "volumes:\n"
+				 "  - name: vm1\n"
+				 "    image: @TMP@/disk-8m.img\n"
+				 "    filters: [{name: s, type: count, params: {key_file: @TMP@/key-0644}}]\n"
+				 "    rules:\n"
+				 "      - {range: {start: 1MiB, end: 16MiB}, chain: [s]}\n");
+	char *exp;
+
+	cli("validate", "-o", "json", path, NULL);
+	CHECK_INT(last.code, 1);
+	exp = xasprintf("{\n"
+			"  \"file\": \"%s\",\n"
+			"  \"valid\": false,\n"
+			"  \"volumes\": 1,\n"
+			"  \"filters\": 1,\n"
+			"  \"rules\": 1,\n"
+			"  \"errors\": [\n"
+			"    {\n"
+			"      \"file\": \"%s\",\n"
+			"      \"line\": 7,\n"
+			"      \"column\": 17,\n"
+			"      \"message\": \"range ends at 16MiB, beyond the end of \\\"%s/disk-8m.img\\\" (8MiB)\"\n"
+			"    }\n"
+			"  ],\n"
+			"  \"warnings\": [\n"
+			"    {\n"
+			"      \"file\": \"%s\",\n"
+			"      \"line\": 5,\n"
+			"      \"column\": 57,\n"
+			"      \"message\": \"key file \\\"%s/key-0644\\\" is readable by group and others (mode 0644)\",\n"
+			"      \"hint\": \"chmod 600 %s/key-0644\"\n"
+			"    }\n"
+			"  ]\n"
+			"}\n", path, path, tmpdir, path, tmpdir, tmpdir);
+	CHECK_STR(last.out, exp);
+	free(exp);
+	/* The warning also reaches stderr in JSON mode. */
+	CHECK_HAS(last.err, "warning: key file");
+	free(path);
+
+	path = policy_file("v3.yaml", "version: 1\nvolumes:\n  - {name: a, image: @TMP@/disk-8m.img}\n");
+	cli("validate", path, NULL);
+	CHECK_INT(last.code, 0);
+	exp = xasprintf("%s: valid (1 volume, 0 filters, 0 rules)\n", path);
+	CHECK_STR(last.out, exp);
+	CHECK_STR(last.err, "");
+	free(exp);
+	cli("-q", "validate", path, NULL);
+	CHECK_STR(last.out, "");
+	free(path);
+}
+
+static void t_validate_strict(void)
+{
+	char *path = policy_file("v4.yaml",
+				 "version: 1\nvolumes:\n  - {name: a, image: /nonexistent/iof.img}\n");
+	char *exp;
+
+	cli("validate", path, NULL);
+	CHECK_INT(last.code, 0);
+	cli("validate", "--strict", path, NULL);
+	CHECK_INT(last.code, 1);
+	exp = xasprintf("%s:3:22: image \"/nonexistent/iof.img\": No such file or directory\n%s: 1 error\n",
+			path, path);
+	CHECK_STR(last.err, exp);
+	free(exp);
+	free(path);
+	cli("validate", "/nonexistent/policy.yaml", NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_STR(last.err, "/nonexistent/policy.yaml: cannot open: No such file or directory\n"
+			    "/nonexistent/policy.yaml: 1 error\n");
+}
+
+/* ---- command line ---- */
+
+static void t_cli_errors(void)
+{
+	cli("frobnicate", NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_STR(last.err, "iofilterctl: unknown verb \"frobnicate\"; see iofilterctl --help\n");
+	cli("status", "a", "b", NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_STR(last.err, "Usage: iofilterctl status [VOLUME]\niofilterctl: status: wrong number of arguments\n");
+	cli("status", "--force", NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_STR(last.err, "Usage: iofilterctl status [VOLUME]\niofilterctl: status: option --force does not apply\n");
+	cli("-o", "yaml", "status", NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_STR(last.err, "iofilterctl: unknown output format \"yaml\" (text or json)\n");
+	cli("stats", "--count", "3", NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_HAS(last.err, "--count needs --watch");
+	cli("stats", "--watch", "0", NULL);
+	CHECK_INT(last.code, 1);
+	cli("stats", "--watch", "1", "--reset", NULL);
+	CHECK_INT(last.code, 1);
+	cli("-o", "json", "apply", NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_STR(last.out, "{\n  \"errors\": [\n    {\n      \"message\": \"apply: wrong number of arguments\"\n"
+			    "    }\n  ],\n  \"warnings\": []\n}\n");
+	cli("--bogus", NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_STR(last.err, "iofilterctl: unknown option --bogus\n");
+	cli(NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_HAS(last.err, "Usage: iofilterctl");
+	cli("apply", "--help", NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_HAS(last.out, "Usage: iofilterctl apply FILE [--dry-run] [--force]\n");
+	cli("help", "stats", NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_HAS(last.out, "--count N");
+	cli("--help", NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_HAS(last.out, "7 partially applied");
+}
+
+/* ---- the fake kernel ---- */
+
+static void kernel_setup(void)
+{
+	fake_reset();
+	fake_add_type("count", IOF_CLASS_INSPECT, IOF_TYPE_NOWAIT);
+	fake_add_type("crypt", IOF_CLASS_CRYPT, IOF_TYPE_RANGE_EXCLUSIVE);
+	fake_add_type("replicate", IOF_CLASS_REPLICATE, IOF_TYPE_HOLDS_DIRTY);
+	fake_add_type("cache", IOF_CLASS_CACHE, IOF_TYPE_HOLDS_DIRTY);
+	make_image("disk-8m.img", 8 << 20);
+	make_image("disk2.img", 4 << 20);
+}
+
+static const char POL_A[] =
+	"version: 1\n"
+	"volumes:\n"
+	"  - name: vm1\n"
+	"    image: @TMP@/disk-8m.img\n"
+	"    filters:\n"
+	"      - name: stats\n"
+	"        type: count\n"
+	"        params: {mode: sectors}\n"
+	"    rules:\n"
+	"      - name: boot\n"
+	"        range: {start: 0, length: 1MiB}\n"
+	"        ops: [write]\n"
+	"        action: deny\n"
+	"      - range: {start: 1MiB, end: 8MiB}\n"
+	"        chain: [stats]\n";
+
+static void t_kernel_errors(void)
+{
+	char *path = policy_file("ka.yaml", POL_A);
+
+	kernel_setup();
+	fake.loaded = false;
+	cli("status", NULL);
+	CHECK_INT(last.code, 4);
+	CHECK_STR(last.err, "iofilterctl: iofilter module not loaded (modprobe iofilter)\n");
+	cli("apply", path, NULL);
+	CHECK_INT(last.code, 4);
+	CHECK_STR(last.err, "iofilterctl: iofilter module not loaded (modprobe iofilter)\n");
+	CHECK_STR(fake_log, "");
+	cli("version", NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_STR(last.out, "iofilterctl " IOFCTL_VERSION " (ABI 1.0.0)\nkernel module: not loaded\n");
+
+	fake.loaded = true;
+	fake.denied = true;
+	cli("filters", NULL);
+	CHECK_INT(last.code, 2);
+	CHECK_STR(last.err, "iofilterctl: permission denied: iofilterctl needs CAP_SYS_ADMIN\n");
+	fake.denied = false;
+	fake.ioctl_eperm = true;
+	cli("-o", "json", "filters", NULL);
+	CHECK_INT(last.code, 2);
+	CHECK_STR(last.out, "{\n  \"errors\": [\n    {\n"
+			    "      \"message\": \"list filter types: permission denied: iofilterctl needs CAP_SYS_ADMIN\",\n"
+			    "      \"errno\": 1,\n      \"error\": \"Operation not permitted\"\n    }\n"
+			    "  ],\n  \"warnings\": []\n}\n");
+	fake.ioctl_eperm = false;
+	fake.kmajor = 2;
+	cli("status", NULL);
+	CHECK_INT(last.code, 6);
+	CHECK_STR(last.err, "iofilterctl: the iofilter module speaks ABI 2.0.0; iofilterctl needs 1.x "
+			    "(it was built for 1.0.0)\n");
+	free(path);
+}
+
+static void t_apply_create_and_idempotent(void)
+{
+	char *path = policy_file("kb.yaml", POL_A), *exp;
+
+	kernel_setup();
+	cli("apply", path, NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_STR(last.err, "");
+	CHECK_STR(last.out, "vm1: created /dev/mapper/vm1 over /dev/loop0 (8MiB): 1 filter, 2 rules, generation 1\n");
+	exp = xasprintf("loop-attach %s/disk-8m.img /dev/loop0\n"
+			"dm-create vm1 16384 7:0 vm1\n"
+			"create vm1 stats count\n"
+			"load vm1 rules=2 gen=1\n"
+			"dm-resume vm1\n", tmpdir);
+	/* Configured before the first resume: never unfiltered. */
+	CHECK_STR(fake_log, exp);
+	free(exp);
+	{
+		size_t len;
+		const char *p = fake_params("vm1", "stats", &len);
+
+		CHECK(p);
+		CHECK_INT(len, 13);
+		CHECK(!memcmp(p, "mode=sectors\0", 13));
+	}
+	fake_log[0] = '\0';
+	cli("apply", path, NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_STR(last.out, "vm1: no changes\n");
+	CHECK_STR(fake_log, "");
+	cli("apply", "--dry-run", path, NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_STR(last.out, "vm1: no changes\n");
+	free(path);
+}
+
+static void t_apply_register_at_resume(void)
+{
+	char *path = policy_file("kc.yaml", POL_A), *exp;
+
+	kernel_setup();
+	fake.register_at_resume = true;
+	cli("apply", path, NULL);
+	CHECK_INT(last.code, 0);
+	exp = xasprintf("loop-attach %s/disk-8m.img /dev/loop0\n"
+			"dm-create vm1 16384 7:0 vm1\n"
+			"dm-resume vm1\n"
+			"create vm1 stats count\n"
+			"load vm1 rules=2 gen=1\n", tmpdir);
+	CHECK_STR(fake_log, exp);
+	free(exp);
+	free(path);
+}
+
+static void t_apply_dry_run_new(void)
+{
+	char *path = policy_file("kd.yaml", POL_A), *exp;
+
+	kernel_setup();
+	cli("apply", "--dry-run", path, NULL);
+	CHECK_INT(last.code, 0);
+	exp = xasprintf("  + loop: attach %s/disk-8m.img to a loop device\n"
+			"  + volume vm1: /dev/mapper/vm1 over a new loop device (8MiB)\n"
+			"  + instance stats: count mode=sectors\n"
+			"  + rule #1: boot: 0+1MiB ops=write -> deny\n"
+			"  + rule #2: 1MiB+7MiB -> chain(stats)\n"
+			"vm1: 5 changes (dry run, nothing applied)\n", tmpdir);
+	CHECK_STR(last.out, exp);
+	free(exp);
+	CHECK_STR(fake_log, "");
+	free(path);
+}
+
+static const char POL_B[] =
+	"version: 1\n"
+	"volumes:\n"
+	"  - name: vm1\n"
+	"    image: @TMP@/disk-8m.img\n"
+	"    filters:\n"
+	"      - name: stats\n"
+	"        type: count\n"
+	"        params: {mode: bytes}\n"
+	"    rules:\n"
+	"      - name: boot\n"
+	"        range: {start: 0, length: 1MiB}\n"
+	"        ops: [write]\n"
+	"        action: deny\n"
+	"      - range: {start: 1MiB, end: 8MiB}\n"
+	"        chain: [stats]\n";
+
+static void t_apply_replace_instance(void)
+{
+	char *a = policy_file("ke-a.yaml", POL_A), *b = policy_file("ke-b.yaml", POL_B);
+
+	kernel_setup();
+	cli("apply", a, NULL);
+	CHECK_INT(last.code, 0);
+	fake_log[0] = '\0';
+	cli("apply", "--dry-run", b, NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_STR(last.out, "  ~ instance stats: count mode=sectors -> count mode=bytes\n"
+			    "  ~ table: reload to use the replaced filter instances\n"
+			    "vm1: 2 changes (dry run, nothing applied)\n");
+	CHECK_STR(fake_log, "");
+	cli("-v", "apply", b, NULL);
+	CHECK_INT(last.code, 0);
+	/* No unfiltered moment: the new instance is live before the old goes. */
+	CHECK_STR(fake_log, "create vm1 stats.new count\n"
+			    "load vm1 rules=2 gen=2\n"
+			    "remove vm1 stats\n"
+			    "rename vm1 stats.new stats\n");
+	CHECK_STR(last.out, "  ~ instance stats: count mode=sectors -> count mode=bytes\n"
+			    "  ~ table: reload to use the replaced filter instances\n"
+			    "vm1: 2 changes applied, generation 2\n");
+	fake_log[0] = '\0';
+	cli("apply", b, NULL);
+	CHECK_STR(last.out, "vm1: no changes\n");
+	CHECK_STR(fake_log, "");
+	free(a);
+	free(b);
+}
+
+static const char POL_C[] =
+	"version: 1\n"
+	"volumes:\n"
+	"  - name: vm1\n"
+	"    image: @TMP@/disk-8m.img\n"
+	"    filters:\n"
+	"      - name: enc\n"
+	"        type: crypt\n"
+	"        params: {cipher: aes-xts-plain64, key_file: @TMP@/key-0600}\n"
+	"    rules:\n"
+	"      - range: {start: 1MiB, end: 8MiB}\n"
+	"        chain: [enc]\n";
+
+static void t_apply_crypt_force(void)
+{
+	char *a = policy_file("kf-a.yaml", POL_C), *b, *t;
+
+	kernel_setup();
+	cli("apply", a, NULL);
+	CHECK_INT(last.code, 0);
+	/* The key went to the kernel as the secret, never to the output. */
+	CHECK_INT(fake_secret_len("vm1", "enc"), 32);
+	CHECK_HASNT(last.out, "KEYKEY");
+	CHECK_HASNT(last.err, "KEYKEY");
+	t = subst(POL_C, "aes-xts-plain64", "aes-cbc-essiv");
+	b = policy_file("kf-b.yaml", t);
+	free(t);
+	fake_log[0] = '\0';
+	cli("apply", b, NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_STR(last.err, "iofilterctl: vm1: filter enc: changing the key/cipher of a range holding "
+			    "data makes it unreadable; use --force\n");
+	CHECK_STR(last.out, "vm1: failed\n");
+	CHECK_STR(fake_log, "");
+	cli("apply", "--force", b, NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_STR(fake_log, "create vm1 enc.new crypt\nload vm1 rules=1 gen=2\nremove vm1 enc\n"
+			    "rename vm1 enc.new enc\n");
+	CHECK_INT(fake_secret_len("vm1", "enc"), 32);
+	free(a);
+	free(b);
+}
+
+static void t_apply_table_and_removal(void)
+{
+	char *a = policy_file("kg-a.yaml", POL_A), *b, *t;
+
+	kernel_setup();
+	cli("apply", a, NULL);
+	CHECK_INT(last.code, 0);
+	/* Drop the chain rule and the filter; add a rule. */
+	t = xstrdup("version: 1\n"
+		    "volumes:\n"
+		    "  - name: vm1\n"
+		    "    image: @TMP@/disk-8m.img\n"
+		    "    rules:\n"
+		    "      - name: boot\n"
+		    "        range: {start: 0, length: 1MiB}\n"
+		    "        ops: [write]\n"
+		    "        action: deny\n"
+		    "      - range: {start: 4MiB}\n"
+		    "        ops: [discard]\n"
+		    "        action: deny\n"
+		    "    default: deny\n");
+	b = policy_file("kg-b.yaml", t);
+	free(t);
+	fake_log[0] = '\0';
+	cli("apply", "--dry-run", b, NULL);
+	CHECK_STR(last.out, "  - instance stats: count\n"
+			    "  - rule #2: 1MiB+7MiB -> chain(stats)\n"
+			    "  + rule #2: 4MiB.. ops=discard -> deny\n"
+			    "  ~ default: pass -> deny\n"
+			    "vm1: 4 changes (dry run, nothing applied)\n");
+	cli("apply", b, NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_STR(fake_log, "load vm1 rules=2 gen=2\nremove vm1 stats\n");
+	CHECK_INT(fake_ninstances("vm1"), 0);
+	free(a);
+	free(b);
+}
+
+static void t_apply_stale_generation(void)
+{
+	char *a = policy_file("kh-a.yaml", POL_A), *b = policy_file("kh-b.yaml", POL_B);
+
+	kernel_setup();
+	cli("apply", a, NULL);
+	/* Another tool loads a table between our read and our load. */
+	fake.race_before_load = true;
+	fake_log[0] = '\0';
+	cli("apply", b, NULL);
+	CHECK_INT(last.code, 5);
+	CHECK_STR(last.err, "iofilterctl: vm1: the rule table changed while applying (was generation 1); "
+			    "run apply again\n");
+	/* The instance made for the new table is gone again. */
+	CHECK_STR(fake_log, "create vm1 stats.new count\nremove vm1 stats.new\n");
+	CHECK_INT(fake_ninstances("vm1"), 1);
+	free(a);
+	free(b);
+}
+
+static void t_apply_kernel_refuses(void)
+{
+	char *t = subst(POL_A, "mode: sectors", "bad: yes"), *a = policy_file("ki.yaml", t), *exp;
+
+	free(t);
+	kernel_setup();
+	cli("apply", a, NULL);
+	CHECK_INT(last.code, 6);
+	CHECK_STR(last.err, "iofilterctl: vm1: create filter stats (type count): Invalid argument "
+			    "(count: unknown parameter \"bad=yes\"; see dmesg)\n");
+	/* A new volume is undone completely. */
+	exp = xasprintf("loop-attach %s/disk-8m.img /dev/loop0\n"
+			"dm-create vm1 16384 7:0 vm1\n"
+			"dm-remove vm1\n", tmpdir);
+	CHECK_STR(fake_log, exp);
+	free(exp);
+	cli("-o", "json", "apply", a, NULL);
+	CHECK_INT(last.code, 6);
+	exp = xasprintf("{\n"
+			"  \"file\": \"%s\",\n"
+			"  \"dry_run\": false,\n"
+			"  \"volumes\": [\n"
+			"    {\n"
+			"      \"name\": \"vm1\",\n"
+			"      \"result\": \"failed\",\n"
+			"      \"partial\": false,\n"
+			"      \"device\": \"/dev/mapper/vm1\",\n"
+			"      \"origin\": \"/dev/loop0\",\n"
+			"      \"size\": 8388608,\n"
+			"      \"generation\": 0,\n"
+			"      \"filters\": 1,\n"
+			"      \"rules\": 2,\n"
+			"      \"changes\": [\n"
+			"        {\n"
+			"          \"op\": \"+\",\n"
+			"          \"what\": \"loop\",\n"
+			"          \"name\": null,\n"
+			"          \"detail\": \"attach %s/disk-8m.img to a loop device\"\n"
+			"        },\n"
+			"        {\n"
+			"          \"op\": \"+\",\n"
+			"          \"what\": \"volume\",\n"
+			"          \"name\": \"vm1\",\n"
+			"          \"detail\": \"/dev/mapper/vm1 over a new loop device (8MiB)\"\n"
+			"        },\n"
+			"        {\n"
+			"          \"op\": \"+\",\n"
+			"          \"what\": \"instance\",\n"
+			"          \"name\": \"stats\",\n"
+			"          \"detail\": \"count bad=yes\"\n"
+			"        },\n"
+			"        {\n"
+			"          \"op\": \"+\",\n"
+			"          \"what\": \"rule\",\n"
+			"          \"name\": \"#1\",\n"
+			"          \"detail\": \"boot: 0+1MiB ops=write -> deny\"\n"
+			"        },\n"
+			"        {\n"
+			"          \"op\": \"+\",\n"
+			"          \"what\": \"rule\",\n"
+			"          \"name\": \"#2\",\n"
+			"          \"detail\": \"1MiB+7MiB -> chain(stats)\"\n"
+			"        }\n"
+			"      ]\n"
+			"    }\n"
+			"  ],\n"
+			"  \"errors\": [\n"
+			"    {\n"
+			"      \"volume\": \"vm1\",\n"
+			"      \"message\": \"create filter stats (type count): Invalid argument (count: unknown parameter \\\"bad=yes\\\"; see dmesg)\",\n"
+			"      \"errno\": 22,\n"
+			"      \"error\": \"Invalid argument\"\n"
+			"    }\n"
+			"  ],\n"
+			"  \"warnings\": []\n"
+			"}\n", a, tmpdir);
+	CHECK_STR(last.out, exp);
+	free(exp);
+	free(a);
+}
+
+static void t_apply_partial(void)
+{
+	char *a = policy_file("kj-a.yaml", POL_A), *b = policy_file("kj-b.yaml", POL_B);
+
+	kernel_setup();
+	cli("apply", a, NULL);
+	fake.fail_cmd = 11;	/* RENAME, after the table load */
+	fake.fail_errno = EIO;
+	cli("apply", b, NULL);
+	CHECK_INT(last.code, 7);
+	CHECK_STR(last.err, "iofilterctl: vm1: rename filter stats.new to stats: Input/output error (see dmesg)\n");
+	CHECK_STR(last.out, "vm1: failed (partially applied)\n");
+	/* The next apply finishes the job. */
+	fake_log[0] = '\0';
+	cli("apply", b, NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_STR(fake_log, "rename vm1 stats.new stats\n");
+	fake_log[0] = '\0';
+	cli("apply", b, NULL);
+	CHECK_STR(last.out, "vm1: no changes\n");
+	free(a);
+	free(b);
+}
+
+static void t_apply_interrupted_recovery(void)
+{
+	char *a = policy_file("kk-a.yaml", POL_A);
+
+	kernel_setup();
+	cli("apply", a, NULL);
+	fake_interrupt_replacement("vm1", "stats");
+	fake_log[0] = '\0';
+	cli("apply", "--dry-run", a, NULL);
+	CHECK_STR(last.out, "  ~ instance stats: finish an interrupted replacement: stats.new -> stats\n"
+			    "vm1: 1 change (dry run, nothing applied)\n");
+	cli("apply", a, NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_STR(fake_log, "remove vm1 stats\nrename vm1 stats.new stats\n");
+	free(a);
+}
+
+static void t_apply_existing_mismatch(void)
+{
+	char *a = policy_file("kl-a.yaml", POL_A), *t, *b;
+
+	kernel_setup();
+	fake_add_foreign_dm("vm1");
+	cli("apply", a, NULL);
+	CHECK_INT(last.code, 5);
+	CHECK_STR(last.err, "iofilterctl: vm1: /dev/mapper/vm1 exists and is not an iofilter volume (target linear)\n");
+
+	kernel_setup();
+	cli("apply", a, NULL);
+	t = subst(POL_A, "disk-8m.img", "disk2.img");
+	b = subst(t, "end: 8MiB", "end: 4MiB");
+	free(t);
+	t = b;
+	b = policy_file("kl-b.yaml", t);
+	free(t);
+	/* Same volume name, another image. */
+	cli("apply", b, NULL);
+	CHECK_INT(last.code, 5);
+	t = xasprintf("iofilterctl: vm1: /dev/mapper/vm1 exists over /dev/loop0, which is not a loop "
+		      "device of %s/disk2.img\n", tmpdir);
+	CHECK_STR(last.err, t);
+	free(t);
+	free(a);
+	free(b);
+}
+
+static void t_apply_resize(void)
+{
+	char *a = policy_file("km.yaml", POL_A);
+
+	kernel_setup();
+	cli("apply", a, NULL);
+	make_image("disk-8m.img", 16 << 20);
+	fake_log[0] = '\0';
+	cli("apply", "--dry-run", a, NULL);
+	CHECK_HAS(last.out, "  ~ size: /dev/loop0: 8MiB -> 16MiB");
+	CHECK_HAS(last.out, "  ~ size: /dev/mapper/vm1: 8MiB -> 16MiB\n");
+	cli("apply", a, NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_STR(fake_log, "loop-capacity /dev/loop0\ndm-reload vm1 32768\ndm-resume vm1\n");
+	make_image("disk-8m.img", 8 << 20);
+	free(a);
+}
+
+static void t_apply_validation_first(void)
+{
+	char *t = subst(POL_A, "end: 8MiB", "end: 9MiB"), *a = policy_file("kn.yaml", t), *exp;
+
+	free(t);
+	kernel_setup();
+	cli("apply", a, NULL);
+	CHECK_INT(last.code, 1);
+	exp = xasprintf("%s:14:16: range ends at 9MiB, beyond the end of \"%s/disk-8m.img\" (8MiB)\n"
+			"%s: 1 error; nothing applied\n", a, tmpdir, a);
+	CHECK_STR(last.err, exp);
+	free(exp);
+	CHECK_STR(fake_log, "");
+	/* With the module missing, policy errors still come first (exit 1). */
+	fake.loaded = false;
+	cli("apply", a, NULL);
+	CHECK_INT(last.code, 1);
+	free(a);
+}
+
+static void t_apply_two_volumes_partial(void)
+{
+	char *t = xasprintf("%s"
+			    "  - name: vm2\n"
+			    "    image: @TMP@/disk2.img\n"
+			    "    filters: [{name: s, type: count, params: {bad: x}}]\n"
+			    "    default: {chain: [s]}\n", POL_A);
+	char *a = policy_file("ko.yaml", t);
+
+	free(t);
+	kernel_setup();
+	cli("apply", a, NULL);
+	CHECK_INT(last.code, 7);
+	CHECK_HAS(last.out, "vm1: created /dev/mapper/vm1");
+	CHECK_HAS(last.out, "vm2: failed\n");
+	free(a);
+}
+
+static void t_apply_many_instances(void)
+{
+	struct sbuf b;
+	char *a;
+	int i;
+
+	/* More instances than the first list buffer holds (16). */
+	sb_init(&b);
+	sb_add(&b, "version: 1\nvolumes:\n  - name: vm1\n    image: @TMP@/disk-8m.img\n    filters:\n");
+	for (i = 0; i < 40; i++)
+		sb_printf(&b, "      - {name: f%d, type: count}\n", i);
+	sb_add(&b, "    default: {chain: [f0]}\n");
+	a = policy_file("kp.yaml", b.s);
+	sb_free(&b);
+	kernel_setup();
+	cli("-q", "apply", a, NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_INT(fake_ninstances("vm1"), 40);
+	fake_log[0] = '\0';
+	cli("apply", a, NULL);
+	CHECK_STR(last.out, "vm1: no changes\n");
+	CHECK_STR(fake_log, "");
+	free(a);
+}
+
+/* ---- status, stats, filters ---- */
+
+static void t_status(void)
+{
+	char *a = policy_file("kq.yaml", POL_A), *exp;
+
+	kernel_setup();
+	cli("apply", a, NULL);
+	cli("status", NULL);
+	CHECK_INT(last.code, 0);
+	exp = xasprintf("vm1: /dev/mapper/vm1 (253:0)\n"
+			"  origin:     /dev/loop0 (7:0), file %s/disk-8m.img\n"
+			"  size:       8.0MiB (8388608 bytes)\n"
+			"  generation: 1\n"
+			"  rules:      2\n"
+			"  flags:      -\n"
+			"  instance stats: type count, class inspect, id 1, used by 1 rule\n"
+			"    params: mode=sectors\n"
+			"    status: state=ok reads=0 mode=a\"b\n", tmpdir);
+	CHECK_STR(last.out, exp);
+	free(exp);
+	fake_set_dirty("vm1", "stats");
+	cli("-o", "json", "status", "vm1", NULL);
+	CHECK_INT(last.code, 0);
+	exp = xasprintf("{\n"
+			"  \"volumes\": [\n"
+			"    {\n"
+			"      \"name\": \"vm1\",\n"
+			"      \"device\": \"/dev/mapper/vm1\",\n"
+			"      \"dev\": \"253:0\",\n"
+			"      \"origin\": {\n"
+			"        \"dev\": \"7:0\",\n"
+			"        \"path\": \"/dev/loop0\",\n"
+			"        \"backing_file\": \"%s/disk-8m.img\"\n"
+			"      },\n"
+			"      \"size\": 8388608,\n"
+			"      \"generation\": 1,\n"
+			"      \"rules\": 2,\n"
+			"      \"flags\": [],\n"
+			"      \"instances\": [\n"
+			"        {\n"
+			"          \"name\": \"stats\",\n"
+			"          \"type\": \"count\",\n"
+			"          \"id\": 1,\n"
+			"          \"class\": \"inspect\",\n"
+			"          \"users\": 1,\n"
+			"          \"flags\": [\n"
+			"            \"dirty\"\n"
+			"          ],\n"
+			"          \"params\": {\n"
+			"            \"mode\": \"sectors\"\n"
+			"          },\n"
+			"          \"status\": {\n"
+			"            \"state\": \"ok\",\n"
+			"            \"reads\": 0,\n"
+			"            \"mode\": \"a\\\"b\"\n"
+			"          }\n"
+			"        }\n"
+			"      ]\n"
+			"    }\n"
+			"  ],\n"
+			"  \"errors\": [],\n"
+			"  \"warnings\": []\n"
+			"}\n", tmpdir);
+	CHECK_STR(last.out, exp);
+	free(exp);
+	cli("status", "nope", NULL);
+	CHECK_INT(last.code, 4);
+	CHECK_STR(last.err, "iofilterctl: no such volume: nope\n");
+	free(a);
+}
+
+static void t_stats(void)
+{
+	char *a = policy_file("kr.yaml", POL_A);
+
+	kernel_setup();
+	cli("apply", a, NULL);
+	fake_set_counters("vm1", 1);
+	cli("--noheadings", "stats", NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_STR(last.out,
+		  "vm1: generation 1, passed 11, denied 12, filtered 13, errors 14, splits 15\n"
+		  "  total                                         1              6          2              7          3              8          4              9          5\n"
+		  "  #1 boot                                      11          45056         12          49152         13          53248         14          57344         15\n"
+		  "  #2                                           21          86016         22          90112         23          94208         24          98304         25\n"
+		  "  default                                     101          51712        102          52224        103          52736        104          53248        105\n");
+	cli("-o", "json", "stats", "vm1", "--reset", NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_HAS(fake_log, "reset vm1\n");
+	CHECK_HAS(last.out, "{\n  \"reset\": true,\n  \"volumes\": [\n    {\n      \"name\": \"vm1\",\n"
+			    "      \"generation\": 1,\n      \"total\": {\n        \"read\": {\n"
+			    "          \"ios\": 1,\n          \"bytes\": 6\n        },\n");
+	CHECK_HAS(last.out, "      \"passed\": 11,\n      \"denied\": 12,\n      \"filtered\": 13,\n"
+			    "      \"errors\": 14,\n      \"splits\": 15,\n      \"rules\": [\n        {\n"
+			    "          \"index\": 1,\n          \"name\": \"boot\",\n          \"counters\": {\n"
+			    "            \"read\": {\n              \"ios\": 11,\n              \"bytes\": 45056\n");
+	CHECK_HAS(last.out, "          \"index\": 2,\n          \"name\": null,\n");
+	CHECK_HAS(last.out, "      \"default\": {\n        \"read\": {\n          \"ios\": 101,\n");
+	cli("-o", "json", "stats", NULL);
+	CHECK_HAS(last.out, "          \"ios\": 0,\n");
+	CHECK_HASNT(last.out, "\"ios\": 1,");
+	cli("-o", "json", "stats", "--watch", "0.1", "--count", "2", NULL);
+	CHECK_INT(last.code, 0);
+	{
+		const char *second = strstr(last.out + 1, "\n{\n");
+
+		CHECK(second);
+		CHECK(!strstr(second + 1, "\n{\n"));
+	}
+	CHECK_HAS(last.out, "      \"total\": {\n        \"read\": {\n          \"ios_per_sec\": 0.0,\n"
+			    "          \"bytes_per_sec\": 0.0\n");
+	CHECK_HAS(last.out, "      \"table_changed\": false,\n");
+	free(a);
+}
+
+static void t_filters(void)
+{
+	kernel_setup();
+	cli("filters", NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_STR(last.out, "NAME                 VERSION    CLASS      INSTANCES  FLAGS\n"
+			    "count                1.0.0      inspect            0  nowait\n"
+			    "crypt                1.0.0      crypt              0  range_exclusive\n"
+			    "replicate            1.0.0      replicate          0  holds_dirty\n"
+			    "cache                1.0.0      cache              0  holds_dirty\n");
+	cli("-o", "json", "filters", NULL);
+	CHECK_HAS(last.out, "{\n  \"filters\": [\n    {\n      \"name\": \"count\",\n      \"version\": \"1.0.0\",\n"
+			    "      \"class\": \"inspect\",\n      \"flags\": [\n        \"nowait\"\n      ],\n"
+			    "      \"instances\": 0\n    },\n");
+}
+
+/* ---- detach, message, flush, resync ---- */
+
+static const char POL_D[] =
+	"version: 1\n"
+	"volumes:\n"
+	"  - name: vm1\n"
+	"    image: @TMP@/disk-8m.img\n"
+	"    filters:\n"
+	"      - {name: stats, type: count}\n"
+	"      - {name: rep, type: replicate, params: {target: /dev/iof-test-replica}}\n"
+	"      - {name: ssd, type: cache, params: {cache_dev: /dev/iof-test-ssd}}\n"
+	"    rules:\n"
+	"      - range: {start: 1MiB, end: 8MiB}\n"
+	"        chain: [ssd, rep, stats]\n";
+
+static void t_detach(void)
+{
+	char *a = policy_file("ks.yaml", POL_D);
+
+	kernel_setup();
+	cli("apply", a, NULL);
+	CHECK_INT(last.code, 0);
+	cli("detach", "vm1", NULL);	/* stdin is no terminal under make */
+	if (!isatty(0)) {
+		CHECK_INT(last.code, 1);
+		CHECK_STR(last.err, "iofilterctl: vm1: not detaching without --yes (stdin is not a terminal)\n");
+	}
+	fake_set_open("vm1", 1);
+	cli("detach", "--yes", "vm1", NULL);
+	CHECK_INT(last.code, 5);
+	CHECK_STR(last.err, "iofilterctl: vm1: /dev/mapper/vm1 is in use (open 1 time)\n");
+	fake_set_open("vm1", 0);
+	fake_set_dirty("vm1", "ssd");
+	fake.instances_stay_dirty = true;
+	detach_wait_ms = 200;
+	cli("detach", "--yes", "vm1", NULL);
+	CHECK_INT(last.code, 5);
+	CHECK_STR(last.err, "iofilterctl: vm1: filter ssd still holds data not on the origin after \"flush\"; "
+			    "not detaching\n");
+	fake.instances_stay_dirty = false;
+	fake_log[0] = '\0';
+	cli("detach", "-y", "vm1", NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_STR(last.out, "vm1: detached (/dev/mapper/vm1 removed, filters flushed first)\n");
+	CHECK_STR(fake_log, "message vm1 rep flush\nmessage vm1 ssd flush\ndm-remove vm1\n");
+	cli("detach", "-y", "vm1", NULL);
+	CHECK_INT(last.code, 4);
+	CHECK_STR(last.err, "iofilterctl: vm1: no such volume (no /dev/mapper/vm1)\n");
+	/* The image can be applied again: the loop device went with it. */
+	cli("-q", "apply", a, NULL);
+	CHECK_INT(last.code, 0);
+	cli("-o", "json", "detach", "--yes", "vm1", NULL);
+	CHECK_STR(last.out, "{\n  \"volume\": \"vm1\",\n  \"flushed\": [\n    \"rep\",\n    \"ssd\"\n  ],\n"
+			    "  \"removed\": true,\n  \"errors\": [],\n  \"warnings\": []\n}\n");
+	free(a);
+}
+
+static void t_messages(void)
+{
+	char *a = policy_file("kt.yaml", POL_D);
+
+	kernel_setup();
+	cli("apply", a, NULL);
+	fake_log[0] = '\0';
+	cli("message", "vm1", "stats", "echo", "hello", "world", NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_STR(last.out, "hello world\n");
+	cli("message", "vm1", "stats", "frobnicate", NULL);
+	CHECK_INT(last.code, 6);
+	CHECK_STR(last.err, "iofilterctl: vm1: message to stats: Invalid argument (unknown message; see dmesg)\n");
+	cli("message", "vm1", "nope", "flush", NULL);
+	CHECK_INT(last.code, 4);
+	cli("-o", "json", "message", "vm1", "stats", "echo", "a\"b", NULL);
+	CHECK_STR(last.out, "{\n  \"volume\": \"vm1\",\n  \"message\": \"echo a\\\"b\",\n"
+			    "  \"instance\": \"stats\",\n  \"result\": \"a\\\"b\",\n  \"errors\": [],\n"
+			    "  \"warnings\": []\n}\n");
+	fake_log[0] = '\0';
+	cli("flush", "vm1", NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_STR(last.out, "vm1: flush rep: done: flushed=3\nvm1: flush ssd: done: flushed=3\n");
+	CHECK_STR(fake_log, "message vm1 rep flush\nmessage vm1 ssd flush\n");
+	fake_log[0] = '\0';
+	cli("-o", "json", "resync", "vm1", NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_STR(fake_log, "message vm1 rep resync\n");
+	CHECK_STR(last.out, "{\n  \"volume\": \"vm1\",\n  \"message\": \"resync\",\n  \"instances\": [\n"
+			    "    {\n      \"name\": \"rep\",\n      \"type\": \"replicate\",\n"
+			    "      \"result\": \"\",\n      \"error\": null\n    }\n  ],\n"
+			    "  \"errors\": [],\n  \"warnings\": []\n}\n");
+	cli("flush", "nope", NULL);
+	CHECK_INT(last.code, 4);
+	CHECK_STR(last.err, "iofilterctl: no such volume: nope\n");
+	free(a);
+}
+
+static void t_version(void)
+{
+	kernel_setup();
+	cli("-o", "json", "version", NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_STR(last.out, "{\n  \"iofilterctl\": \"" IOFCTL_VERSION "\",\n  \"abi\": \"1.0.0\",\n"
+			    "  \"kernel\": {\n    \"loaded\": true,\n    \"abi\": \"1.0.0\",\n"
+			    "    \"filter_types\": 4,\n    \"volumes\": 0\n  },\n  \"errors\": [],\n"
+			    "  \"warnings\": []\n}\n");
+}
+
+/* ---- main ---- */
+
+static void setup_tmp(void)
+{
+	char *p, *cmd = xasprintf("rm -rf '%s' && mkdir -p '%s'", tmpdir, tmpdir);
+	char key[300];
+
+	if (system(cmd)) {
+		fprintf(stderr, "cannot make %s\n", tmpdir);
+		exit(2);
+	}
+	free(cmd);
+	make_image("disk-8m.img", 8 << 20);
+	make_image("tiny.img", 100);
+	p = path_in_tmp("link-8m.img");
+	if (symlink("disk-8m.img", p)) {
+		perror(p);
+		exit(2);
+	}
+	free(p);
+	memset(key, 'K', sizeof(key));
+	memcpy(key, "KEYKEY", 6);
+	p = path_in_tmp("key-empty");
+	write_file(p, "", 0, 0600);
+	free(p);
+	p = path_in_tmp("key-big");
+	write_file(p, key, 300, 0600);
+	free(p);
+	p = path_in_tmp("key-0644");
+	write_file(p, key, 32, 0644);
+	free(p);
+	p = path_in_tmp("key-0600");
+	write_file(p, key, 32, 0600);
+	free(p);
+}
+
+int main(int argc, char **argv)
+{
+	const char *print = NULL;
+	char abs[4096];
+	int i;
+
+	out_fp = stdout;
+	err_fp = stderr;
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--tmp") && i + 1 < argc)
+			tmpdir = argv[++i];
+		else if (!strcmp(argv[i], "--print") && i + 1 < argc)
+			print = argv[++i];
+	}
+	if (!tmpdir) {
+		fprintf(stderr, "usage: unit-tests --tmp DIR [--print FIXTURE]\n");
+		return 2;
+	}
+	if (tmpdir[0] != '/' && getcwd(abs, sizeof(abs) - strlen(tmpdir) - 2)) {
+		strcat(abs, "/");
+		strcat(abs, tmpdir);
+		tmpdir = abs;
+	}
+	setup_tmp();
+	if (print) {
+		char *text = read_all(print), *path, **got, *base = strrchr(print, '/');
+		size_t n, k;
+
+		if (!text)
+			return 2;
+		path = policy_file(base ? base + 1 : print, text);
+		got = diag_lines(path, &n);
+		for (k = 0; k < n; k++) {
+			char *t = subst(got[k], tmpdir, "@TMP@");
+
+			printf("# expect: %s\n", t);
+			free(t);
+		}
+		free_lines(got, n);
+		free(path);
+		free(text);
+		return 0;
+	}
+
+	run("parse_size", t_parse_size);
+	run("fmt_size", t_fmt_size);
+	run("names", t_names);
+	run("rule_text", t_rule_text);
+	run("json_writer", t_json_writer);
+	run("json_kv", t_json_kv);
+	run_fixtures("fixtures/good");
+	run_fixtures("fixtures/bad");
+	run("shipped_policies", t_shipped_policies);
+	run("limits", t_limits);
+	run("validate_text", t_validate_text);
+	run("validate_ok_and_json", t_validate_ok_and_json);
+	run("validate_strict", t_validate_strict);
+	run("cli_errors", t_cli_errors);
+	run("kernel_errors", t_kernel_errors);
+	run("apply_create_and_idempotent", t_apply_create_and_idempotent);
+	run("apply_register_at_resume", t_apply_register_at_resume);
+	run("apply_dry_run_new", t_apply_dry_run_new);
+	run("apply_replace_instance", t_apply_replace_instance);
+	run("apply_crypt_force", t_apply_crypt_force);
+	run("apply_table_and_removal", t_apply_table_and_removal);
+	run("apply_stale_generation", t_apply_stale_generation);
+	run("apply_kernel_refuses", t_apply_kernel_refuses);
+	run("apply_partial", t_apply_partial);
+	run("apply_interrupted_recovery", t_apply_interrupted_recovery);
+	run("apply_existing_mismatch", t_apply_existing_mismatch);
+	run("apply_resize", t_apply_resize);
+	run("apply_validation_first", t_apply_validation_first);
+	run("apply_two_volumes_partial", t_apply_two_volumes_partial);
+	run("apply_many_instances", t_apply_many_instances);
+	run("status", t_status);
+	run("stats", t_stats);
+	run("filters", t_filters);
+	run("detach", t_detach);
+	run("messages", t_messages);
+	run("version", t_version);
+
+	free(last.out);
+	free(last.err);
+	fake_reset();
+	printf("%d passed, %d failed\n", npass, nfail);
+	return nfail ? 1 : 0;
+}
