@@ -1375,12 +1375,8 @@ unsigned policy_check(struct policy *p, const struct ftypes *types, struct diags
 			if (r->ioprio_given && r->ioprio != IOF_PRIO_ALL)
 				ERR(&c, r->ioprio_m, "a crypt rule matches by range alone, so every I/O to the range is encrypted",
 				    "rule uses %s filter %s but also matches by ioprio", x->type, Q(x->name));
-			/*
-			 * Flushes have no range and carry no data: a rule
-			 * matching only them takes nothing from the range.
-			 */
 			for (j = 0; j < i; j++)
-				if (v->rules[j].ops != IOF_OP_FLUSH && ranges_meet(&v->rules[j], r)) {
+				if (ranges_meet(&v->rules[j], r)) {
 					char lbl[96];
 
 					rule_label(&v->rules[j], j, lbl, sizeof(lbl));
