@@ -440,6 +440,11 @@ static int read_kernel_state(struct vctx *c)
 		r = kapi_instance_get(c->k, c->v->name, x->name, &x->info, &x->params, &x->plen, NULL);
 		if (r == -ENOENT)
 			continue;	/* removed meanwhile */
+		if (r == -ENODEV) {
+			c->vol_in_kernel = false;	/* the volume went away meanwhile */
+			free(list);
+			return 0;
+		}
 		if (r) {
 			free(list);
 			return r;
@@ -615,6 +620,12 @@ static void desired_rule(const struct vctx *c, const struct prule *p, bool is_de
 		if (p->has_range) {
 			r->start = p->start;
 			r->len = p->len;
+			/*
+			 * "To the end of the volume": the module takes len 0
+			 * only for a rule without a range, so spell it out.
+			 */
+			if (!r->len)
+				r->len = c->v->origin_size - p->start;
 		}
 		r->ops = p->ops;
 		r->min_size = p->min_size;

@@ -216,6 +216,10 @@ int cmd_status(struct cmd *c)
 		if (loop_backing_file(od, s->backing_file, sizeof(s->backing_file)))
 			s->backing_file[0] = '\0';
 		r = kapi_list_instances(&k, s->name, &ii, &ni);
+		if (r == -ENODEV) {
+			s->ninst = 0;	/* gone meanwhile */
+			continue;
+		}
 		if (r) {
 			code = kfail(&k, s->name, r, "list filter instances");
 			continue;
@@ -229,8 +233,8 @@ int cmd_status(struct cmd *c)
 			kname(x->type, ii[j].type, sizeof(x->type));
 			r = kapi_instance_get(&k, s->name, x->name, &x->info, &x->params, &x->params_len,
 					      &x->status);
-			if (r == -ENOENT)
-				continue;
+			if (r == -ENOENT || r == -ENODEV)
+				continue;	/* gone meanwhile */
 			if (r) {
 				char *what = xasprintf("read filter %s", x->name);
 
@@ -518,9 +522,13 @@ int cmd_message(struct cmd *c)
 		char *what = xasprintf("message to %s", c->argv[1]);
 
 		m.err = -r;
-		code = r == -ENOENT ? report_error(EXIT_NODEV, c->argv[0], r, "no such volume or filter %s",
-						   c->argv[1])
-				    : kfail(&k, c->argv[0], r, what);
+		if (r == -ENODEV)
+			code = report_error(EXIT_NODEV, NULL, r, "no such volume: %s", c->argv[0]);
+		else if (r == -ENOENT)
+			code = report_error(EXIT_NODEV, c->argv[0], r, "no such filter instance: %s",
+					    c->argv[1]);
+		else
+			code = kfail(&k, c->argv[0], r, what);
 		free(what);
 	}
 	show_messages(c->argv[0], msg, &m, 1, true);
@@ -542,7 +550,7 @@ static int broadcast(struct kapi *k, const char *vol, const char *msg, unsigned 
 	*out = NULL;
 	*nout = 0;
 	r = kapi_list_instances(k, vol, &ii, &n);
-	if (r == -ENOENT)
+	if (r == -ENODEV || r == -ENOENT)
 		return report_error(EXIT_NODEV, NULL, r, "no such volume: %s", vol);
 	if (r)
 		return kfail(k, vol, r, "list filter instances");

@@ -265,7 +265,8 @@ int kapi_instance_get(struct kapi *k, const char *vol, const char *name,
 		      struct iof_instance_info *info, char **params, size_t *params_len,
 		      char **status)
 {
-	uint32_t plen = IOF_MAX_PARAMS_LEN, slen = 4096;
+	/* The module truncates status text to the buffer: offer the most. */
+	uint32_t plen = IOF_MAX_PARAMS_LEN, slen = IOF_MAX_TEXT_LEN;
 	int tries;
 
 	for (tries = 0; tries < 4; tries++) {

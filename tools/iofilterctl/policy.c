@@ -1363,6 +1363,9 @@ unsigned policy_check(struct policy *p, const struct ftypes *types, struct diags
 			if (!x)
 				continue;
 			/* A crypt range must see every I/O to it. */
+			if (!r->has_range)
+				ERR(&c, r->m, "a crypt filter is bound to an explicit range of the volume",
+				    "rule uses %s filter %s but has no range", x->type, Q(x->name));
 			if (r->ops_given && r->ops != IOF_OP_ALL)
 				ERR(&c, r->ops_m, "a crypt rule matches by range alone, so every I/O to the range is encrypted",
 				    "rule uses %s filter %s but also matches by ops", x->type, Q(x->name));

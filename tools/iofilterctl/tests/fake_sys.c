@@ -48,6 +48,7 @@ struct fvol {
 	char dm_type[32];
 	char dm_params[128], inactive_params[128];
 	uint64_t sectors, inactive_sectors;
+	uint64_t vsectors;	/* the volume's size, set by the target's ctr */
 	int open_count;
 	unsigned minor;
 	/* module */
@@ -346,7 +347,7 @@ static int do_list(struct iof_list *l, int nr)
 			return -EINVAL;
 		v = vol_by_name(l->volume, true);
 		if (!v)
-			return -ENOENT;
+			return -ENODEV;
 	} else if (l->volume[0]) {
 		return -EINVAL;
 	}
@@ -442,7 +443,7 @@ static int do_create(struct iof_instance_create *c)
 		return -EINVAL;
 	v = vol_by_name(c->volume, true);
 	if (!v)
-		return -ENOENT;
+		return -ENODEV;
 	t = type_by_name(c->type);
 	if (!t) {
 		snprintf(c->message, sizeof(c->message), "no filter type %s", c->type);
@@ -483,7 +484,9 @@ static int do_remove(struct iof_instance_remove *c)
 	if (!name_ok(c->volume) || !name_ok(c->name))
 		return -EINVAL;
 	v = vol_by_name(c->volume, true);
-	x = v ? inst_by_name(v, c->name) : NULL;
+	if (!v)
+		return -ENODEV;
+	x = inst_by_name(v, c->name);
 	if (!x)
 		return -ENOENT;
 	if (users(v, x->id))
@@ -503,7 +506,9 @@ static int do_rename(struct iof_instance_rename *c)
 	if (!name_ok(c->volume) || !name_ok(c->name) || !name_ok(c->new_name))
 		return -EINVAL;
 	v = vol_by_name(c->volume, true);
-	x = v ? inst_by_name(v, c->name) : NULL;
+	if (!v)
+		return -ENODEV;
+	x = inst_by_name(v, c->name);
 	if (!x)
 		return -ENOENT;
 	if (inst_by_name(v, c->new_name))
@@ -513,16 +518,21 @@ static int do_rename(struct iof_instance_rename *c)
 	return 0;
 }
 
+/* Like ctl_instance_get(): lengths out, params only if they fit, status cut. */
 static int do_get(struct iof_instance_get *g)
 {
 	struct fvol *v;
 	struct finst *x;
-	size_t sl;
+	size_t sl = 0;
 
 	if (!name_ok(g->volume) || !name_ok(g->name) || g->info.name[0] || g->info.id)
 		return -EINVAL;
+	if (g->status_len > IOF_MAX_TEXT_LEN || g->params_len > IOF_MAX_PARAMS_LEN)
+		return -EINVAL;
 	v = vol_by_name(g->volume, true);
-	x = v ? inst_by_name(v, g->name) : NULL;
+	if (!v)
+		return -ENODEV;
+	x = inst_by_name(v, g->name);
 	if (!x)
 		return -ENOENT;
 	memset(&g->info, 0, sizeof(g->info));
@@ -533,15 +543,14 @@ static int do_get(struct iof_instance_get *g)
 	g->info.users = users(v, x->id);
 	g->info.params_len = (uint32_t)x->plen;
 	g->info.flags = x->flags;
-	sl = strlen(x->status) + 1;
-	if (g->params_len < x->plen || g->status_len < sl) {
-		g->params_len = (uint32_t)x->plen;
-		g->status_len = (uint32_t)sl;
-		return -ENOSPC;
-	}
-	if (x->plen)
+	if (x->plen && g->params_len >= x->plen)
 		memcpy((void *)(uintptr_t)g->params, x->params, x->plen);
-	memcpy((void *)(uintptr_t)g->status, x->status, sl);
+	if (g->status_len) {
+		char *st = (char *)(uintptr_t)g->status;
+
+		snprintf(st, g->status_len, "%s", x->status);
+		sl = strlen(st) + 1;
+	}
 	g->params_len = (uint32_t)x->plen;
 	g->status_len = (uint32_t)sl;
 	return 0;
@@ -565,8 +574,10 @@ static int check_rule(const struct fvol *v, const struct iof_rule *r, bool dflt)
 		     r->flags_clear || r->ioprio_classes || r->name[0]))
 		return -EINVAL;
 	if (!dflt && (!r->ops || (r->ops & ~IOF_OP_ALL) || r->start % 512 || r->len % 512 ||
-		      !memchr(r->name, '\0', IOF_RULE_NAME_LEN)))
-		return -EINVAL;
+		      !memchr(r->name, '\0', IOF_RULE_NAME_LEN) || (!r->len && r->start)))
+		return -EINVAL;	/* like convert_rule(): a start needs a length */
+	if (!dflt && r->len && (r->start + r->len) / 512 > v->vsectors)
+		return -ERANGE;
 	if (r->action < IOF_ACTION_PASS || r->action > IOF_ACTION_FILTER || r->nr_chain > IOF_MAX_CHAIN)
 		return -EINVAL;
 	if ((r->action == IOF_ACTION_FILTER) != (r->nr_chain > 0))
@@ -592,7 +603,7 @@ static int do_table(struct iof_table *t, bool load)
 		return -EINVAL;
 	v = vol_by_name(t->volume, true);
 	if (!v)
-		return -ENOENT;
+		return -ENODEV;
 	if (!load) {
 		if (t->expected_generation || t->default_rule.action)
 			return -EINVAL;
@@ -648,7 +659,7 @@ static int do_stats(struct iof_stats *s)
 		return -EINVAL;
 	v = vol_by_name(s->volume, true);
 	if (!v)
-		return -ENOENT;
+		return -ENODEV;
 	if (s->nr_rules < v->nrules) {
 		s->nr_rules = (uint32_t)v->nrules;
 		return -ENOSPC;
@@ -679,7 +690,9 @@ static int do_message(struct iof_message *m)
 	    msg[m->msg_len - 1] || m->result_len > IOF_MAX_TEXT_LEN)
 		return -EINVAL;
 	v = vol_by_name(m->volume, true);
-	x = v ? inst_by_name(v, m->name) : NULL;
+	if (!v)
+		return -ENODEV;
+	x = inst_by_name(v, m->name);
 	if (!x)
 		return -ENOENT;
 	flog("message %s %s %s", m->volume, m->name, msg);
@@ -841,6 +854,7 @@ int dmx_create(const char *name, uint64_t sectors, const char *params)
 	vols[i].inactive = true;
 	vols[i].suspended = true;
 	vols[i].inactive_sectors = sectors;
+	vols[i].vsectors = sectors;
 	snprintf(vols[i].inactive_params, sizeof(vols[i].inactive_params), "%s", params);
 	if (!fake.register_at_resume)
 		vols[i].exists = true;
@@ -858,6 +872,8 @@ int dmx_reload(const char *name, uint64_t sectors, const char *params)
 		return -EINVAL;
 	v->inactive = true;
 	v->inactive_sectors = sectors;
+	if (sectors > v->vsectors)
+		v->vsectors = sectors;
 	snprintf(v->inactive_params, sizeof(v->inactive_params), "%s", params);
 	flog("dm-reload %s %llu", name, (unsigned long long)sectors);
 	return 0;
@@ -872,7 +888,7 @@ int dmx_resume(const char *name)
 	if (v->inactive) {
 		v->live = true;
 		v->inactive = false;
-		v->sectors = v->inactive_sectors;
+		v->sectors = v->vsectors = v->inactive_sectors;
 		snprintf(v->dm_params, sizeof(v->dm_params), "%s", v->inactive_params);
 	}
 	v->suspended = false;

@@ -970,7 +970,7 @@ static void t_apply_table_and_removal(void)
 	cli("apply", "--dry-run", b, NULL);
 	CHECK_STR(last.out, "  - instance stats: count\n"
 			    "  - rule #2: 1MiB+7MiB -> chain(stats)\n"
-			    "  + rule #2: 4MiB.. ops=discard -> deny\n"
+			    "  + rule #2: 4MiB+4MiB ops=discard -> deny\n"
 			    "  ~ default: pass -> deny\n"
 			    "vm1: 4 changes (dry run, nothing applied)\n");
 	cli("apply", b, NULL);
@@ -1437,6 +1437,13 @@ static void t_messages(void)
 	CHECK_STR(last.err, "iofilterctl: vm1: message to stats: Invalid argument (unknown message; see dmesg)\n");
 	cli("message", "vm1", "nope", "flush", NULL);
 	CHECK_INT(last.code, 4);
+	CHECK_STR(last.err, "iofilterctl: vm1: no such filter instance: nope\n");
+	cli("message", "vm9", "stats", "flush", NULL);
+	CHECK_INT(last.code, 4);
+	CHECK_STR(last.err, "iofilterctl: no such volume: vm9\n");
+	cli("message", "vm1", "stats", "--", "-x", NULL);
+	CHECK_INT(last.code, 6);
+	CHECK_HAS(fake_log, "message vm1 stats -x\n");
 	cli("-o", "json", "message", "vm1", "stats", "echo", "a\"b", NULL);
 	CHECK_STR(last.out, "{\n  \"volume\": \"vm1\",\n  \"message\": \"echo a\\\"b\",\n"
 			    "  \"instance\": \"stats\",\n  \"result\": \"a\\\"b\",\n  \"errors\": [],\n"
