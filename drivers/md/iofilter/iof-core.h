@@ -242,8 +242,8 @@ int iof_inst_message(struct iofilter_volume *vol, const char *name,
 void iof_inst_info(struct iof_inst *inst, struct iof_instance_info *info);
 void iof_volume_sum(struct iofilter_volume *vol, struct iof_vstats *out);
 void iof_volume_reset(struct iofilter_volume *vol);
-void iof_volume_for_each_fi(struct iofilter_volume *vol,
-			    void (*fn)(struct iofilter_instance *fi));
+typedef void (*iof_fi_fn)(struct iofilter_instance *fi);
+void iof_volume_call_each(struct iofilter_volume *vol, iof_fi_fn fn);
 
 /* iof-ctl.c */
 int iof_ctl_init(void);

@@ -143,12 +143,13 @@ EXPORT_SYMBOL_GPL(iofilter_unregister_type);
 /* A name from the kernel side: a C string of sane characters */
 bool iof_str_valid(const char *name)
 {
+	static const char ok[] =
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.";
 	size_t len = strnlen(name, IOF_NAME_LEN);
 
 	if (!len || len == IOF_NAME_LEN)
 		return false;
-	return len == strspn(name, "abcdefghijklmnopqrstuvwxyz"
-				   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.");
+	return len == strspn(name, ok);
 }
 
 bool iof_name_valid(const char *name, size_t len)

@@ -556,7 +556,7 @@ static void iof_presuspend(struct dm_target *ti)
 	struct iofilter_volume *vol = ((struct iof_target *)ti->private)->vol;
 
 	mutex_lock(&vol->lock);
-	iof_volume_for_each_fi(vol, presuspend_one);
+	iof_volume_call_each(vol, presuspend_one);
 	mutex_unlock(&vol->lock);
 }
 
@@ -566,7 +566,7 @@ static void iof_postsuspend(struct dm_target *ti)
 
 	mutex_lock(&vol->lock);
 	vol->suspended = true;
-	iof_volume_for_each_fi(vol, postsuspend_one);
+	iof_volume_call_each(vol, postsuspend_one);
 	mutex_unlock(&vol->lock);
 }
 
@@ -585,7 +585,7 @@ static void iof_resume(struct dm_target *ti)
 
 	mutex_lock(&vol->lock);
 	vol->suspended = false;
-	iof_volume_for_each_fi(vol, resume_one);
+	iof_volume_call_each(vol, resume_one);
 	mutex_unlock(&vol->lock);
 }
 

@@ -253,8 +253,7 @@ void iof_volume_reset(struct iofilter_volume *vol)
 }
 
 /* Call fn for each instance; caller holds vol->lock. */
-void iof_volume_for_each_fi(struct iofilter_volume *vol,
-			    void (*fn)(struct iofilter_instance *fi))
+void iof_volume_call_each(struct iofilter_volume *vol, iof_fi_fn fn)
 {
 	struct iof_inst *inst;
 

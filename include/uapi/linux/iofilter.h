@@ -157,8 +157,8 @@ struct iof_instance_create {
 	__u64 params;		/* user pointer: "key=value\0key=value\0" */
 	__u32 params_len;	/* bytes, <= IOF_MAX_PARAMS_LEN; 0: none */
 	__u32 secret_len;	/* bytes, <= IOF_MAX_SECRET_LEN; 0: none */
-	__u64 secret;		/* user pointer: key material; never stored
-				 * by the core, zeroed after use */
+	/* user pointer to key material; never stored, zeroed after use */
+	__u64 secret;
 	__u32 id;		/* out: instance id, used by rules */
 	__u32 reserved;
 	char message[IOF_MSG_LEN];	/* out: the filter's error text */
@@ -233,8 +233,8 @@ struct iof_rule {
 	__u32 ioprio_classes;	/* IOF_PRIO_*; 0: any */
 	__u32 action;		/* IOF_ACTION_* */
 	__u32 nr_chain;		/* instances in chain[] (FILTER only) */
-	__u32 chain[IOF_MAX_CHAIN];	/* instance ids, any order: the
-					 * kernel runs them in class order */
+	/* instance ids, any order: the kernel runs them in class order */
+	__u32 chain[IOF_MAX_CHAIN];
 	char name[IOF_RULE_NAME_LEN];	/* label for stats; may be empty */
 };
 
@@ -253,8 +253,8 @@ struct iof_table {
 	__u32 rule_size;	/* sizeof(struct iof_rule) */
 	__u64 expected_generation;	/* load only */
 	__u64 generation;	/* out */
-	struct iof_rule default_rule;	/* action for unmatched I/O; its
-					 * match fields must be zero */
+	/* action for unmatched I/O; its match fields must be zero */
+	struct iof_rule default_rule;
 	__u32 error_rule;	/* out: index of the offending rule, or ~0 */
 	__u32 reserved;
 	char message[IOF_MSG_LEN];	/* out: why a load was refused */
@@ -300,8 +300,8 @@ struct iof_message {
 	char name[IOF_NAME_LEN];	/* instance */
 	__u64 msg;		/* user pointer, NUL-terminated */
 	__u32 msg_len;		/* bytes with NUL, <= IOF_MSG_LEN */
-	__u32 result_len;	/* in: buffer size <= IOF_MAX_TEXT_LEN;
-				 * out: bytes written */
+	/* in: buffer size <= IOF_MAX_TEXT_LEN; out: bytes written */
+	__u32 result_len;
 	__u64 result;		/* user buffer */
 };
 
