@@ -1,0 +1,149 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# check.sh: everything `make check` runs, in order:
+#   1. scripts/deps.sh
+#   2. make modules-all      (every kernel in KVERS; any "warning:" fails)
+#   3. make tool, make unit  (host unit tests; skipped while the tool has no
+#                             Makefile)
+#   4. tests/vm/run-suite --kernels "$KVERS" --tests "$TESTS"
+#   5. tests/selftest/check-runner, when RUNNER_SELFTEST=1
+#   6. tests/bench/run --quick, when it exists (one test)
+# Counts: each build step is one test; make unit's own "N passed, N failed"
+# line when it prints one (else one test); the VM suite's tests; the runner
+# self-check and the benchmark one test each.  Ends with the line
+# "N passed, N failed, N skipped"; exit status 0 iff nothing failed.
+#
+# Environment: KVERS (kernel releases, default: all supported), TESTS (VM test
+# filter), RUNNER_SELFTEST=1, BUILD.  Logs: $BUILD/check/.
+set -uo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root" || exit 1
+BUILD=$(realpath -m "${BUILD:-$root/build}")
+export BUILD
+logs=$BUILD/check
+mkdir -p "$logs"
+
+pass=0 failed=0 skipped=0 t_all=$(date +%s)
+summary=()
+
+say() { echo "==> $*"; }
+elapsed() { echo "$(($(date +%s) - $1))s"; }
+
+# result NAME ok|fail|skip [DETAIL]
+result() {
+	case "$2" in
+	ok) pass=$((pass + 1)) ;;
+	skip) skipped=$((skipped + 1)) ;;
+	*) failed=$((failed + 1)) ;;
+	esac
+	summary+=("$(printf '%-22s %-5s %s' "$1" "$2" "${3:-}")")
+	say "$1: $2${3:+ ($3)}"
+}
+
+# add_counts NAME LOG RC: add the "N passed, N failed[, N skipped]" line of
+# LOG; a failing RC with no failure counted is one more failure.
+add_counts() {
+	local name=$1 log=$2 rc=$3 line p f s
+	line=$(grep -E '^([A-Za-z]+: )?[0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$' "$log" | tail -n1)
+	if [ -z "$line" ]; then
+		if [ "$rc" = 0 ]; then result "$name" ok "no count printed"; else result "$name" fail "exit status $rc, no count printed"; fi
+		return
+	fi
+	line=${line#*: }
+	read -r p _ f _ s _ <<< "${line//,/}"
+	pass=$((pass + p)) failed=$((failed + f)) skipped=$((skipped + ${s:-0}))
+	summary+=("$(printf '%-22s %s' "$name" "$line")")
+	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+		result "$name" fail "exit status $rc"
+	fi
+}
+
+# ------------------------------------------------------------------ deps
+t=$(date +%s)
+say "deps"
+if ! scripts/deps.sh; then
+	result deps fail "scripts/deps.sh failed: nothing else can run"
+	echo "$pass passed, $failed failed, $skipped skipped"
+	exit 1
+fi
+KVERS=${KVERS:-$(scripts/kernels.sh supported)}
+TESTS=${TESTS:-}
+say "kernels: $KVERS ($(elapsed "$t"))"
+
+# ------------------------------------------------------------------ builds
+t=$(date +%s)
+if [ -f Kbuild ]; then
+	say "make modules-all (KVERS=$KVERS)"
+	make --no-print-directory modules-all KVERS="$KVERS" > "$logs/modules.log" 2>&1
+	rc=$?
+	if [ "$rc" != 0 ]; then
+		tail -n 40 "$logs/modules.log"
+		result "build: modules" fail "make modules-all: exit status $rc, $logs/modules.log"
+	elif grep -q 'warning:' "$logs/modules.log"; then
+		grep -B2 -A3 'warning:' "$logs/modules.log" | head -n 60
+		result "build: modules" fail "warnings, $logs/modules.log"
+	else
+		result "build: modules" ok "$(elapsed "$t")"
+	fi
+else
+	result "build: modules" skip "no Kbuild yet"
+fi
+
+t=$(date +%s)
+if [ -f tools/iofilterctl/Makefile ]; then
+	say "make tool"
+	if make --no-print-directory tool > "$logs/tool.log" 2>&1; then
+		result "build: tool" ok "$(elapsed "$t")"
+		t=$(date +%s)
+		say "make unit"
+		make --no-print-directory unit > "$logs/unit.log" 2>&1
+		rc=$?
+		grep -E '^(not )?ok |passed|failed|FAIL' "$logs/unit.log" | tail -n 40
+		add_counts "unit" "$logs/unit.log" "$rc"
+		say "unit: $(elapsed "$t")"
+	else
+		tail -n 40 "$logs/tool.log"
+		result "build: tool" fail "$logs/tool.log"
+		result "unit" fail "not run: the tool did not build"
+	fi
+else
+	result "build: tool" skip "no tools/iofilterctl/Makefile yet"
+	result "unit" skip "no tools/iofilterctl/Makefile yet"
+fi
+
+# ------------------------------------------------------------------ VM
+t=$(date +%s)
+say "VM tests on $KVERS${TESTS:+ (tests: $TESTS)}"
+args=(--kernels "$KVERS")
+[ -n "$TESTS" ] && args+=(--tests "$TESTS")
+RUNNER_SELFTEST=0 tests/vm/run-suite "${args[@]}" 2>&1 | tee "$logs/vm.log"
+add_counts "vm ($KVERS)" "$logs/vm.log" "${PIPESTATUS[0]}"
+say "VM tests: $(elapsed "$t")"
+
+if [ "${RUNNER_SELFTEST:-0}" = 1 ]; then
+	t=$(date +%s)
+	k=${KVERS##* }
+	say "runner self-check on $k"
+	if tests/selftest/check-runner "$k" 2>&1 | tee "$logs/check-runner.log"; then
+		result "runner self-check" ok "$(elapsed "$t")"
+	else
+		result "runner self-check" fail "$logs/check-runner.log"
+	fi
+fi
+
+if [ -x tests/bench/run ]; then
+	t=$(date +%s)
+	say "tests/bench/run --quick"
+	if tests/bench/run --quick 2>&1 | tee "$logs/bench.log"; then
+		result "bench --quick" ok "$(elapsed "$t")"
+	else
+		result "bench --quick" fail "$logs/bench.log"
+	fi
+fi
+
+echo "==> summary ($(elapsed "$t_all"))"
+printf '    %s\n' "${summary[@]}"
+echo "$pass passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ]
