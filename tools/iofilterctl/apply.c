@@ -827,8 +827,8 @@ static int setup_origin(struct vctx *c)
 	if (c->need_loop) {
 		r = loop_attach(v->path, c->origin_path, sizeof(c->origin_path), &c->origin, &c->holdfd);
 		if (r)
-			return fail(c, errno_exit(r), r, "attach %s to a loop device: %s", v->origin,
-				    strerror(-r));
+			return fail(c, errno_exit(r), r, "attach %s to a loop device: %s%s", v->origin,
+				    strerror(-r), r == -ENODEV ? " (no loop driver: modprobe loop)" : "");
 		c->origin_known = true;
 		info("%s: attached %s to %s", v->name, v->origin, c->origin_path);
 	}

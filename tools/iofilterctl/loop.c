@@ -3,6 +3,7 @@
  * iofilterctl: loop devices and block device helpers.
  */
 #include <dirent.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -162,19 +163,38 @@ int loop_find(const struct stat *img, char *dev, size_t len, dev_t *rdev)
 	return found;
 }
 
+#define LOOP_CTRL_MAJOR	10	/* misc */
+#define LOOP_CTRL_MINOR	237	/* fixed: include/linux/miscdevice.h */
+
+/*
+ * /dev/loop-control; without udev (the test VM) make the node.  When the
+ * loop driver is a module not yet loaded, sysfs does not know the device:
+ * make the node with its fixed number, as kmod's static nodes do, and the
+ * open loads the module (char-major-10-237).  -ENODEV: no loop driver.
+ */
 static int open_loop_control(void)
 {
-	unsigned maj, min;
+	unsigned maj = LOOP_CTRL_MAJOR, min = LOOP_CTRL_MINOR;
+	bool made = false;
 	int fd = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
 
 	if (fd >= 0 || errno != ENOENT)
 		return fd >= 0 ? fd : -errno;
-	if (read_devt_file("/sys/class/misc/loop-control/dev", &maj, &min))
-		return -ENOENT;
-	if (mknod("/dev/loop-control", S_IFCHR | 0600, makedev(maj, min)) < 0 && errno != EEXIST)
-		return -errno;
+	read_devt_file("/sys/class/misc/loop-control/dev", &maj, &min);
+	if (mknod("/dev/loop-control", S_IFCHR | 0600, makedev(maj, min)) < 0) {
+		if (errno != EEXIST)
+			return -errno;
+	} else {
+		made = true;
+	}
 	fd = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
-	return fd >= 0 ? fd : -errno;
+	if (fd >= 0) {
+		info("made /dev/loop-control (%u:%u)", maj, min);
+		return fd;
+	}
+	if (made)
+		unlink("/dev/loop-control");
+	return errno == ENXIO || errno == ENODEV ? -ENODEV : -errno;
 }
 
 /* Bind ffd to the loop device lfd; LOOP_CONFIGURE, else the old two-step way. */
