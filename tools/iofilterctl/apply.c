@@ -525,7 +525,9 @@ static int plan_instances(struct vctx *c)
 			struct kinst *x = &c->ki[k];
 			char *old = params_text(x->params, x->plen);
 
-			if ((ftype_range_exclusive(f->ft) || x->info.class == IOF_CLASS_CRYPT) && !c->o->force) {
+			/* Class crypt transforms data: new keys cannot read the old. */
+			if ((ftype_range_exclusive(f->ft) || f->ft->class == IOF_CLASS_CRYPT ||
+			     x->info.class == IOF_CLASS_CRYPT) && !c->o->force) {
 				free(old);
 				free(pt);
 				return fail(c, EXIT_INVALID, 0,

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/types.h>
 #include <linux/iofilter.h>
 
@@ -69,10 +70,13 @@ const struct ftype *ftypes_find(const struct ftypes *t, const char *name);
 void ftypes_free(struct ftypes *t);
 const char *class_name(unsigned class);
 
-/* Must see every I/O to its range: crypt and its like. */
+/*
+ * Must see every I/O to its range: what the type flags say (the module
+ * checks the flag, not the class), and "crypt" whatever the kernel says.
+ */
 static inline bool ftype_range_exclusive(const struct ftype *t)
 {
-	return t && (t->class == IOF_CLASS_CRYPT || (t->flags & IOF_TYPE_RANGE_EXCLUSIVE));
+	return t && ((t->flags & IOF_TYPE_RANGE_EXCLUSIVE) || !strcmp(t->name, "crypt"));
 }
 
 struct pparam {

@@ -943,6 +943,45 @@ static void t_apply_crypt_force(void)
 	free(b);
 }
 
+/*
+ * The module enforces exclusivity by the RANGE_EXCLUSIVE flag: a class
+ * crypt type without it (the count module's test type "count-crypt") may be
+ * bound with conditions; changing its parameters still needs --force.
+ */
+static void t_apply_crypt_class_without_flag(void)
+{
+	char *a, *b, *t;
+	static const char pol[] =
+		"version: 1\n"
+		"volumes:\n"
+		"  - name: vm1\n"
+		"    image: @TMP@/disk-8m.img\n"
+		"    filters: [{name: cc, type: count-crypt, params: {defer: 0}}]\n"
+		"    rules:\n"
+		"      - {range: {start: 0, length: 1MiB}, ops: [write], action: deny}\n"
+		"      - {range: {start: 0, length: 2MiB}, ops: [read], chain: [cc], allow_overlap: true}\n";
+
+	kernel_setup();
+	fake_add_type("count-crypt", IOF_CLASS_CRYPT, IOF_TYPE_NOWAIT);
+	a = policy_file("kx-a.yaml", pol);
+	cli("apply", a, NULL);
+	CHECK_INT(last.code, 0);
+	t = subst(pol, "defer: 0", "defer: 1");
+	b = policy_file("kx-b.yaml", t);
+	free(t);
+	cli("apply", b, NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_HAS(last.err, "use --force");
+	cli("apply", "--force", b, NULL);
+	CHECK_INT(last.code, 0);
+	/* validate alone knows no count-crypt. */
+	cli("validate", a, NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_HAS(last.err, "unknown filter type \"count-crypt\"");
+	free(a);
+	free(b);
+}
+
 static void t_apply_table_and_removal(void)
 {
 	char *a = policy_file("kg-a.yaml", POL_A), *b, *t;
@@ -1578,6 +1617,7 @@ int main(int argc, char **argv)
 	run("apply_dry_run_new", t_apply_dry_run_new);
 	run("apply_replace_instance", t_apply_replace_instance);
 	run("apply_crypt_force", t_apply_crypt_force);
+	run("apply_crypt_class_without_flag", t_apply_crypt_class_without_flag);
 	run("apply_table_and_removal", t_apply_table_and_removal);
 	run("apply_stale_generation", t_apply_stale_generation);
 	run("apply_kernel_refuses", t_apply_kernel_refuses);
