@@ -220,11 +220,13 @@ struct iof_instance_get {
  *   all flags_set bits set and all flags_clear bits clear; its I/O priority
  *   class in ioprio_classes (0: any).
  * Empty flushes have no range: a rule's range does not restrict them.
- * Byte offsets and lengths are multiples of 512; len 0 means "to the end".
+ * Byte offsets and lengths are multiples of 512; start 0 with len 0 means
+ * no range (the whole volume); a range with a start needs a length.
+ * Output fields (marked "out") must be zero on input.
  */
 struct iof_rule {
 	__u64 start;		/* bytes */
-	__u64 len;		/* bytes; 0: to the end of the volume */
+	__u64 len;		/* bytes; 0 (with start 0): no range */
 	__u32 ops;		/* IOF_OP_*, must not be 0 */
 	__u32 min_size;		/* bytes */
 	__u32 max_size;		/* bytes; 0: unbounded */
