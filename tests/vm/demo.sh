@@ -26,7 +26,7 @@ fio_demo() {
 	fio --name=demo --filename="$dev" --rw=randrw --bs=4k --size=64M \
 		--ioengine=libaio --iodepth=8 --direct=1 --time_based --runtime="$secs" \
 		--verify=crc32c --verify_backlog=256 --verify_fatal=1 \
-		--eta=always --eta-newline=5 "$@" > "$IOF_TMP/fio.out" 2>&1
+		--eta=always --eta-newline=5s --eta-interval=5s "$@" > "$IOF_TMP/fio.out" 2>&1
 	local rc=$?
 	# progress lines, then the bandwidth summary and any error
 	tr '\r' '\n' < "$IOF_TMP/fio.out" |
