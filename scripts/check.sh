@@ -68,7 +68,14 @@ if ! scripts/deps.sh; then
 	echo "$pass passed, $failed failed, $skipped skipped"
 	exit 1
 fi
-KVERS=${KVERS:-$(scripts/kernels.sh supported)}
+# Releases; a series (6.1, 6.12) stands for its newest installed release.
+kvers='' want=${KVERS:-$(scripts/kernels.sh supported)}
+for k in $want; do
+	[ -e "/lib/modules/$k/build" ] || k=$(scripts/kernels.sh pick "$k")
+	[ -n "$k" ] && kvers="$kvers $k"
+done
+KVERS=${kvers# }
+[ -n "$KVERS" ] || { result kernels fail "no kernel installed for '$want'"; echo "$pass passed, $failed failed, $skipped skipped"; exit 1; }
 TESTS=${TESTS:-}
 say "kernels: $KVERS ($(elapsed "$t"))"
 

@@ -12,7 +12,7 @@
 VM_PID=
 
 # vm_accel REL: print the QEMU accelerator arguments.  KVM only when a probe
-# (a real boot of REL up to the 9p mount, 30 s at most) worked on this host;
+# (a real boot of REL up to the 9p mount, 20 s at most) worked on this host;
 # the answer is cached in $BUILD/vm/accel for this host kernel and QEMU.
 vm_accel() {
 	local rel=$1 accel=${IOF_ACCEL:-} cache=$BUILD/vm/accel key log
@@ -23,9 +23,9 @@ vm_accel() {
 		elif [ -f "$cache" ] && [ "$(sed -n 2p "$cache")" = "$key" ]; then
 			accel=$(sed -n 1p "$cache")
 		else
-			echo "# probing KVM (30 s at most)..." >&2
+			echo "# probing KVM (20 s at most)..." >&2
 			log=$BUILD/vm/kvm-probe.log
-			timeout 30 qemu-system-x86_64 -accel kvm -cpu host -smp 1 -m 512M \
+			timeout 20 qemu-system-x86_64 -accel kvm -cpu host -smp 1 -m 512M \
 				-nodefaults -display none -no-reboot -monitor none \
 				-serial "file:$log" -kernel "/boot/vmlinuz-$rel" \
 				-initrd "$BUILD/vm/initrd-$rel.img" \
