@@ -29,6 +29,13 @@ pass=0 failed=0 skipped=0 t_all=$(date +%s)
 summary=()
 
 say() { echo "==> $*"; }
+# make for the build steps, without what `make check X=Y` put in the
+# environment and MAKEFLAGS: TESTS=pattern (the VM filter) must not reach
+# the sub-makes, where TESTS may mean something else.
+bmake() {
+	env -u TESTS -u MAKEFLAGS -u MFLAGS -u MAKEOVERRIDES -u MAKELEVEL \
+		make --no-print-directory "$@"
+}
 elapsed() { echo "$(($(date +%s) - $1))s"; }
 
 # result NAME ok|fail|skip [DETAIL]
@@ -83,7 +90,7 @@ say "kernels: $KVERS ($(elapsed "$t"))"
 t=$(date +%s)
 if [ -f Kbuild ]; then
 	say "make modules-all (KVERS=$KVERS)"
-	make --no-print-directory modules-all KVERS="$KVERS" > "$logs/modules.log" 2>&1
+	bmake modules-all KVERS="$KVERS" > "$logs/modules.log" 2>&1
 	rc=$?
 	if [ "$rc" != 0 ]; then
 		tail -n 40 "$logs/modules.log"
@@ -101,11 +108,11 @@ fi
 t=$(date +%s)
 if [ -f tools/iofilterctl/Makefile ]; then
 	say "make tool"
-	if make --no-print-directory tool > "$logs/tool.log" 2>&1; then
+	if bmake tool > "$logs/tool.log" 2>&1; then
 		result "build: tool" ok "$(elapsed "$t")"
 		t=$(date +%s)
 		say "make unit"
-		make --no-print-directory unit > "$logs/unit.log" 2>&1
+		bmake unit > "$logs/unit.log" 2>&1
 		rc=$?
 		grep -E '^(not )?ok |passed|failed|FAIL' "$logs/unit.log" | tail -n 40
 		add_counts "unit" "$logs/unit.log" "$rc"
