@@ -11,6 +11,17 @@
 
 VM_PID=
 
+# vm_lock: one VM at a time on this machine (2 cores, and run-suite wipes
+# its results dir): wait for $BUILD/vm/qemu.lock, held until the caller exits.
+vm_lock() {
+	mkdir -p "$BUILD/vm"
+	exec {VM_LOCK_FD}> "$BUILD/vm/qemu.lock"
+	if ! flock -n "$VM_LOCK_FD"; then
+		echo "# waiting for another VM run to finish ($BUILD/vm/qemu.lock)..." >&2
+		flock "$VM_LOCK_FD"
+	fi
+}
+
 # vm_accel REL: print the QEMU accelerator arguments.  KVM only when a probe
 # (a real boot of REL up to the 9p mount, 20 s at most) worked on this host;
 # the answer is cached in $BUILD/vm/accel for this host kernel and QEMU.
