@@ -24,6 +24,9 @@ KREL := $(shell scripts/kernels.sh krel "$(KDIR)")
 # Kernels make check runs on (space separated releases); default: all supported.
 KVERS ?= $(shell scripts/kernels.sh supported)
 TESTS ?=
+# make check SELFTEST=1 also runs the runner's self-tests
+SELFTEST ?=
+export RUNNER_SELFTEST ?= $(SELFTEST)
 W ?= 1
 C ?=
 
@@ -81,14 +84,14 @@ deps:
 	@scripts/deps.sh
 
 vm-check:
-	@tests/vm/run-suite $(if $(KVERS),--kernels "$(KVERS)") $(if $(TESTS),--tests "$(TESTS)")
+	@tests/vm/run-suite $(if $(KVERS),--kernels "$(KVERS)") $(if $(TESTS),--tests "$(TESTS)") $(if $(SELFTEST),--selftest)
 
 check:
 	@scripts/check.sh
 
 demo:
 	@scripts/deps.sh
-	@$(MAKE) --no-print-directory modules-all tool KVERS="$(firstword $(KVERS))" >/dev/null
+	@$(MAKE) --no-print-directory modules-all tool KVERS="$(firstword $(KVERS))" >/dev/null 2>&1
 	@tests/vm/run-demo --kernel "$(firstword $(KVERS))"
 
 bench:

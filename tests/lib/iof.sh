@@ -5,7 +5,7 @@
 # control calls through iof-abi, counters.
 #   . "$IOF_ROOT/tests/lib/common.sh"; . "$IOF_ROOT/tests/lib/iof.sh"
 
-IOF_ABI=${IOF_ABI:-${BUILD:-$IOF_ROOT/build}/tests/iof-abi}
+IOF_ABI=${IOF_ABI:-${IOF_BUILD:-$IOF_ROOT/build}/tests/iof-abi}
 [ -x "$IOF_ABI" ] || ktap_skip "iof-abi not built (make test-tools)"
 
 abi() { "$IOF_ABI" "$@"; }
