@@ -348,6 +348,14 @@ static int iof_map(struct dm_target *ti, struct bio *bio)
 	iof_table_count(t, rule, opi, bytes);
 	k = &t->rules[rule];
 
+	if (unlikely(opi == IOF_OPI_FLUSH && t->nr_flush_fi &&
+		     (bio->bi_opf & REQ_NOWAIT))) {
+		/* the fan-out allocates clones: let io_uring retry blocking */
+		rcu_read_unlock();
+		bio_wouldblock_error(bio);
+		return DM_MAPIO_SUBMITTED;
+	}
+
 	switch (k->action) {
 	case IOF_ACTION_PASS:
 		break;

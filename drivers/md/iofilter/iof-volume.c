@@ -167,13 +167,33 @@ busy:
 }
 
 /*
+ * Take an instance off the volume and wait until it is destroyed: a retired
+ * table still draining may hold the last reference, and the caller's next
+ * step (rmmod, teardown) expects the instance gone.  Caller holds vol->lock;
+ * it is dropped during the wait.
+ */
+static void inst_unlink_wait(struct iofilter_volume *vol,
+			     struct iof_inst *inst)
+{
+	DECLARE_COMPLETION_ONSTACK(gone);
+
+	list_del_init(&inst->list);
+	vol->nr_instances--;
+	inst->gone = &gone;
+	iof_inst_put(inst);
+	mutex_unlock(&vol->lock);
+	wait_for_completion(&gone);
+	mutex_lock(&vol->lock);
+}
+
+/*
  * Tear down the state of a volume whose last target goes: the table is
  * retired (no bio can be in flight: dm destroys a target only after its
  * I/O is done), then the instances are destroyed.
  */
 static void volume_shutdown(struct iofilter_volume *vol)
 {
-	struct iof_inst *inst, *tmp;
+	struct iof_inst *inst;
 	struct iof_ptable *t;
 	DECLARE_COMPLETION_ONSTACK(drained);
 
@@ -192,16 +212,9 @@ static void volume_shutdown(struct iofilter_volume *vol)
 	flush_workqueue(iof_wq);
 
 	mutex_lock(&vol->lock);
-	list_for_each_entry_safe(inst, tmp, &vol->instances, list) {
-		DECLARE_COMPLETION_ONSTACK(gone);
-
-		list_del_init(&inst->list);
-		vol->nr_instances--;
-		inst->gone = &gone;
-		iof_inst_put(inst);
-		mutex_unlock(&vol->lock);
-		wait_for_completion(&gone);
-		mutex_lock(&vol->lock);
+	while (!list_empty(&vol->instances)) {
+		inst = list_first_entry(&vol->instances, struct iof_inst, list);
+		inst_unlink_wait(vol, inst);
 	}
 	mutex_unlock(&vol->lock);
 }
@@ -452,24 +465,13 @@ bad:
 /* Caller holds vol->lock; drops it while waiting for the destruction. */
 int iof_inst_remove(struct iofilter_volume *vol, const char *name)
 {
-	DECLARE_COMPLETION_ONSTACK(gone);
 	struct iof_inst *inst = iof_inst_find(vol, name);
 
 	if (!inst)
 		return -ENOENT;
 	if (inst->users)
 		return -EBUSY;
-	list_del_init(&inst->list);
-	vol->nr_instances--;
-	inst->gone = &gone;
-	iof_inst_put(inst);
-	/*
-	 * A retired table still draining may hold the last reference; the
-	 * caller's next step (e.g. rmmod) expects the instance gone.
-	 */
-	mutex_unlock(&vol->lock);
-	wait_for_completion(&gone);
-	mutex_lock(&vol->lock);
+	inst_unlink_wait(vol, inst);
 	return 0;
 }
 
