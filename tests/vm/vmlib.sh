@@ -8,16 +8,20 @@
 #   IOF_ACCEL=kvm|tcg   force the accelerator (default: probe, cached)
 #   IOF_VM_MEM=2G       guest memory
 #   IOF_VM_CPUS=2       guest CPUs
+#   IOF_VM_LOCK=FILE    the one-VM-at-a-time lock (default $BUILD/vm/qemu.lock)
 
 VM_PID=
 
 # vm_lock: one VM at a time on this machine (2 cores, and run-suite wipes
-# its results dir): wait for $BUILD/vm/qemu.lock, held until the caller exits.
+# its results dir): wait for the lock file, held until the caller exits.
+# IOF_VM_LOCK names it (share one between several checkouts of the tree);
+# default $BUILD/vm/qemu.lock.
 vm_lock() {
-	mkdir -p "$BUILD/vm"
-	exec {VM_LOCK_FD}> "$BUILD/vm/qemu.lock"
+	local lock=${IOF_VM_LOCK:-$BUILD/vm/qemu.lock}
+	mkdir -p "$BUILD/vm" "$(dirname "$lock")"
+	exec {VM_LOCK_FD}> "$lock"
 	if ! flock -n "$VM_LOCK_FD"; then
-		echo "# waiting for another VM run to finish ($BUILD/vm/qemu.lock)..." >&2
+		echo "# waiting for another VM run to finish ($lock)..." >&2
 		flock "$VM_LOCK_FD"
 	fi
 }
