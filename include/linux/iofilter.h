@@ -207,6 +207,9 @@ void iofilter_latch_error(struct iofilter_instance *fi, int err,
 const char *iofilter_param(unsigned int argc, char **argv, const char *key);
 int iofilter_param_u64(unsigned int argc, char **argv, const char *key,
 		       u64 def, u64 *val);
+/* Bytes, with an optional K, M, G, T (or KiB ... TiB) suffix; 1K = 1024. */
+int iofilter_param_size(unsigned int argc, char **argv, const char *key,
+			u64 def, u64 *val);
 
 /*
  * Block devices a filter opens itself (a replica, a cache device):

@@ -198,6 +198,47 @@ int iofilter_param_u64(unsigned int argc, char **argv, const char *key,
 }
 EXPORT_SYMBOL_GPL(iofilter_param_u64);
 
+/*
+ * A size: a decimal number of bytes with an optional binary suffix K, M, G
+ * or T (also KiB, MiB, GiB, TiB; 1K = 1024), as policies write them.
+ */
+int iofilter_param_size(unsigned int argc, char **argv, const char *key,
+			u64 def, u64 *val)
+{
+	static const char units[] = "KMGT";
+	const char *v = iofilter_param(argc, argv, key);
+	char num[24];
+	const char *u;
+	size_t n;
+	u64 x;
+	int shift = 0, r;
+
+	if (!v) {
+		*val = def;
+		return 0;
+	}
+	for (n = 0; isdigit(v[n]); n++)
+		;
+	if (!n || n >= sizeof(num))
+		return -EINVAL;
+	memcpy(num, v, n);
+	num[n] = '\0';
+	r = kstrtoull(num, 10, &x);
+	if (r)
+		return r;
+	if (v[n]) {
+		u = strchr(units, v[n]);
+		if (!u || (v[n + 1] && strcmp(v + n + 1, "iB")))
+			return -EINVAL;
+		shift = 10 * (int)(u - units + 1);
+		if (x > (U64_MAX >> shift))
+			return -ERANGE;
+	}
+	*val = x << shift;
+	return 0;
+}
+EXPORT_SYMBOL_GPL(iofilter_param_size);
+
 int iofilter_bdev_open(const char *path, bool write, void *holder,
 		       struct iofilter_bdev *ib)
 {
