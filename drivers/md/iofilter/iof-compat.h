@@ -83,4 +83,22 @@ static inline void iof_compat_bdev_close(struct iofilter_bdev *ib)
 	ib->handle = NULL;
 }
 
+/*
+ * Asynchronous crypto completions.
+ *  <= 6.2: void (*)(struct crypto_async_request *req, int err), data in
+ *          req->data
+ *  >= 6.3: void (*)(void *data, int err)
+ * Declare a callback with IOF_CRYPTO_CALLBACK(name, arg) and get the
+ * request's data pointer with iof_crypto_cb_data(arg).
+ */
+#include <linux/crypto.h>
+#ifdef HAVE_CRYPTO_COMPLETION_DATA
+#define IOF_CRYPTO_CALLBACK(fn, arg)	void fn(void *arg, int err)
+#define iof_crypto_cb_data(arg)		(arg)
+#else
+#define IOF_CRYPTO_CALLBACK(fn, arg)	\
+	void fn(struct crypto_async_request *arg, int err)
+#define iof_crypto_cb_data(arg)		((arg)->data)
+#endif
+
 #endif /* IOF_COMPAT_H */
