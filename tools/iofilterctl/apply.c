@@ -869,6 +869,32 @@ static int setup_origin(struct vctx *c)
 	return 0;
 }
 
+/*
+ * Filter types may set the volume's queue limits (crypt raises the logical
+ * block size to its sector size); device-mapper computes them when a table
+ * is resumed.  A new instance on a live volume takes effect once its table
+ * is reloaded unchanged and resumed (atomic under I/O, like any reload).
+ */
+static int reload_limits(struct vctx *c)
+{
+	const char *name = c->v->name;
+	char *type = NULL, *params = NULL;
+	uint64_t sectors;
+	int r;
+
+	r = dmx_table(name, &sectors, &type, &params);
+	if (!r)
+		r = dmx_reload(name, sectors, params);
+	if (!r)
+		r = dmx_resume(name);
+	free(type);
+	free(params);
+	if (r)
+		return fail(c, errno_exit(r), r, "reload /dev/mapper/%s for its new filters' I/O limits: %s %s",
+			    name, strerror(-r), dmx_error());
+	return 0;
+}
+
 static int execute(struct vctx *c, const struct fixup *fx, size_t nfx)
 {
 	struct pvolume *v = c->v;
@@ -940,6 +966,10 @@ static int execute(struct vctx *c, const struct fixup *fx, size_t nfx)
 			return fail(c, errno_exit(r), r, "resume /dev/mapper/%s: %s %s", v->name,
 				    strerror(-r), dmx_error());
 		c->resume_pending = false;
+	} else if (!c->dm_created) {
+		for (i = 0; i < v->nfilters; i++)
+			if (c->fs[i].plan != F_KEEP)
+				return reload_limits(c);
 	}
 	return 0;
 }

@@ -888,7 +888,10 @@ static void t_apply_replace_instance(void)
 	CHECK_STR(fake_log, "create vm1 stats.new count\n"
 			    "load vm1 rules=2 gen=2\n"
 			    "remove vm1 stats\n"
-			    "rename vm1 stats.new stats\n");
+			    "rename vm1 stats.new stats\n"
+			    /* new instances' I/O limits: same table, reloaded */
+			    "dm-reload vm1 16384\n"
+			    "dm-resume vm1\n");
 	CHECK_STR(last.out, "  ~ instance stats: count mode=sectors -> count mode=bytes\n"
 			    "  ~ table: reload to use the replaced filter instances\n"
 			    "vm1: 2 changes applied, generation 2\n");
@@ -937,7 +940,7 @@ static void t_apply_crypt_force(void)
 	cli("apply", "--force", b, NULL);
 	CHECK_INT(last.code, 0);
 	CHECK_STR(fake_log, "create vm1 enc.new crypt\nload vm1 rules=1 gen=2\nremove vm1 enc\n"
-			    "rename vm1 enc.new enc\n");
+			    "rename vm1 enc.new enc\ndm-reload vm1 16384\ndm-resume vm1\n");
 	CHECK_INT(fake_secret_len("vm1", "enc"), 32);
 	free(a);
 	free(b);
