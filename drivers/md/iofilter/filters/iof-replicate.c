@@ -740,8 +740,18 @@ static bool sync_finish(struct rep_filter *rf, struct rep_pb *pb)
 	pb->rio = NULL;
 	bio_put(&rio->bio);
 	replica_put(rf);
-	if (unlikely(rst) && !(rst == BLK_STS_NOTSUPP &&
-			       op_is_discard(bio_op(pb->bio)))) {
+	if (unlikely(rst == BLK_STS_NOTSUPP) &&
+	    bio_op(pb->bio) != REQ_OP_WRITE) {
+		/*
+		 * The replica cannot discard or write zeroes: not a failure.
+		 * If the origin did it, resync copies the result.
+		 */
+		if (!pb->status) {
+			pb->flags |= PB_ENDIO_DEFER;
+			commit_pb(rf, pb);
+			return false;
+		}
+	} else if (unlikely(rst)) {
 		replica_failed(rf, rst);
 		if (rf->fail_mode && !pb->status)
 			pb->status = BLK_STS_IOERR;
@@ -892,9 +902,11 @@ static void async_endio(struct bio *bio)
 	spin_unlock_irqrestore(&rf->lock, flags);
 	if (kick)
 		queue_work(rf->wq, &rf->issue_work);
-	if (unlikely(st) && !(st == BLK_STS_NOTSUPP && op_is_discard(bio_op(bio)))) {
+	if (unlikely(st)) {
+		/* marked dirty; an unsupported discard/write-zeroes is no failure */
 		rio->failed = true;
-		replica_failed(rf, st);
+		if (st != BLK_STS_NOTSUPP || bio_op(bio) == REQ_OP_WRITE)
+			replica_failed(rf, st);
 	}
 	rio_put(rio);
 }
