@@ -1066,12 +1066,12 @@ static int dispatch(struct rep_filter *rf, struct rep_pb *pb,
 static int rep_flush(struct rep_filter *rf, struct bio *bio,
 		     struct rep_pb *pb)
 {
+	pb->flags = 0;
 	if (!replica_get(rf))
 		return IOF_MAP_CONTINUE;
 	if (rf->async) {
-		pb->flags = 0;
-		if (async_replicate(rf, NULL, bio) < 0)
-			return IOF_MAP_CONTINUE;
+		/* queued as a barrier; the volume's flush does not wait */
+		async_replicate(rf, NULL, bio);
 		return IOF_MAP_CONTINUE;
 	}
 	pb->flags = PB_TRACKED;
