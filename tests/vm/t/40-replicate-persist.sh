@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# DESCRIPTION: replicate: the dirty bitmap survives a table reload, an instance re-create and a VM reboot; resync then makes the replica byte-identical
+# DESCRIPTION: replicate: the dirty bitmap survives a table reload, an instance re-create and a VM reboot; after a crash every region is dirty; resync then makes the replica byte-identical
 # TIMEOUT: 600
 # REQUIRES: dmsetup fio
 . "$IOF_ROOT/tests/lib/common.sh"
@@ -93,6 +93,21 @@ case "$IOF_PHASE" in
 	replica linear
 	rep_wait $vol rep state in-sync 120
 	assert_eq 0 "$(inst_stat $vol rep dirty_regions)" "dirty after resync"
+	rep_cmp "$DEV" "$BACK" $SZ
+	# now crash with the instance live: its metadata says "not clean"
+	fio_verify "$DEV" 8M
+	crash_reboot
+	;;
+3)
+	setup error
+	dmesg -C
+	create
+	rep_wait $vol rep state degraded 60
+	dmesg | grep -q "not shut down cleanly" || fail "no unclean-shutdown notice"
+	assert_eq "$(inst_stat $vol rep regions)" "$(inst_stat $vol rep dirty_regions)" \
+		"every region dirty after a crash"
+	replica linear
+	rep_wait $vol rep state in-sync 120
 	rep_cmp "$DEV" "$BACK" $SZ
 	teardown
 	rm -f "$P"/*.img "$P/dirty"
