@@ -29,15 +29,23 @@ for mode in sync async; do
 
 	abi load "$vol" action=pass "ops=wdzf,action=filter,chain=$id" > /dev/null ||
 		fail "load"
-	# random overlapping writes with fsyncs (flushes) and FUA-free sync
-	# writes, verified through the volume; then a sequential pass
-	fio_verify "$DEV" 16M --fsync=7 --norandommap --randrepeat=0 --loops=2
+	# random writes with fsyncs (flushes), verified through the volume;
+	# a sequential pass; mixed sizes at QD32 (one pass: no two writes to
+	# a block in flight at once, whose order would be undefined)
+	fio_verify "$DEV" 16M --fsync=7
 	run fio --name=seq --filename="$DEV" --offset=16M --size=32M --rw=write \
 		--bs=256k --ioengine=libaio --iodepth=8 --direct=1 --fsync=4 \
 		--output-format=terse > /dev/null || fail "fio seq"
 	run fio --name=mixed --filename="$DEV" --size=48M --rw=randrw --bs=4k-64k \
-		--ioengine=libaio --iodepth=32 --direct=1 --fsync=16 --runtime=5 \
-		--time_based --output-format=terse > /dev/null || fail "fio mixed"
+		--ioengine=libaio --iodepth=32 --direct=1 --fsync=16 \
+		--output-format=terse > /dev/null || fail "fio mixed"
+	# dependent overwrites of one small area (QD1: each write completes
+	# before the next): in async mode the replica copies overlap in flight
+	# and must land in order
+	run fio --name=overwrite --filename="$DEV" --offset=60M --size=64k \
+		--rw=randwrite --bs=4k --norandommap --randrepeat=0 --number_ios=3000 \
+		--ioengine=psync --direct=1 --output-format=terse > /dev/null ||
+		fail "fio overwrite"
 	# discard and write-zeroes reach the replica too
 	run blkdiscard -o $((20 << 20)) -l $((2 << 20)) "$DEV" || fail "discard"
 	run blkdiscard -z -o $((24 << 20)) -l $((2 << 20)) "$DEV" || fail "write-zeroes"
