@@ -43,7 +43,7 @@ for mode in sync async; do
 	# before the next): in async mode the replica copies overlap in flight
 	# and must land in order
 	run fio --name=overwrite --filename="$DEV" --offset=60M --size=64k \
-		--rw=randwrite --bs=4k --norandommap --randrepeat=0 --number_ios=3000 \
+		--rw=randwrite --bs=4k --norandommap --randrepeat=0 --io_size=12M \
 		--ioengine=psync --direct=1 --output-format=terse > /dev/null ||
 		fail "fio overwrite"
 	# discard and write-zeroes reach the replica too
