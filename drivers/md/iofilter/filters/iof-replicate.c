@@ -34,6 +34,10 @@
  * every second; when it answers, resync copies the dirty regions (dm-kcopyd)
  * under live I/O.  fail: writes fail while the replica is down.
  *
+ * REQ_NOWAIT (io_uring): map never sleeps; when a clone or a copy cannot be
+ * allocated without waiting, the bio completes with BLK_STS_AGAIN and
+ * io_uring retries it from a worker.
+ *
  * Resync against live writes.  Every write holds one of two epoch counts
  * from map until all its legs are done.  The copier publishes the range it
  * is about to copy, flips the epoch twice and waits for the old counts to
@@ -775,16 +779,29 @@ static void sync_endio(struct bio *clone)
 		iofilter_endio_continue(pb->bio, pb->status);
 }
 
+/*
+ * REQ_NOWAIT bios (io_uring) must not sleep here: allocate without
+ * waiting and let the caller answer BLK_STS_AGAIN when that fails.  The
+ * replica leg itself is sent without REQ_NOWAIT: an EAGAIN from the replica
+ * would otherwise count as a replica failure.
+ */
+static inline gfp_t rep_gfp(struct bio *bio)
+{
+	return bio->bi_opf & REQ_NOWAIT ? GFP_NOWAIT | __GFP_NOWARN : GFP_NOIO;
+}
+
 static int sync_replicate(struct rep_filter *rf, struct rep_pb *pb)
 {
 	struct bio *clone;
 	struct rep_io *rio;
 
-	clone = bio_alloc_clone(rf->replica.bdev, pb->bio, GFP_NOIO, &rf->bs);
+	clone = bio_alloc_clone(rf->replica.bdev, pb->bio, rep_gfp(pb->bio),
+				&rf->bs);
 	if (!clone) {
 		replica_put(rf);
-		return -ENOMEM;
+		return -EAGAIN;
 	}
+	clone->bi_opf &= ~REQ_NOWAIT;
 	rio = to_rio(clone);
 	rio->rf = rf;
 	rio->pb = pb;
@@ -962,7 +979,8 @@ static int async_replicate(struct rep_filter *rf, struct rep_pb *pb,
 		nr = DIV_ROUND_UP(size, PAGE_SIZE);
 	if (!bio_sectors(bio) && !data)
 		opf = REQ_OP_WRITE | REQ_PREFLUSH | REQ_SYNC;
-	clone = bio_alloc_bioset(rf->replica.bdev, nr, opf, GFP_NOIO, &rf->bs);
+	clone = bio_alloc_bioset(rf->replica.bdev, nr, opf & ~REQ_NOWAIT,
+				 rep_gfp(bio), &rf->bs);
 	if (!clone)
 		goto nomem;
 	rio = to_rio(clone);
@@ -974,7 +992,7 @@ static int async_replicate(struct rep_filter *rf, struct rep_pb *pb,
 	clone->bi_end_io = async_endio;
 	if (data) {
 		for (i = 0; i < nr; i++) {
-			page = alloc_page(GFP_NOIO | __GFP_NOWARN);
+			page = alloc_page(rep_gfp(bio) | __GFP_NOWARN);
 			if (!page)
 				goto nomem_pages;
 			len = min_t(unsigned int, size - i * PAGE_SIZE, PAGE_SIZE);
@@ -1024,7 +1042,7 @@ nomem_pages:
 	bio_put(clone);
 nomem:
 	replica_put(rf);
-	return -ENOMEM;
+	return bio->bi_opf & REQ_NOWAIT ? -EAGAIN : -ENOMEM;
 }
 
 /* ---- the I/O path ---- */
@@ -1049,6 +1067,12 @@ static int dispatch(struct rep_filter *rf, struct rep_pb *pb,
 			r = sync_replicate(rf, pb);
 		if (r >= 0)
 			return r;
+		if (r == -EAGAIN) {
+			/* REQ_NOWAIT: io_uring retries from a worker */
+			pb_epoch_exit(pb);
+			*status = BLK_STS_AGAIN;
+			return IOF_MAP_COMPLETE;
+		}
 		/* no memory for the copy: treat it as a missed write */
 	} else if (state == REP_FAILED) {
 		pb_epoch_exit(pb);
@@ -1776,7 +1800,7 @@ static struct iofilter_type rep_type = {
 	.name = "replicate",
 	.version = { 1, 0, 0 },
 	.class = IOF_CLASS_REPLICATE,
-	.flags = IOF_TYPE_HOLDS_DIRTY,
+	.flags = IOF_TYPE_HOLDS_DIRTY | IOF_TYPE_NOWAIT,
 	.owner = THIS_MODULE,
 	.create = rep_create,
 };
