@@ -8,15 +8,15 @@
 . "$IOF_ROOT/tests/lib/replicate.sh"
 
 load_iofilter replicate
-SECT=131072 SZ=$((64 << 20))
+SECT=32768 SZ=$((16 << 20))
 vol=t-rep-pers
 P=$IOF_PERSIST
 
 # setup REPLICA-TABLE-KIND: loops over the persistent images, the volume,
 # the replica dm device (linear or error)
 setup() {
-	ORIGIN=$(mkloop 64 "$P/origin.img") || exit 1
-	BACK=$(mkloop 64 "$P/replica.img") || exit 1
+	ORIGIN=$(mkloop 16 "$P/origin.img") || exit 1
+	BACK=$(mkloop 16 "$P/replica.img") || exit 1
 	META=$(mkloop 1 "$P/meta.img") || exit 1
 	dm_create $vol "0 $SECT iofilter $ORIGIN $vol" || fail "volume"
 	DEV=/dev/mapper/$vol
@@ -56,7 +56,7 @@ case "$IOF_PHASE" in
 	create
 	rep_wait $vol rep state in-sync 120
 	replica error
-	run fio --name=deg --filename="$DEV" --offset=8M --size=24M --rw=randwrite \
+	run fio --name=deg --filename="$DEV" --offset=2M --size=12M --rw=randwrite \
 		--bs=8k --number_ios=600 --ioengine=libaio --iodepth=8 --direct=1 \
 		--output-format=terse > /dev/null || fail "writes while degraded"
 	assert_eq degraded "$(inst_stat $vol rep state)" "state"
@@ -87,15 +87,15 @@ case "$IOF_PHASE" in
 	create
 	rep_wait $vol rep state degraded 60
 	assert_eq "$n" "$(inst_stat $vol rep dirty_regions)" "dirty after reboot"
-	cmp -s <(dd if="$DEV" bs=1M count=64 iflag=direct status=none) \
-		<(dd if="$BACK" bs=1M count=64 iflag=direct status=none) &&
+	cmp -s <(dd if="$DEV" bs=1M count=16 iflag=direct status=none) \
+		<(dd if="$BACK" bs=1M count=16 iflag=direct status=none) &&
 		fail "replica already identical: the test proves nothing"
 	replica linear
 	rep_wait $vol rep state in-sync 120
 	assert_eq 0 "$(inst_stat $vol rep dirty_regions)" "dirty after resync"
 	rep_cmp "$DEV" "$BACK" $SZ
 	# now crash with the instance live: its metadata says "not clean"
-	fio_verify "$DEV" 8M
+	fio_verify "$DEV" 4M
 	crash_reboot
 	;;
 3)

@@ -1610,7 +1610,9 @@ static int open_dev(struct rep_filter *rf, const char *what, const char *path,
 	r = iofilter_bdev_open(path, true, rf, ib);
 	if (r) {
 		scnprintf(error, error_len, "cannot open %s %s: %s (error %d)",
-			  what, path, r == -EBUSY ? "in use" : "open failed", r);
+			  what, path, r == -EBUSY ? "in use" :
+			  r == -EACCES || r == -EROFS ? "read-only" :
+			  "open failed", r);
 		return r;
 	}
 	if (bdev_read_only(ib->bdev)) {
