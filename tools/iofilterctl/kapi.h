@@ -7,6 +7,7 @@
 #ifndef IOFCTL_KAPI_H
 #define IOFCTL_KAPI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <linux/iofilter.h>
@@ -22,6 +23,12 @@ struct kapi {
 int iof_sys_open(void);
 int iof_sys_ioctl(int fd, unsigned long req, void *arg);
 void iof_sys_close(int fd);
+/*
+ * Load a module as the kernel's request_module() would (modprobe -q), or
+ * with dry_run only ask whether modprobe finds it (modprobe -n).  0 if
+ * modprobe succeeded, else -ENOENT.
+ */
+int iof_sys_load_module(const char *module, bool dry_run);
 
 /* Open /dev/iofilter and check the ABI version. */
 int kapi_open(struct kapi *k);

@@ -761,6 +761,20 @@ static void t_kernel_errors(void)
 	cli("filters", NULL);
 	CHECK_INT(last.code, 2);
 	CHECK_STR(last.err, "iofilterctl: permission denied: iofilterctl needs CAP_SYS_ADMIN\n");
+	/*
+	 * apply: the missing privilege is the error, not the devices it makes
+	 * unreadable (as root here: a missing image stands for one).
+	 */
+	{
+		char *t = subst(POL_A, "disk-8m.img", "no-such.img"), *p2 = policy_file("kd.yaml", t);
+
+		cli("apply", p2, NULL);
+		CHECK_INT(last.code, 2);
+		CHECK_STR(last.err, "iofilterctl: permission denied: iofilterctl needs CAP_SYS_ADMIN\n");
+		CHECK_STR(fake_log, "");
+		free(t);
+		free(p2);
+	}
 	fake.denied = false;
 	fake.ioctl_eperm = true;
 	cli("-o", "json", "filters", NULL);
@@ -941,6 +955,60 @@ static void t_apply_crypt_force(void)
 	CHECK_INT(fake_secret_len("vm1", "enc"), 32);
 	free(a);
 	free(b);
+}
+
+/*
+ * A type the policy uses but the kernel has not registered: apply loads its
+ * module first (as request_module would); if that fails, it is an error of
+ * the policy at the type, before anything changes.
+ */
+static void t_apply_filter_module(void)
+{
+	char *a = policy_file("km.yaml", POL_C), *exp;
+
+	fake_reset();
+	fake_add_type("count", IOF_CLASS_INSPECT, IOF_TYPE_NOWAIT);
+	make_image("disk-8m.img", 8 << 20);
+	cli("apply", a, NULL);
+	CHECK_INT(last.code, 1);
+	exp = xasprintf("%s:7:15: filter type \"crypt\" is not registered in the kernel and "
+			"modprobe cannot load iofilter-crypt\n"
+			"  hint: load the module (modprobe iofilter-crypt, or insmod iofilter-crypt.ko) "
+			"and apply again\n"
+			"%s: 1 error; nothing applied\n", a, a);
+	CHECK_STR(last.err, exp);
+	free(exp);
+	CHECK_STR(fake_log, "modprobe iofilter-crypt\n");
+	fake_log[0] = '\0';
+	cli("apply", "--dry-run", a, NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_STR(fake_log, "modprobe -n iofilter-crypt\n");
+
+	/* Loadable: a dry run only asks; apply loads it, then goes on. */
+	fake_add_loadable("crypt", IOF_CLASS_CRYPT, IOF_TYPE_RANGE_EXCLUSIVE);
+	fake_log[0] = '\0';
+	cli("apply", "--dry-run", a, NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_STR(fake_log, "modprobe -n iofilter-crypt\n");
+	fake_log[0] = '\0';
+	cli("apply", a, NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_STR(last.err, "");
+	exp = xasprintf("modprobe iofilter-crypt\n"
+			"loop-attach %s/disk-8m.img /dev/loop0\n"
+			"dm-create vm1 16384 7:0 vm1\n"
+			"create vm1 enc crypt\n"
+			"load vm1 rules=1 gen=1\n"
+			"dm-resume vm1\n", tmpdir);
+	CHECK_STR(fake_log, exp);
+	free(exp);
+	/* Registered now: no modprobe the second time. */
+	fake_log[0] = '\0';
+	cli("apply", a, NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_STR(last.out, "vm1: no changes\n");
+	CHECK_STR(fake_log, "");
+	free(a);
 }
 
 /*
@@ -1618,6 +1686,7 @@ int main(int argc, char **argv)
 	run("apply_replace_instance", t_apply_replace_instance);
 	run("apply_crypt_force", t_apply_crypt_force);
 	run("apply_crypt_class_without_flag", t_apply_crypt_class_without_flag);
+	run("apply_filter_module", t_apply_filter_module);
 	run("apply_table_and_removal", t_apply_table_and_removal);
 	run("apply_stale_generation", t_apply_stale_generation);
 	run("apply_kernel_refuses", t_apply_kernel_refuses);
