@@ -169,8 +169,8 @@ int cmd_apply(struct cmd *c)
 	diags_init(&d, c->argv[0]);
 	ftypes_builtin(&t);
 	policy_load(c->argv[0], &p, &d);
-	/* Policy errors come first: they do not need the module. */
-	kr = d.nerr ? -1 : kapi_open(&k);
+	/* Errors of the file come first: they need no module (-ENODATA: not opened). */
+	kr = d.nerr ? -ENODATA : kapi_open(&k);
 	/*
 	 * Without the privilege, say so (exit 2): the checks of devices and
 	 * key files below would only fail on permissions as well.

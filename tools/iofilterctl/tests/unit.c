@@ -1295,6 +1295,19 @@ static void t_apply_validation_first(void)
 	cli("apply", a, NULL);
 	CHECK_INT(last.code, 1);
 	free(a);
+	/* A file that does not parse: exit 1 whatever the kernel (no privilege, no module). */
+	a = policy_file("kn2.yaml", "version: 1\nvolumes: [ {name: x\n");
+	fake.loaded = true;
+	fake.denied = true;
+	cli("apply", a, NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_HAS(last.err, "nothing applied\n");
+	fake.denied = false;
+	cli("apply", a, NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_HAS(last.err, ": YAML syntax error: ");
+	CHECK_STR(fake_log, "");
+	free(a);
 }
 
 static void t_apply_two_volumes_partial(void)
