@@ -334,6 +334,9 @@ int cmd_status(struct cmd *c)
 
 				code = kfail(&k, s->name, r, what);
 				free(what);
+			} else if (k.status_truncated) {
+				report_warning(s->name, "filter %s: status text longer than %d bytes; the rest is cut",
+					       x->name, IOF_MAX_TEXT_LEN - 1);
 			}
 			s->ninst++;
 		}

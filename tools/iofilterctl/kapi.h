@@ -17,6 +17,7 @@ struct kapi {
 	uint32_t kver[3];		/* the kernel's ABI version, once known */
 	char msg[IOF_MSG_LEN];		/* the kernel's reason for the last refusal */
 	uint32_t error_rule;		/* table load: offending rule, or ~0 */
+	bool status_truncated;		/* instance get: status longer than the ABI allows */
 };
 
 /* The system calls, replaceable by the unit tests' fake kernel (kapi_sys.c). */
@@ -51,7 +52,12 @@ int kapi_instance_create(struct kapi *k, const char *vol, const char *name, cons
 			 const unsigned char *secret, size_t secret_len, uint32_t *id);
 int kapi_instance_remove(struct kapi *k, const char *vol, const char *name);
 int kapi_instance_rename(struct kapi *k, const char *vol, const char *name, const char *new_name);
-/* params: the "k=v\0" block (params_len bytes); status: NUL-terminated text. */
+/*
+ * params: the "k=v\0" block (params_len bytes); status: NUL-terminated text.
+ * A status that fills the largest buffer (IOF_MAX_TEXT_LEN) was cut by the
+ * module: k->status_truncated is set and the text ends before its last,
+ * partial word.
+ */
 int kapi_instance_get(struct kapi *k, const char *vol, const char *name,
 		      struct iof_instance_info *info, char **params, size_t *params_len,
 		      char **status);

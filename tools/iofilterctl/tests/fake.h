@@ -25,6 +25,7 @@ struct fake_cfg {
 	int fail_after;		/* let this many calls of fail_cmd pass first */
 	bool instances_stay_dirty;	/* "flush" does not clean */
 	bool race_before_load;	/* another tool loads a table just before ours */
+	const char *big_status;	/* if set: every instance's status text */
 };
 
 extern struct fake_cfg fake;

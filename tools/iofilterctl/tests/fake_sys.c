@@ -143,8 +143,8 @@ int iof_sys_load_module(const char *module, bool dry_run)
 	for (i = 0; i < nloadable; i++) {
 		if (strcmp(loadable[i].name, module + 9))
 			continue;
-		if (!dry_run)
-			fake_add_type(loadable[i].name, loadable[i].class, loadable[i].flags);
+		if (!dry_run && ntypes < MAX_TYPES)
+			types[ntypes++] = loadable[i];
 		return 0;
 	}
 	return -ENOENT;
@@ -577,7 +577,7 @@ static int do_get(struct iof_instance_get *g)
 	if (g->status_len) {
 		char *st = (char *)(uintptr_t)g->status;
 
-		snprintf(st, g->status_len, "%s", x->status);
+		snprintf(st, g->status_len, "%s", fake.big_status ? fake.big_status : x->status);
 		sl = strlen(st) + 1;
 	}
 	g->params_len = (uint32_t)x->plen;

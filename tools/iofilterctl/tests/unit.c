@@ -1423,6 +1423,33 @@ static void t_status(void)
 	CHECK_INT(last.code, 4);
 	CHECK_STR(last.err, "iofilterctl: no such volume: nope\n");
 	free(a);
+
+	/* A status longer than the ABI's buffer: said so, no half pair shown. */
+	{
+		struct sbuf b;
+		char *big;
+		int i;
+
+		sb_init(&b);
+		for (i = 0; b.len < IOF_MAX_TEXT_LEN + 100; i++)
+			sb_printf(&b, "%scounter%d=%d", i ? " " : "", i, 1000000 + i);
+		big = sb_steal(&b);
+		fake.big_status = big;
+		cli("status", "vm1", NULL);
+		CHECK_INT(last.code, 0);
+		CHECK_STR(last.err, "iofilterctl: warning: vm1: filter stats: status text longer than "
+				    "65535 bytes; the rest is cut\n");
+		CHECK_HAS(last.out, "    status: counter0=1000000 counter1=1000001 ");
+		/* ends with a whole pair */
+		CHECK(strstr(last.out, "=1000") && !strcmp(strrchr(last.out, '=') + 8, "\n"));
+		cli("-o", "json", "status", "vm1", NULL);
+		CHECK_INT(last.code, 0);
+		CHECK_HAS(last.out, "\"warnings\": [\n    {\n      \"volume\": \"vm1\",\n"
+				    "      \"message\": \"filter stats: status text longer than 65535 bytes; "
+				    "the rest is cut\"\n");
+		fake.big_status = NULL;
+		free(big);
+	}
 }
 
 static void t_stats(void)
