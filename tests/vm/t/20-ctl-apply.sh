@@ -177,6 +177,14 @@ ctl_rc 6 -o json message c-dev cnt no-such-verb
 json_docs 1
 jq_true '.result == null and (.errors | length) == 1 and .errors[0].errno > 0'
 
+# ---- flush, resync: only cache and replicate instances get them
+ctl_rc 0 flush c-dev
+out_has "^c-dev: no cache or replicate filters$"
+ctl_rc 0 -o json resync c-dev
+json_docs 1
+jq_true '.volume == "c-dev" and .message == "resync" and .instances == [] and .errors == []'
+ctl_rc 4 flush nosuch
+
 # ---- version
 ctl_rc 0 -o json version
 json_docs 1
