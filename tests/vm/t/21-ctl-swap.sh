@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # DESCRIPTION: iofilterctl apply of edited rules and params under live fio verify: atomic swap, replacement through NAME.new + rename, no I/O error
 # TIMEOUT: 400
-# REQUIRES: dmsetup losetup jq fio
+# REQUIRES: dmsetup losetup jq fio iofilter tool
 . "$IOF_ROOT/tests/lib/common.sh"
 . "$IOF_ROOT/tests/lib/iof.sh"
 . "$IOF_ROOT/tests/lib/ctl.sh"
@@ -17,7 +17,7 @@ ORIG=$(mkloop 32) || exit 1
 cat > "$T/a.yaml" <<EOF
 version: 1
 volumes:
-  - name: c-swap
+  - name: t-cswap
     device: $ORIG
     filters:
       - name: cnt
@@ -32,7 +32,7 @@ EOF
 cat > "$T/b.yaml" <<EOF
 version: 1
 volumes:
-  - name: c-swap
+  - name: t-cswap
     device: $ORIG
     filters:
       - name: cnt
@@ -51,7 +51,7 @@ volumes:
 EOF
 
 ctl_rc 0 apply "$T/a.yaml"
-ctl_rc 0 -o json status c-swap
+ctl_rc 0 -o json status t-cswap
 id0=$(jv '.volumes[0].instances[] | select(.name == "cnt") | .id')
 gen0=$(jv '.volumes[0].generation')
 
@@ -62,24 +62,24 @@ err_has "created filter cnt\.new \(type count, id [0-9]+\)"
 err_has "created filter cnt2 "
 err_has "removed filter cnt$"
 err_has "renamed filter cnt\.new to cnt$"
-out_has "^c-swap: [0-9]+ changes applied, generation [0-9]+$"
-ctl_rc 0 -o json status c-swap
+out_has "^t-cswap: [0-9]+ changes applied, generation [0-9]+$"
+ctl_rc 0 -o json status t-cswap
 jq_true '[.volumes[0].instances[].name] | sort == ["cnt", "cnt2"]' "no cnt.new left"
 jq_true '.volumes[0].instances[] | select(.name == "cnt") | .params == {"defer": "1"} and .status.defer == 1 and .users == 1'
 id1=$(jv '.volumes[0].instances[] | select(.name == "cnt") | .id')
 [ "$id1" != "$id0" ] || fail "cnt kept id $id0: not replaced"
 [ "$(jv '.volumes[0].generation')" -gt "$gen0" ] || fail "generation did not grow"
-abi table c-swap | grep -q '^rules 2$' || fail "table of b.yaml not loaded"
+abi table t-cswap | grep -q '^rules 2$' || fail "table of b.yaml not loaded"
 ctl_rc 0 apply "$T/b.yaml"
-out_has "^c-swap: no changes$"
+out_has "^t-cswap: no changes$"
 ctl_rc 0 -v apply "$T/a.yaml"
 err_has "removed filter cnt2$"
-ctl_rc 0 -o json status c-swap
+ctl_rc 0 -o json status t-cswap
 jq_true '[.volumes[0].instances[].name] == ["cnt"] and .volumes[0].instances[0].params == {"defer": "0"}'
 
 # Now under fio verify: swap a <-> b until fio is done.
-run dmsetup message c-swap 0 stats reset || fail "stats reset"
-fio --name=swap --filename=/dev/mapper/c-swap --size=16M --rw=randwrite \
+run dmsetup message t-cswap 0 stats reset || fail "stats reset"
+fio --name=swap --filename=/dev/mapper/t-cswap --size=16M --rw=randwrite \
 	--bs=4k --ioengine=libaio --iodepth=16 --direct=1 --verify=crc32c \
 	--verify_backlog=64 --verify_fatal=1 --loops=2 \
 	--output="$T/fio.txt" & fio=$!
@@ -96,12 +96,12 @@ wait $fio || { cat "$T/fio.txt"; fail "fio failed while policies were applied"; 
 grep -E "err= *[1-9]" "$T/fio.txt" && fail "fio reported errors"
 log "$n rounds of apply b.yaml + a.yaml during fio"
 [ "$n" -ge 3 ] || fail "only $n rounds of swaps while fio ran"
-ctl_rc 0 -o json stats c-swap
+ctl_rc 0 -o json stats t-cswap
 jq_true '.volumes[0] | .errors == 0 and .denied == 0 and .passed == 0' "no bio failed, denied or unfiltered"
 jq_true '.volumes[0] | .filtered > 0 and .total.write.ios > 0'
-ctl_rc 0 -o json status c-swap
+ctl_rc 0 -o json status t-cswap
 jq_true '[.volumes[0].instances[].name] == ["cnt"] and .volumes[0].instances[0].flags == []'
 
-ctl_rc 0 detach c-swap --yes
+ctl_rc 0 detach t-cswap --yes
 losetup -d "$ORIG"
 exit 0

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # DESCRIPTION: iofilterctl bad input: bad policies (validate and apply), missing devices, filter module not loaded, unprivileged caller: clear error, documented exit code, nothing changed
 # TIMEOUT: 300
-# REQUIRES: dmsetup losetup jq
+# REQUIRES: dmsetup losetup jq iofilter tool
 . "$IOF_ROOT/tests/lib/common.sh"
 . "$IOF_ROOT/tests/lib/iof.sh"
 . "$IOF_ROOT/tests/lib/ctl.sh"
@@ -10,14 +10,14 @@
 load_iofilter count
 # A directory and files the unprivileged caller can read.
 P=$IOF_TMP/pub
-mkdir -p "$P" && chmod 755 "$IOF_TMP" "$P" || fail "mkdir"
+{ mkdir -p "$P" && chmod 755 "$IOF_TMP" "$P"; } || fail "mkdir"
 DEV=$(mkloop 32 "$P/dev.img") || exit 1
 DEV2=$(mkloop 8 "$P/dev2.img") || exit 1
 
 # pol NAME: write a policy from stdin; the first lines are the good volume.
 pol() {
 	{
-		printf 'version: 1\nvolumes:\n  - name: c-bad\n    device: %s\n' "$DEV"
+		printf 'version: 1\nvolumes:\n  - name: t-cbad\n    device: %s\n' "$DEV"
 		cat
 	} > "$P/$1.yaml"
 	chmod 644 "$P/$1.yaml"
@@ -33,7 +33,7 @@ pol good <<'EOF'
         chain: [cnt]
 EOF
 ctl_rc 0 apply "$P/good.yaml"
-kstate "$IOF_TMP/k0" c-bad
+kstate "$IOF_TMP/k0" t-cbad
 
 # ---- bad policies: validate and apply give FILE:LINE:COL: MESSAGE, exit 1,
 # and apply changes nothing.
@@ -81,7 +81,7 @@ pol twovol <<EOF
     rules:
       - range: {start: 0, length: 1MiB}
         action: deny
-  - name: c-new
+  - name: t-cnew
     device: $DEV2
     rules:
       - range: {start: 4MiB, length: 8MiB}
@@ -103,7 +103,7 @@ check_bad() {
 		jq_true '.volumes == [] and (.errors | length) >= 1' "$f: JSON"
 		jq_true '.errors[0] | .file == "'"$P/$f.yaml"'" and "\(.line):\(.column)" == "'"$pos"'"' "$f: JSON position"
 	fi
-	kstate_same "$IOF_TMP/k0" c-bad
+	kstate_same "$IOF_TMP/k0" t-cbad
 }
 check_bad yaml    6:1  "YAML syntax error" json
 check_bad ukey    5:5  'unknown key "rulez" in volume'
@@ -125,13 +125,13 @@ jq_true '.valid == true and .volumes == 1 and .filters == 1 and .rules == 1 and 
 cat > "$P/nodev.yaml" <<EOF
 version: 1
 volumes:
-  - name: c-new
+  - name: t-cnew
     device: /dev/no-such-disk
 EOF
 cat > "$P/noimg.yaml" <<EOF
 version: 1
 volumes:
-  - name: c-new
+  - name: t-cnew
     image: $P/no-such.img
 EOF
 for f in nodev noimg; do
@@ -141,9 +141,9 @@ for f in nodev noimg; do
 	ctl_rc 1 apply "$P/$f.yaml"
 	err_has "^$P/$f.yaml:4:[0-9]+: .*No such file or directory"
 	err_has "nothing applied"
-	kstate_same "$IOF_TMP/k0" c-bad
+	kstate_same "$IOF_TMP/k0" t-cbad
 done
-[ -e /dev/mapper/c-new ] && fail "/dev/mapper/c-new created"
+[ -e /dev/mapper/t-cnew ] && fail "/dev/mapper/t-cnew created"
 
 # ---- a filter type whose module is not loaded (and modprobe cannot find:
 # the test modules are not installed): clear error, nothing half-created
@@ -151,7 +151,7 @@ done
 cat > "$P/crypt.yaml" <<EOF
 version: 1
 volumes:
-  - name: c-new
+  - name: t-cnew
     device: $DEV2
     filters:
       - name: enc
@@ -165,10 +165,10 @@ ctl_rc 0 validate "$P/crypt.yaml"
 ctl_rc 1 apply "$P/crypt.yaml"
 err_has "^$P/crypt.yaml:7:15: filter type \"crypt\" is not registered in the kernel"
 err_has "iofilter-crypt"
-kstate_same "$IOF_TMP/k0" c-bad
+kstate_same "$IOF_TMP/k0" t-cbad
 ctl_rc 1 apply --dry-run "$P/crypt.yaml"
 err_has "^$P/crypt.yaml:7:15: filter type \"crypt\" is not registered in the kernel"
-kstate_same "$IOF_TMP/k0" c-bad
+kstate_same "$IOF_TMP/k0" t-cbad
 [ -e /sys/module/iofilter_crypt ] && fail "crypt module appeared"
 
 # ---- unprivileged caller: exit 2, a clear message, nothing changed;
@@ -182,8 +182,8 @@ else
 fi
 sed 's/length: 8MiB/length: 4MiB/' "$P/good.yaml" > "$P/changed.yaml"
 chmod 644 "$P/changed.yaml"
-for args in "apply $P/changed.yaml" "status" "stats c-bad" "filters" \
-	"message c-bad cnt reset" "detach c-bad --yes"; do
+for args in "apply $P/changed.yaml" "status" "stats t-cbad" "filters" \
+	"message t-cbad cnt reset" "detach t-cbad --yes"; do
 	rc=0
 	# shellcheck disable=SC2086
 	as_nobody "$IOF_TOOL" $args > "$CTL_OUT" 2> "$CTL_ERR" || rc=$?
@@ -197,7 +197,7 @@ assert_eq 2 "$rc" "exit code of unprivileged stats -o json"
 json_docs 1
 jq_true '.errors[0].errno == 13 or .errors[0].errno == 1'
 as_nobody "$IOF_TOOL" validate "$P/changed.yaml" || fail "validate as nobody"
-kstate_same "$IOF_TMP/k0" c-bad
+kstate_same "$IOF_TMP/k0" t-cbad
 
 # ---- other documented exit codes
 ctl_rc 4 stats nosuch
@@ -205,8 +205,8 @@ ctl_rc 1 frobnicate
 ctl_rc 1 apply
 ctl_rc 1 status --dry-run
 ctl_rc 1 -o yaml status
-kstate_same "$IOF_TMP/k0" c-bad
+kstate_same "$IOF_TMP/k0" t-cbad
 
-ctl_rc 0 detach c-bad --yes
+ctl_rc 0 detach t-cbad --yes
 losetup -d "$DEV" "$DEV2"
 exit 0
