@@ -13,6 +13,10 @@
  *   iof-abi status VOLUME NAME          prints the instance status text
  *   iof-abi msg VOLUME NAME WORDS...
  *   iof-abi swap VOLUME N RULE_A RULE_B  load A, B, A, ... N times
+ *   iof-abi table VOLUME                the live table, raw: generation,
+ *                                       default and rules as hex
+ *   iof-abi instances VOLUME            every instance: info fields and
+ *                                       parameter block (hex)
  *
  * RULE and DEFAULT are comma-separated key=value lists:
  *   start=BYTES len=BYTES ops=[rwdzf] action=pass|deny|filter chain=ID+ID
@@ -642,10 +646,89 @@ static int cmd_abi(int argc, char **argv)
 	return nr_fail ? 1 : 0;
 }
 
+static void hexdump(const char *tag, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	size_t i;
+
+	printf("%s ", tag);
+	for (i = 0; i < n; i++)
+		printf("%02x", b[i]);
+	printf("\n");
+}
+
+/* The live table as the kernel returns it, byte for byte. */
+static int cmd_table(int argc, char **argv)
+{
+	static struct iof_rule rules[IOF_MAX_RULES];
+	struct iof_table t;
+	unsigned int i;
+	int r;
+
+	if (argc != 1)
+		die("%s", "table VOLUME");
+	INIT(t);
+	snprintf(t.volume, sizeof(t.volume), "%s", argv[0]);
+	t.rules = (uintptr_t)rules;
+	t.nr_rules = IOF_MAX_RULES;
+	t.rule_size = sizeof(struct iof_rule);
+	r = xioctl(IOF_IOC_TABLE_GET, &t);
+	if (r) {
+		fprintf(stderr, "table: %s\n", strerror(-r));
+		return 1;
+	}
+	printf("generation %llu\nrules %u\n", (unsigned long long)t.generation, t.nr_rules);
+	hexdump("default", &t.default_rule, sizeof(t.default_rule));
+	for (i = 0; i < t.nr_rules && i < IOF_MAX_RULES; i++)
+		hexdump("rule", &rules[i], sizeof(rules[i]));
+	return 0;
+}
+
+/* Every instance: name type id class users params_len flags, params hex. */
+static int cmd_instances(int argc, char **argv)
+{
+	static struct iof_instance_info info[IOF_MAX_INSTANCES];
+	static char params[IOF_MAX_PARAMS_LEN];
+	struct iof_list l;
+	unsigned int i;
+	int r;
+
+	if (argc != 1)
+		die("%s", "instances VOLUME");
+	INIT(l);
+	snprintf(l.volume, sizeof(l.volume), "%s", argv[0]);
+	l.buf = (uintptr_t)info;
+	l.buf_len = sizeof(info);
+	r = xioctl(IOF_IOC_LIST_INSTANCES, &l);
+	if (r) {
+		fprintf(stderr, "instances: %s\n", strerror(-r));
+		return 1;
+	}
+	for (i = 0; i < l.count && i < IOF_MAX_INSTANCES; i++) {
+		struct iof_instance_get g;
+
+		INIT(g);
+		snprintf(g.volume, sizeof(g.volume), "%s", argv[0]);
+		memcpy(g.name, info[i].name, sizeof(g.name));
+		g.params = (uintptr_t)params;
+		g.params_len = sizeof(params);
+		r = xioctl(IOF_IOC_INSTANCE_GET, &g);
+		if (r) {
+			fprintf(stderr, "instance %.63s: %s\n", info[i].name, strerror(-r));
+			return 1;
+		}
+		printf("%.63s %.63s id=%u class=%u users=%u params_len=%u flags=0x%x\n",
+		       info[i].name, info[i].type, info[i].id, info[i].class,
+		       info[i].users, info[i].params_len, info[i].flags);
+		hexdump("params", params, g.params_len < sizeof(params) ? g.params_len : 0);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		die("%s", "usage: iof-abi abi|create|remove|load|stats|status|msg|swap ...");
+		die("%s", "usage: iof-abi abi|create|remove|load|stats|status|msg|swap|table|instances ...");
 	if (!strcmp(argv[1], "abi"))
 		return cmd_abi(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "create"))
@@ -662,6 +745,10 @@ int main(int argc, char **argv)
 		return cmd_msg(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "swap"))
 		return cmd_swap(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "table"))
+		return cmd_table(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "instances"))
+		return cmd_instances(argc - 2, argv + 2);
 	die("unknown command %s", argv[1]);
 	return 2;
 }

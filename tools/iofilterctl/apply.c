@@ -959,6 +959,7 @@ static int execute(struct vctx *c, const struct fixup *fx, size_t nfx)
 			return fail(c, errno_exit(r), r, "rename filter %s to %s: %s", c->fs[i].tmpname,
 				    v->filters[i].name, kapi_errtext(c->k, r));
 		c->changed = true;
+		info("%s: renamed filter %s to %s", v->name, c->fs[i].tmpname, v->filters[i].name);
 	}
 	if (c->resume_pending) {
 		r = dmx_resume(v->name);

@@ -79,6 +79,83 @@ int cmd_validate(struct cmd *c)
 
 /* ---- apply ---- */
 
+/* Re-read the kernel's filter types into t; the policy's ft pointers follow. */
+static int reload_types(struct kapi *k, struct policy *p, struct ftypes *t)
+{
+	struct iof_type_info *ti;
+	size_t n, vi, i;
+	int r = kapi_list_types(k, &ti, &n);
+
+	if (r)
+		return r;
+	ftypes_merge(t, ti, n);
+	free(ti);
+	for (vi = 0; vi < p->nvols; vi++)
+		for (i = 0; i < p->vols[vi].nfilters; i++) {
+			struct pfilter *f = &p->vols[vi].filters[i];
+
+			if (f->ft)
+				f->ft = ftypes_find(t, f->type);
+		}
+	return 0;
+}
+
+/*
+ * Filter types the policy uses that the kernel has not registered: load
+ * their modules now, as the kernel's request_module("iofilter-<type>")
+ * would when the instance is created, so that a type nobody can load is an
+ * error of the policy, found before anything changes.  A dry run only asks
+ * modprobe whether it finds the module.
+ */
+static int load_filter_modules(struct kapi *k, struct policy *p, struct ftypes *t, bool dry_run,
+			       struct diags *d)
+{
+	size_t vi, i;
+	int r;
+
+	for (vi = 0; vi < p->nvols; vi++)
+		for (i = 0; i < p->vols[vi].nfilters; i++) {
+			struct pfilter *f = &p->vols[vi].filters[i];
+			char *mod, *hint;
+			bool found;
+			size_t ti;
+
+			if (!f->ft || f->ft->in_kernel)
+				continue;
+			mod = xasprintf("iofilter-%s", f->type);
+			found = !iof_sys_load_module(mod, dry_run);
+			if (found && dry_run) {
+				/* apply will load it: count it as there. */
+				ti = (size_t)(f->ft - t->v);
+				t->v[ti].in_kernel = true;
+			} else if (found) {
+				r = reload_types(k, p, t);
+				if (r) {
+					free(mod);
+					return r;
+				}
+			}
+			if (!f->ft->in_kernel) {
+				hint = xasprintf("load the module (modprobe %s, or insmod %s.ko) and apply again",
+						 mod, mod);
+				if (found)
+					diag_add(d, DIAG_ERROR, f->type_m, hint,
+						 "filter type \"%s\" is not registered in the kernel, also after modprobe %s",
+						 f->type, mod);
+				else
+					diag_add(d, DIAG_ERROR, f->type_m, hint,
+						 "filter type \"%s\" is not registered in the kernel and modprobe cannot load %s",
+						 f->type, mod);
+				free(hint);
+				/* One error per type is enough: no second modprobe. */
+				ti = (size_t)(f->ft - t->v);
+				t->v[ti].in_kernel = true;
+			}
+			free(mod);
+		}
+	return 0;
+}
+
 int cmd_apply(struct cmd *c)
 {
 	struct apply_opts o = { .dry_run = c->dry_run, .force = c->force };
@@ -92,8 +169,16 @@ int cmd_apply(struct cmd *c)
 	diags_init(&d, c->argv[0]);
 	ftypes_builtin(&t);
 	policy_load(c->argv[0], &p, &d);
-	/* Policy errors come first: they do not need the module. */
-	kr = d.nerr ? -1 : kapi_open(&k);
+	/* Errors of the file come first: they need no module (-ENODATA: not opened). */
+	kr = d.nerr ? -ENODATA : kapi_open(&k);
+	/*
+	 * Without the privilege, say so (exit 2): the checks of devices and
+	 * key files below would only fail on permissions as well.
+	 */
+	if (kr == -EPERM || kr == -EACCES) {
+		code = open_kernel(&k);
+		goto out_empty;
+	}
 	if (!kr) {
 		struct iof_type_info *ti;
 		size_t n;
@@ -109,6 +194,15 @@ int cmd_apply(struct cmd *c)
 	}
 	policy_check(&p, &t, &d);
 	policy_check_env(&p, POLICY_ENV_REQUIRE, &d);
+	if (!kr && !d.nerr) {
+		int r = load_filter_modules(&k, &p, &t, c->dry_run, &d);
+
+		if (r) {
+			code = kfail(&k, NULL, r, "list filter types");
+			kapi_close(&k);
+			goto out_empty;
+		}
+	}
 	diags_sort(&d);
 	report_diags(&d);
 	if (d.nerr) {
@@ -240,6 +334,9 @@ int cmd_status(struct cmd *c)
 
 				code = kfail(&k, s->name, r, what);
 				free(what);
+			} else if (k.status_truncated) {
+				report_warning(s->name, "filter %s: status text longer than %d bytes; the rest is cut",
+					       x->name, IOF_MAX_TEXT_LEN - 1);
 			}
 			s->ninst++;
 		}

@@ -269,6 +269,7 @@ int kapi_instance_get(struct kapi *k, const char *vol, const char *name,
 	uint32_t plen = IOF_MAX_PARAMS_LEN, slen = IOF_MAX_TEXT_LEN;
 	int tries;
 
+	k->status_truncated = false;
 	for (tries = 0; tries < 4; tries++) {
 		struct iof_instance_get g;
 		char *pb = xcalloc(1, plen + 1), *sb = xcalloc(1, slen + 1);
@@ -312,6 +313,17 @@ int kapi_instance_get(struct kapi *k, const char *vol, const char *name,
 		}
 		if (status) {
 			sb[g.status_len < slen ? g.status_len : slen] = '\0';
+			/*
+			 * The module cuts the text at the buffer and cannot
+			 * say how long it was: a full buffer was cut.
+			 */
+			k->status_truncated = g.status_len >= slen && slen >= IOF_MAX_TEXT_LEN;
+			if (k->status_truncated) {
+				char *sp = strrchr(sb, ' ');
+
+				if (sp)
+					*sp = '\0';
+			}
 			*status = sb;
 		} else {
 			free(sb);

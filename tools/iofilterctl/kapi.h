@@ -7,6 +7,7 @@
 #ifndef IOFCTL_KAPI_H
 #define IOFCTL_KAPI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <linux/iofilter.h>
@@ -16,12 +17,19 @@ struct kapi {
 	uint32_t kver[3];		/* the kernel's ABI version, once known */
 	char msg[IOF_MSG_LEN];		/* the kernel's reason for the last refusal */
 	uint32_t error_rule;		/* table load: offending rule, or ~0 */
+	bool status_truncated;		/* instance get: status longer than the ABI allows */
 };
 
 /* The system calls, replaceable by the unit tests' fake kernel (kapi_sys.c). */
 int iof_sys_open(void);
 int iof_sys_ioctl(int fd, unsigned long req, void *arg);
 void iof_sys_close(int fd);
+/*
+ * Load a module as the kernel's request_module() would (modprobe -q), or
+ * with dry_run only ask whether modprobe finds it (modprobe -n).  0 if
+ * modprobe succeeded, else -ENOENT.
+ */
+int iof_sys_load_module(const char *module, bool dry_run);
 
 /* Open /dev/iofilter and check the ABI version. */
 int kapi_open(struct kapi *k);
@@ -44,7 +52,12 @@ int kapi_instance_create(struct kapi *k, const char *vol, const char *name, cons
 			 const unsigned char *secret, size_t secret_len, uint32_t *id);
 int kapi_instance_remove(struct kapi *k, const char *vol, const char *name);
 int kapi_instance_rename(struct kapi *k, const char *vol, const char *name, const char *new_name);
-/* params: the "k=v\0" block (params_len bytes); status: NUL-terminated text. */
+/*
+ * params: the "k=v\0" block (params_len bytes); status: NUL-terminated text.
+ * A status that fills the largest buffer (IOF_MAX_TEXT_LEN) was cut by the
+ * module: k->status_truncated is set and the text ends before its last,
+ * partial word.
+ */
 int kapi_instance_get(struct kapi *k, const char *vol, const char *name,
 		      struct iof_instance_info *info, char **params, size_t *params_len,
 		      char **status);

@@ -5,10 +5,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <linux/iofilter.h>
 
@@ -53,4 +55,37 @@ int iof_sys_ioctl(int fd, unsigned long req, void *arg)
 void iof_sys_close(int fd)
 {
 	close(fd);
+}
+
+int iof_sys_load_module(const char *module, bool dry_run)
+{
+	char *argv[] = { "modprobe", "-q", "--", (char *)module, NULL, NULL };
+	posix_spawn_file_actions_t fa;
+	extern char **environ;
+	int st, r;
+	pid_t pid;
+
+	if (dry_run) {
+		argv[2] = "-n";
+		argv[3] = "--";
+		argv[4] = (char *)module;
+	}
+	if (posix_spawn_file_actions_init(&fa))
+		return -ENOMEM;
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	/* Where the kernel's request_module() looks first, then PATH. */
+	r = posix_spawn(&pid, "/sbin/modprobe", &fa, NULL, argv, environ);
+	if (r == ENOENT)
+		r = posix_spawnp(&pid, "modprobe", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (r)
+		return -ENOENT;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -ENOENT;
+	info("modprobe %s%s: %s", dry_run ? "-n " : "", module,
+	     WIFEXITED(st) && !WEXITSTATUS(st) ? "ok" : "failed");
+	return WIFEXITED(st) && !WEXITSTATUS(st) ? 0 : -ENOENT;
 }

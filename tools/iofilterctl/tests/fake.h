@@ -25,6 +25,7 @@ struct fake_cfg {
 	int fail_after;		/* let this many calls of fail_cmd pass first */
 	bool instances_stay_dirty;	/* "flush" does not clean */
 	bool race_before_load;	/* another tool loads a table just before ours */
+	const char *big_status;	/* if set: every instance's status text */
 };
 
 extern struct fake_cfg fake;
@@ -33,6 +34,8 @@ extern char fake_log[16384];
 
 void fake_reset(void);
 void fake_add_type(const char *name, unsigned class, unsigned flags);
+/* A type that "modprobe iofilter-<name>" would load (registers it). */
+void fake_add_loadable(const char *name, unsigned class, unsigned flags);
 /* Counters for tests of stats: every counter of volume vol gets base + i. */
 void fake_set_counters(const char *vol, uint64_t base);
 /* Mark an instance dirty (it holds data), or set its status text. */

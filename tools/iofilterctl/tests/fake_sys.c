@@ -74,6 +74,8 @@ struct floop {
 
 static struct ftype_k types[MAX_TYPES];
 static size_t ntypes;
+static struct ftype_k loadable[MAX_TYPES];
+static size_t nloadable;
 static struct fvol vols[MAX_VOLS];
 static struct floop loops[MAX_LOOPS];
 static int fail_seen;
@@ -102,8 +104,9 @@ void fake_reset(void)
 		free(vols[i].rules);
 	memset(vols, 0, sizeof(vols));
 	memset(types, 0, sizeof(types));
+	memset(loadable, 0, sizeof(loadable));
 	memset(loops, 0, sizeof(loops));
-	ntypes = 0;
+	ntypes = nloadable = 0;
 	fake_log[0] = '\0';
 	memset(&fake, 0, sizeof(fake));
 	fake.loaded = true;
@@ -119,6 +122,32 @@ void fake_add_type(const char *name, unsigned class, unsigned flags)
 	snprintf(t->name, sizeof(t->name), "%s", name);
 	t->class = class;
 	t->flags = flags;
+}
+
+void fake_add_loadable(const char *name, unsigned class, unsigned flags)
+{
+	struct ftype_k *t = &loadable[nloadable++];
+
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	t->class = class;
+	t->flags = flags;
+}
+
+int iof_sys_load_module(const char *module, bool dry_run)
+{
+	size_t i;
+
+	flog("modprobe%s %s", dry_run ? " -n" : "", module);
+	if (strncmp(module, "iofilter-", 9))
+		return -ENOENT;
+	for (i = 0; i < nloadable; i++) {
+		if (strcmp(loadable[i].name, module + 9))
+			continue;
+		if (!dry_run && ntypes < MAX_TYPES)
+			types[ntypes++] = loadable[i];
+		return 0;
+	}
+	return -ENOENT;
 }
 
 static struct fvol *vol_by_name(const char *name, bool need_module)
@@ -548,7 +577,7 @@ static int do_get(struct iof_instance_get *g)
 	if (g->status_len) {
 		char *st = (char *)(uintptr_t)g->status;
 
-		snprintf(st, g->status_len, "%s", x->status);
+		snprintf(st, g->status_len, "%s", fake.big_status ? fake.big_status : x->status);
 		sl = strlen(st) + 1;
 	}
 	g->params_len = (uint32_t)x->plen;

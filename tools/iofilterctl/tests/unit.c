@@ -761,6 +761,20 @@ static void t_kernel_errors(void)
 	cli("filters", NULL);
 	CHECK_INT(last.code, 2);
 	CHECK_STR(last.err, "iofilterctl: permission denied: iofilterctl needs CAP_SYS_ADMIN\n");
+	/*
+	 * apply: the missing privilege is the error, not the devices it makes
+	 * unreadable (as root here: a missing image stands for one).
+	 */
+	{
+		char *t = subst(POL_A, "disk-8m.img", "no-such.img"), *p2 = policy_file("kd.yaml", t);
+
+		cli("apply", p2, NULL);
+		CHECK_INT(last.code, 2);
+		CHECK_STR(last.err, "iofilterctl: permission denied: iofilterctl needs CAP_SYS_ADMIN\n");
+		CHECK_STR(fake_log, "");
+		free(t);
+		free(p2);
+	}
 	fake.denied = false;
 	fake.ioctl_eperm = true;
 	cli("-o", "json", "filters", NULL);
@@ -944,6 +958,60 @@ static void t_apply_crypt_force(void)
 	CHECK_INT(fake_secret_len("vm1", "enc"), 32);
 	free(a);
 	free(b);
+}
+
+/*
+ * A type the policy uses but the kernel has not registered: apply loads its
+ * module first (as request_module would); if that fails, it is an error of
+ * the policy at the type, before anything changes.
+ */
+static void t_apply_filter_module(void)
+{
+	char *a = policy_file("km.yaml", POL_C), *exp;
+
+	fake_reset();
+	fake_add_type("count", IOF_CLASS_INSPECT, IOF_TYPE_NOWAIT);
+	make_image("disk-8m.img", 8 << 20);
+	cli("apply", a, NULL);
+	CHECK_INT(last.code, 1);
+	exp = xasprintf("%s:7:15: filter type \"crypt\" is not registered in the kernel and "
+			"modprobe cannot load iofilter-crypt\n"
+			"  hint: load the module (modprobe iofilter-crypt, or insmod iofilter-crypt.ko) "
+			"and apply again\n"
+			"%s: 1 error; nothing applied\n", a, a);
+	CHECK_STR(last.err, exp);
+	free(exp);
+	CHECK_STR(fake_log, "modprobe iofilter-crypt\n");
+	fake_log[0] = '\0';
+	cli("apply", "--dry-run", a, NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_STR(fake_log, "modprobe -n iofilter-crypt\n");
+
+	/* Loadable: a dry run only asks; apply loads it, then goes on. */
+	fake_add_loadable("crypt", IOF_CLASS_CRYPT, IOF_TYPE_RANGE_EXCLUSIVE);
+	fake_log[0] = '\0';
+	cli("apply", "--dry-run", a, NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_STR(fake_log, "modprobe -n iofilter-crypt\n");
+	fake_log[0] = '\0';
+	cli("apply", a, NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_STR(last.err, "");
+	exp = xasprintf("modprobe iofilter-crypt\n"
+			"loop-attach %s/disk-8m.img /dev/loop0\n"
+			"dm-create vm1 16384 7:0 vm1\n"
+			"create vm1 enc crypt\n"
+			"load vm1 rules=1 gen=1\n"
+			"dm-resume vm1\n", tmpdir);
+	CHECK_STR(fake_log, exp);
+	free(exp);
+	/* Registered now: no modprobe the second time. */
+	fake_log[0] = '\0';
+	cli("apply", a, NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_STR(last.out, "vm1: no changes\n");
+	CHECK_STR(fake_log, "");
+	free(a);
 }
 
 /*
@@ -1230,6 +1298,19 @@ static void t_apply_validation_first(void)
 	cli("apply", a, NULL);
 	CHECK_INT(last.code, 1);
 	free(a);
+	/* A file that does not parse: exit 1 whatever the kernel (no privilege, no module). */
+	a = policy_file("kn2.yaml", "version: 1\nvolumes: [ {name: x\n");
+	fake.loaded = true;
+	fake.denied = true;
+	cli("apply", a, NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_HAS(last.err, "nothing applied\n");
+	fake.denied = false;
+	cli("apply", a, NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_HAS(last.err, ": YAML syntax error: ");
+	CHECK_STR(fake_log, "");
+	free(a);
 }
 
 static void t_apply_two_volumes_partial(void)
@@ -1345,6 +1426,33 @@ static void t_status(void)
 	CHECK_INT(last.code, 4);
 	CHECK_STR(last.err, "iofilterctl: no such volume: nope\n");
 	free(a);
+
+	/* A status longer than the ABI's buffer: said so, no half pair shown. */
+	{
+		struct sbuf b;
+		char *big;
+		int i;
+
+		sb_init(&b);
+		for (i = 0; b.len < IOF_MAX_TEXT_LEN + 100; i++)
+			sb_printf(&b, "%scounter%d=%d", i ? " " : "", i, 1000000 + i);
+		big = sb_steal(&b);
+		fake.big_status = big;
+		cli("status", "vm1", NULL);
+		CHECK_INT(last.code, 0);
+		CHECK_STR(last.err, "iofilterctl: warning: vm1: filter stats: status text longer than "
+				    "65535 bytes; the rest is cut\n");
+		CHECK_HAS(last.out, "    status: counter0=1000000 counter1=1000001 ");
+		/* ends with a whole pair */
+		CHECK(strstr(last.out, "=1000") && !strcmp(strrchr(last.out, '=') + 8, "\n"));
+		cli("-o", "json", "status", "vm1", NULL);
+		CHECK_INT(last.code, 0);
+		CHECK_HAS(last.out, "\"warnings\": [\n    {\n      \"volume\": \"vm1\",\n"
+				    "      \"message\": \"filter stats: status text longer than 65535 bytes; "
+				    "the rest is cut\"\n");
+		fake.big_status = NULL;
+		free(big);
+	}
 }
 
 static void t_stats(void)
@@ -1621,6 +1729,7 @@ int main(int argc, char **argv)
 	run("apply_replace_instance", t_apply_replace_instance);
 	run("apply_crypt_force", t_apply_crypt_force);
 	run("apply_crypt_class_without_flag", t_apply_crypt_class_without_flag);
+	run("apply_filter_module", t_apply_filter_module);
 	run("apply_table_and_removal", t_apply_table_and_removal);
 	run("apply_stale_generation", t_apply_stale_generation);
 	run("apply_kernel_refuses", t_apply_kernel_refuses);
