@@ -91,7 +91,7 @@ wipe() {
 # need_iofilter [FILTER...]: load iofilter.ko and the filter modules;
 # exit 4 (not available) when one is not built for this kernel.
 need_iofilter() {
-	load_iofilter "$@" >&2
+	load_iofilter "$@"
 	[ -x "$IOF_ABI" ] || ktap_skip "iof-abi not built (make test-tools)"
 }
 

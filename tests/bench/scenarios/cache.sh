@@ -11,7 +11,7 @@
 #   cache-linear   dm-linear over the cache slice (the hit path's yardstick)
 #   dm-cache       dm-cache, smq, writeback, 32 KiB blocks (its minimum)
 #   dm-writecache  dm-writecache, ssd mode, 4 KiB blocks
-#   bcache         bcache, writeback, 4 KiB blocks (when make-bcache and
+#   bcache         bcache, writeback, 4 KiB blocks, 64 KiB buckets (when make-bcache and
 #                  the bcache module are there)
 #   iof-cache      iofilter cache, mode=writeback, block_size=4KiB, one rule
 #                  over the whole device
@@ -92,7 +92,7 @@ cmd_start() {
 	bcache)
 		need_cmd make-bcache
 		modprobe bcache 2> /dev/null || ktap_skip "module bcache not available"
-		run make-bcache --wipe-bcache --writeback --block 4k --bucket 256k \
+		run make-bcache --wipe-bcache --writeback --block 4k --bucket 64k \
 			-B /dev/mapper/bench-slow -C /dev/mapper/bench-cdata || fail "make-bcache"
 		echo /dev/mapper/bench-cdata > /sys/fs/bcache/register || fail "register the cache"
 		echo /dev/mapper/bench-slow > /sys/fs/bcache/register || fail "register the origin"

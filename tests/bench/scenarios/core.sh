@@ -40,14 +40,14 @@ nullb() {
 	echo "$3" > "$d/memory_backed"
 	echo 4096 > "$d/blocksize"
 	echo 0 > "$d/irqmode"		# complete in the submitter's context
-	echo "$(nproc)" > "$d/submit_queues" 2> /dev/null
+	nproc > "$d/submit_queues" 2> /dev/null
 	echo 1 > "$d/power" || fail "power on nullb $1"
 	# newer kernels name the disk after the configfs directory
 	if [ -b "/dev/$1" ]; then echo "/dev/$1"; else echo "/dev/nullb$(cat "$d/index")"; fi
 }
 
 cmd_up() {
-	local dev data
+	local dev data n
 	[ -d /sys/module/null_blk ] && { rmmod null_blk 2> /dev/null || fail "null_blk in use"; }
 	modprobe null_blk nr_devices=0 || ktap_skip "module null_blk not available"
 	mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/config
@@ -57,6 +57,11 @@ cmd_up() {
 	[ -b "$dev" ] && [ -b "$data" ] || fail "null_blk devices missing"
 	state_set core-dev "$dev"
 	state_set core-data "$data"
+	# the rule sets, once (bash is slow under emulation)
+	for n in 1000 10000; do
+		rules "$n" $((SIZE_MIB << 20)) > "$BENCH_STATE/core-rules-$n"
+		rules "$n" $((DATA_MIB << 20)) > "$BENCH_STATE/core-rules-$n-data"
+	done
 }
 
 cmd_down() {
@@ -80,10 +85,9 @@ rules() {
 }
 
 cmd_start() {
-	local cfg=$1 origin id bytes
+	local cfg=$1 origin id n suffix r
 	if [ "${2:-}" = data ]; then origin=$(state_get core-data); else origin=$(state_get core-dev); fi
 	[ -b "$origin" ] || fail "no backing device: run '$0 up' first"
-	bytes=$(($(blockdev --getsz "$origin") * 512))
 	case "$cfg" in
 	raw) echo "DEV=$origin"; return ;;
 	dm-linear) bench_dm bench-core "0 $(blockdev --getsz "$origin") linear $origin 0" ;;
@@ -92,8 +96,13 @@ cmd_start() {
 		[ "$cfg" = iof-count ] && need_iofilter count
 		iof_volume_up bench-core "$origin"
 		case "$cfg" in
-		iof-1k) mapfile -t r < <(rules 1000 "$bytes"); iof_load bench-core action=pass "${r[@]}" ;;
-		iof-10k) mapfile -t r < <(rules 10000 "$bytes"); iof_load bench-core action=pass "${r[@]}" ;;
+		iof-1k|iof-10k)
+			n=1000
+			[ "$cfg" = iof-10k ] && n=10000
+			suffix=''
+			[ "$origin" = "$(state_get core-data)" ] && suffix=-data
+			mapfile -t r < "$BENCH_STATE/core-rules-$n$suffix" || fail "no rule set: run '$0 up'"
+			iof_load bench-core action=pass "${r[@]}" ;;
 		iof-count)
 			id=$(iof_instance bench-core cnt count)
 			iof_chain_all bench-core "$id" ;;
