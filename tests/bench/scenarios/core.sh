@@ -17,6 +17,7 @@
 #           DEV=$DEV RUNTIME=10 fio core-randread.fio; core.sh stop iof-1k; core.sh down
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
+SEPARATE_DATA=1		# iof-lat needs the memory-backed null_blk ("start CONFIG data")
 SIZE_MIB=1024		# the null_blk device fio runs on
 DATA_MIB=128		# the memory-backed one
 
@@ -77,11 +78,10 @@ cmd_down() {
 # rules N BYTES: N discard-only deny rules tiling [0, BYTES) (4 KiB aligned
 # pieces; a 4 KiB read or write never crosses one).
 rules() {
-	local n=$1 bytes=$2 stride i
-	stride=$((bytes / n / 4096 * 4096))
-	for ((i = 0; i < n; i++)); do
-		printf 'start=%d,len=%d,ops=d,action=deny\n' $((i * stride)) "$stride"
-	done
+	awk -v n="$1" -v bytes="$2" 'BEGIN {
+		stride = int(bytes / n / 4096) * 4096
+		for (i = 0; i < n; i++) printf "start=%d,len=%d,ops=d,action=deny\n", i * stride, stride
+	}'
 }
 
 cmd_start() {
