@@ -19,6 +19,8 @@
 # (a filter module not built yet); any other failure exits 1.
 # "start CONFIG data" asks for a stack whose backing device stores data
 # (iof-lat verifies what it reads); data-bearing groups ignore the word.
+# A script whose "data" stack differs has a line "SEPARATE_DATA=1" (the
+# quick pass then stacks the configuration twice).
 #
 # State (device names, keys) lives in $BENCH_STATE (default /tmp/iof-bench).
 
