@@ -76,9 +76,21 @@ static uint64_t parse_size(const char *s)
 	if (errno || end == s)
 		usage();
 	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
+	case 'k':
+	case 'K':
+		v <<= 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		v <<= 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		v <<= 30;
+		end++;
+		break;
 	}
 	if (*end == 'i' || *end == 'B')
 		end += *end == 'i' ? (end[1] == 'B' ? 2 : 1) : 1;
@@ -228,13 +240,26 @@ int main(int argc, char **argv)
 			else
 				usage();
 			break;
-		case 'b': bs = (uint32_t)parse_size(optarg); break;
-		case 's': size = parse_size(optarg); break;
-		case 't': seconds = atof(optarg); break;
-		case 'n': max_ios = parse_size(optarg); break;
-		case 'V': verify = 0; break;
-		case 'S': rng_state = parse_size(optarg) | 1; break;
-		default: usage();
+		case 'b':
+			bs = (uint32_t)parse_size(optarg);
+			break;
+		case 's':
+			size = parse_size(optarg);
+			break;
+		case 't':
+			seconds = atof(optarg);
+			break;
+		case 'n':
+			max_ios = parse_size(optarg);
+			break;
+		case 'V':
+			verify = 0;
+			break;
+		case 'S':
+			rng_state = parse_size(optarg) | 1;
+			break;
+		default:
+			usage();
 		}
 	}
 	if (optind != argc - 1 || !bs || bs % 512 || bs > (64u << 20) || seconds <= 0)
