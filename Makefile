@@ -7,6 +7,7 @@
 #   make modules-all     build the modules for every supported Debian kernel
 #   make check           deps, build for both kernels, host unit tests, VM suite
 #   make demo            boot a VM and show iofilter at work
+#   make bench           benchmarks vs dm-linear/dm-crypt/dm-raid1/dm-cache... (SCENARIOS=, QUICK=1)
 #   make install         modules_install + depmod, iofilterctl and its man page
 #
 # Out-of-tree builds for several kernels share one source tree: each kernel
@@ -40,7 +41,7 @@ KSRC_DIRS := drivers include
 all: modules tool
 
 help:
-	@sed -n '3,12p' Makefile
+	@sed -n '3,13p' Makefile
 
 $(BUILD)/%/.tree: FORCE
 	@mkdir -p $(BUILD)/$*
@@ -76,6 +77,7 @@ tool: test-tools
 # Helpers the VM tests run (raw ioctl access, data checkers)
 test-tools:
 	$(MAKE) -C tests/tools BUILD=$(BUILD)
+	$(MAKE) -C tests/bench BUILD=$(BUILD)
 
 unit: tool
 	$(MAKE) -C tools/iofilterctl BUILD=$(BUILD) test
@@ -94,8 +96,10 @@ demo:
 	@$(MAKE) --no-print-directory modules-all tool KVERS="$(firstword $(KVERS))" >/dev/null 2>&1
 	@tests/vm/run-demo --kernel "$(firstword $(KVERS))"
 
+# make bench [SCENARIOS=pattern] [QUICK=1] [KERNEL=rel] [PUBLISH=1]: see tests/bench/run
 bench:
-	@tests/bench/run $(if $(SCENARIOS),--scenarios "$(SCENARIOS)") $(if $(QUICK),--quick)
+	@tests/bench/run $(if $(SCENARIOS),--scenarios "$(SCENARIOS)") $(if $(QUICK),--quick) \
+		$(if $(KERNEL),--kernel "$(KERNEL)") $(if $(PUBLISH),--publish)
 
 install: install-modules install-tool
 

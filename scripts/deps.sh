@@ -22,7 +22,7 @@ packages=(
 	dmsetup cryptsetup-bin nbd-server nbd-client e2fsprogs keyutils fio
 	util-linux coreutils
 	# benchmarks
-	gnuplot-nox
+	gnuplot-nox bcache-tools
 )
 
 missing=()

@@ -6,7 +6,9 @@
  * tests can send exactly the payloads they mean, malformed ones included.
  *
  *   iof-abi abi VOLUME                  run the ABI conformance cases
- *   iof-abi create VOLUME NAME TYPE [k=v ...]   prints the instance id
+ *   iof-abi create VOLUME NAME TYPE [--secret-file F] [k=v ...]
+ *                                       prints the instance id; F's bytes
+ *                                       are the instance secret (a key)
  *   iof-abi remove VOLUME NAME
  *   iof-abi load VOLUME DEFAULT [RULE ...]      prints the generation
  *   iof-abi stats VOLUME                prints "key value" lines
@@ -191,16 +193,30 @@ static int cmd_create(int argc, char **argv)
 {
 	struct iof_instance_create c;
 	char params[IOF_MAX_PARAMS_LEN];
-	size_t len = 0;
-	int i, r;
+	unsigned char secret[IOF_MAX_SECRET_LEN + 1];
+	size_t len = 0, slen = 0;
+	int i = 3, r;
 
 	if (argc < 3)
-		die("%s", "create VOLUME NAME TYPE [k=v ...]");
+		die("%s", "create VOLUME NAME TYPE [--secret-file F] [k=v ...]");
 	INIT(c);
 	snprintf(c.volume, sizeof(c.volume), "%s", argv[0]);
 	snprintf(c.name, sizeof(c.name), "%s", argv[1]);
 	snprintf(c.type, sizeof(c.type), "%s", argv[2]);
-	for (i = 3; i < argc; i++) {
+	if (argc > 4 && !strcmp(argv[3], "--secret-file")) {
+		FILE *f = fopen(argv[4], "rb");
+
+		if (!f)
+			die("secret file: %s", strerror(errno));
+		slen = fread(secret, 1, sizeof(secret), f);
+		fclose(f);
+		if (slen > IOF_MAX_SECRET_LEN)
+			die("%s", "secret file too long");
+		c.secret = (uintptr_t)secret;
+		c.secret_len = slen;
+		i = 5;
+	}
+	for (; i < argc; i++) {
 		size_t l = strlen(argv[i]) + 1;
 
 		if (len + l > sizeof(params))
@@ -211,6 +227,7 @@ static int cmd_create(int argc, char **argv)
 	c.params = (uintptr_t)params;
 	c.params_len = len;
 	r = xioctl(IOF_IOC_INSTANCE_CREATE, &c);
+	explicit_bzero(secret, sizeof(secret));
 	if (r) {
 		fprintf(stderr, "create: %s: %s\n", strerror(-r), c.message);
 		return 1;

@@ -1,0 +1,76 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# replicate: every write to a second device (issue 5's benchmark).
+# Backing: three brd RAM disks of 128 MiB: ram0 the primary, ram1 the
+# replica, a 4 MiB slice of ram2 the dirty-region metadata.  Configurations:
+#   linear       single-leg dm-linear on the primary (the goal's yardstick)
+#   dm-raid1     dm "mirror" target over ram0 + ram1, core log, 64 KiB
+#                regions, created with nosync (no initial copy running under
+#                the benchmark)
+#   iof-sync     iofilter replicate, mode=sync, one rule over the whole device
+#   iof-async    iofilter replicate, mode=async
+# The iofilter configurations wait (60 s at most) for the initial sync that
+# a new replica gets before the run starts.
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+
+SIZE_MIB=128
+REGION=64KiB
+
+cmd_configs() {
+	cat <<-'END'
+	linear     peer     -                       dm-linear, one leg
+	dm-raid1   peer     -                       dm-raid1 (mirror, core log)
+	iof-sync   iofilter linear:0.90,dm-raid1:1.2  iofilter replicate sync
+	iof-async  iofilter linear,dm-raid1         iofilter replicate async
+	END
+}
+
+cmd_up() {
+	brd_up 3 "$SIZE_MIB"
+	modprobe dm-mirror || ktap_skip "module dm-mirror not available"
+}
+
+cmd_down() {
+	brd_down
+}
+
+# wait_sync VOLUME INSTANCE: until the instance's state is no longer a
+# (re)sync, 60 s at most.
+wait_sync() {
+	local i st
+	for ((i = 0; i < 600; i++)); do
+		st=$(iof_status_of "$1" "$2" state)
+		case "$st" in *sync*ing*|*resync*|*initial*) sleep 0.1 ;; *) return 0 ;; esac
+	done
+	echo "# $2: still '$st' after 60 s; running anyway" >&2
+}
+
+cmd_start() {
+	local cfg=$1 sz id mode
+	[ -b /dev/ram2 ] || fail "run '$0 up' first"
+	sz=$(blockdev --getsz /dev/ram0)
+	case "$cfg" in
+	linear) bench_dm bench-repl "0 $sz linear /dev/ram0 0" ;;
+	dm-raid1)
+		bench_dm bench-repl "0 $sz mirror core 2 128 nosync 2 /dev/ram0 0 /dev/ram1 0 1 handle_errors" ;;
+	iof-sync|iof-async)
+		mode=${cfg#iof-}
+		need_iofilter replicate
+		bench_dm bench-repl-meta "0 8192 linear /dev/ram2 0"
+		wipe /dev/mapper/bench-repl-meta 4
+		iof_volume_up bench-repl /dev/ram0
+		id=$(iof_instance bench-repl rep replicate replica=/dev/ram1 "mode=$mode" \
+			on_error=degrade metadata=/dev/mapper/bench-repl-meta "region_size=$REGION")
+		iof_chain_all bench-repl "$id"
+		wait_sync bench-repl rep ;;
+	*) fail "unknown configuration $cfg" ;;
+	esac
+	echo "DEV=/dev/mapper/bench-repl"
+}
+
+cmd_stop() {
+	bench_dm_remove bench-repl bench-repl-meta
+}
+
+bench_main "$@"
