@@ -318,6 +318,7 @@ int cc_meta_open(struct cc *cc, bool fmt, char *error, size_t error_len)
 		DMWARN("%s: cache %s was not shut down cleanly: %llu clean blocks dropped, %llu dirty kept",
 		       vname, cc->cache_path, dropped, cc->nr_dirty);
 	/* mark the superblock in use before any I/O depends on the cache */
+	__set_bit(0, cc->changed);
 	r = cc_commit(cc, false);
 	if (r) {
 		scnprintf(error, error_len,
@@ -389,7 +390,7 @@ int cc_commit(struct cc *cc, bool clean)
 	LIST_HEAD(fuas);
 	LIST_HEAD(pend);
 	struct cc_entry *e, *tmp;
-	bool oflush;
+	bool oflush, cflush;
 	unsigned long m;
 	int r = 0, ro = 0;
 
@@ -404,17 +405,26 @@ int cc_commit(struct cc *cc, bool clean)
 	list_splice_init(&cc->prewrite, &prewrites);
 	list_splice_init(&cc->fua_waiters, &fuas);
 	oflush = cc->wb_since_commit;
+	cflush = cc->filled_since_commit;
 	cc->wb_since_commit = false;
+	cc->filled_since_commit = false;
 	spin_unlock_irq(&cc->lock);
 
 	if (READ_ONCE(cc->failed)) {
 		r = -EIO;
 		goto out;
 	}
-	/* the data the new entries describe is durable before they are */
-	r = dm_bufio_issue_flush(cc->bufio);
-	if (r)
+	if (!clean && bitmap_empty(cc->committing, cc->meta_blocks)) {
+		/* nothing to record: make the cache's data durable */
+		r = dm_bufio_issue_flush(cc->bufio);
 		goto out;
+	}
+	/* the data the filled entries describe is durable before they are */
+	if (cflush) {
+		r = dm_bufio_issue_flush(cc->bufio);
+		if (r)
+			goto out;
+	}
 	/* and so is what writeback copied before entries say "clean" */
 	if (oflush) {
 		ro = blkdev_issue_flush(cc->origin);
@@ -430,6 +440,7 @@ int cc_commit(struct cc *cc, bool clean)
 	r = write_sb(cc, clean);
 	if (!r)
 		r = dm_bufio_write_dirty_buffers(cc->bufio);
+	/* the entries and all data written before the commit are durable */
 	if (!r)
 		r = dm_bufio_issue_flush(cc->bufio);
 out:
@@ -439,6 +450,7 @@ out:
 			  cc->meta_blocks);
 		list_splice(&pend, &cc->pending_free);
 		cc->wb_since_commit |= oflush;
+		cc->filled_since_commit |= cflush;
 	} else {
 		cc->commits++;
 		list_for_each_entry_safe(e, tmp, &pend, list) {

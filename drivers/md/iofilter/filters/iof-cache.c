@@ -176,13 +176,14 @@ static struct cc_entry *alloc_entry(struct cc *cc, struct cc_bucket *bk,
 	return e;
 }
 
-/* Set the disk state of @e (bucket lock held, interrupts off). */
+/* @e now holds its data: record it (bucket lock held, interrupts off). */
 static void set_dstate(struct cc *cc, struct cc_entry *e, u8 ds)
 {
 	spin_lock(&cc->lock);
 	e->dstate = ds;
 	e->doblock = e->oblock;
 	cc_mark_changed(cc, e);
+	cc->filled_since_commit = true;
 	spin_unlock(&cc->lock);
 }
 

@@ -167,7 +167,8 @@ struct cc {
 	u64 promotions, demotions, writebacks, writeback_errors;
 	u64 commits;
 	u64 clock_hand, wb_hand;
-	bool wb_since_commit;
+	bool wb_since_commit;		/* entries cleaned: flush the origin */
+	bool filled_since_commit;	/* entries filled: flush the cache */
 	/* lists of struct cc_pb */
 	struct list_head flush_waiters;	/* empty flushes: continue after commit */
 	struct list_head prewrite;	/* writes to clean blocks: dirty first */
