@@ -825,8 +825,12 @@ static void do_writeback(struct cc *cc)
 		ob = READ_ONCE(e->oblock);
 		bk = cc_bucket_of(cc, ob);
 		spin_lock_irq(&bk->lock);
+		/*
+		 * Not while a write is in flight to the block: one mapped
+		 * before CE_WRITEBACK is set does not mark it CE_REDIRTY.
+		 */
 		if ((e->flags & (want | CE_WRITEBACK | CE_ALLOC)) != want ||
-		    e->oblock != ob) {
+		    e->oblock != ob || atomic_read(&e->inflight)) {
 			spin_unlock_irq(&bk->lock);
 			kfree(job);
 			continue;
