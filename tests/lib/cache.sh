@@ -13,6 +13,7 @@ cache_volume() {
 	shift 3
 	dm_create "$name" "0 $(dev_sectors "$origin") iofilter $origin $name" ||
 		fail "create $name"
+	# shellcheck disable=SC2034 # for the caller
 	DEV=/dev/mapper/$name
 	CID=$(abi create "$name" c cache cache_dev="$cdev" "$@") || return 1
 	abi load "$name" action=pass "ops=rwdzf,action=filter,chain=$CID" \
@@ -26,8 +27,8 @@ cstat() {
 
 # cache_settle NAME: wait until promotions and writeback stop moving
 cache_settle() {
-	local a b i
-	for i in $(seq 1 60); do
+	local a b _
+	for _ in $(seq 1 60); do
 		a="$(cstat "$1" promotions)/$(cstat "$1" writebacks)"
 		sleep 0.5
 		b="$(cstat "$1" promotions)/$(cstat "$1" writebacks)"

@@ -14,12 +14,12 @@ CSZ=$(dev_sectors "$CLOOP")
 CD=/dev/mapper/t-cdev
 
 cdev_ok() {
-	dmsetup --noudevsync reload t-cdev --table "0 $CSZ linear $CLOOP 0" &&
-		dmsetup --noudevsync resume t-cdev || fail "cache device back"
+	{ dmsetup --noudevsync reload t-cdev --table "0 $CSZ linear $CLOOP 0" &&
+		dmsetup --noudevsync resume t-cdev; } || fail "cache device back"
 }
 cdev_fail() {
-	dmsetup --noudevsync reload t-cdev --table "0 $CSZ error" &&
-		dmsetup --noudevsync resume t-cdev || fail "cache device error"
+	{ dmsetup --noudevsync reload t-cdev --table "0 $CSZ error" &&
+		dmsetup --noudevsync resume t-cdev; } || fail "cache device error"
 }
 dm_create t-cdev "0 $CSZ linear $CLOOP 0" || fail "create t-cdev"
 
