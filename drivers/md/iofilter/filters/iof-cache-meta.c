@@ -150,8 +150,7 @@ static int format(struct cc *cc)
  * Read the mapping.  After a clean shutdown every valid entry is trusted
  * (the cache is warm).  After a crash only dirty entries are kept: a clean
  * entry may be older than the origin (an invalidation that never reached
- * the disk), while a dirty one was marked dirty on disk before its block
- * was first written (see "Consistency" in iof-cache.c).
+ * the disk), a dirty one never is (see "Consistency" in iof-cache.c).
  */
 static int load(struct cc *cc, bool clean, u64 *dropped)
 {
@@ -386,7 +385,6 @@ static int write_block(struct cc *cc, unsigned long m)
 int cc_commit(struct cc *cc, bool clean)
 {
 	LIST_HEAD(flushes);
-	LIST_HEAD(prewrites);
 	LIST_HEAD(fuas);
 	LIST_HEAD(pend);
 	struct cc_entry *e, *tmp;
@@ -402,7 +400,6 @@ int cc_commit(struct cc *cc, bool clean)
 		snapshot(cc, m);
 	list_splice_init(&cc->pending_free, &pend);
 	list_splice_init(&cc->flush_waiters, &flushes);
-	list_splice_init(&cc->prewrite, &prewrites);
 	list_splice_init(&cc->fua_waiters, &fuas);
 	oflush = cc->wb_since_commit;
 	cflush = cc->filled_since_commit;
@@ -470,6 +467,6 @@ out:
 		cc_set_failed(cc, r, "metadata commit");
 	else if (ro)
 		iofilter_latch_error(&cc->fi, ro, "origin flush");
-	cc_release_waiters(cc, &flushes, &prewrites, &fuas, r ? r : ro);
+	cc_release_waiters(cc, &flushes, &fuas, r ? r : ro);
 	return r ? r : ro;
 }

@@ -21,8 +21,9 @@
  * entry's in-flight count and remaps the bio to the cache device (the
  * cache class is the last before the origin, so the core submits the bio
  * wherever it points).  Nothing is allocated per hit.  A read miss goes to
- * the origin; if the block passes admission (promote_hits misses within a
- * few seconds, not part of a sequential stream) a free entry is taken and
+ * the origin; if the block passes admission (promote_hits recent misses,
+ * counted in hashed counters that halve every 10 s; not part of a
+ * sequential stream) a free entry is taken and
  * dm-kcopyd copies the block from a worker: the miss never waits for it.
  * Eviction is CLOCK with a two-bit frequency per entry over clean blocks;
  * with admission this keeps a one-time scan from flushing the hot set.
@@ -37,17 +38,18 @@
  * FLUSH (or its own FUA) completes.  A flush commits the metadata: flush
  * the cache device, write the changed mapping blocks and the superblock,
  * flush again.  Rules that make a crash at any moment safe:
- *  - a block that becomes dirty is marked dirty on disk *before* the
- *    write that dirties it reaches the cache (the write waits for a
- *    commit), so after a crash every block whose cache copy may be newer
- *    than the origin is dirty on disk and gets written back;
+ *  - after an unclean shutdown only entries dirty on disk are trusted;
+ *    clean ones are dropped.  A block dirtied since the last commit is
+ *    clean on disk, so a crash drops it and loses only writes that no
+ *    flush covered; one dirtied before it was committed dirty by it;
  *  - a newly filled block (promotion, whole-block write) is recorded on
  *    disk only after its data completed, and the commit flushes the cache
  *    before writing the entry;
  *  - an entry is marked clean on disk only after the origin was flushed;
  *  - an invalidated block is reused only once its invalid entry is on disk;
- *  - after an unclean shutdown only dirty entries are trusted, clean ones
- *    are dropped (the cache restarts cold but never stale).
+ *  - so a dirty entry on disk is never older than the origin, and a clean
+ *    one (which may be, after a crash: an invalidation not yet on disk)
+ *    is only trusted after a clean shutdown.
  *
  * Cache device failure: the first error makes the instance degraded.  Then
  * nothing is promoted, reads and writes of blocks that are not dirty go to
@@ -374,23 +376,21 @@ static int map_write(struct cc *cc, struct bio *bio, struct cc_pb *pb, u64 ob)
 			spin_unlock_irqrestore(&bk->lock, flags);
 			return wt_write(cc, bio, pb, e);
 		}
-		/* writeback, clean block: dirty on disk first */
+		/* writeback, clean block: dirty on disk with the next commit */
 		e->flags |= CE_DIRTY;
 		atomic_inc(&e->inflight);
-		pb->kind = CK_CACHE_WRITE;
-		pb->e = e;
-		pb->iter = bio->bi_iter;
-		remap_cache(cc, bio, e);
 		spin_lock(&cc->lock);
 		cc->nr_dirty++;
 		e->dstate = DS_DIRTY;
 		e->doblock = e->oblock;
 		cc_mark_changed(cc, e);
-		list_add_tail(&pb->list, &cc->prewrite);
 		spin_unlock(&cc->lock);
 		spin_unlock_irqrestore(&bk->lock, flags);
-		kick(cc);
-		return IOF_MAP_SUBMITTED;
+		pb->kind = CK_CACHE_WRITE;
+		pb->e = e;
+		pb->iter = bio->bi_iter;
+		remap_cache(cc, bio, e);
+		return IOF_MAP_CONTINUE;
 	} else if (e) {
 		/* being promoted: the copy would be stale */
 		e->flags |= CE_STALE;
@@ -584,20 +584,10 @@ static int cache_end_io(struct iofilter_instance *fi, struct bio *bio,
 }
 
 void cc_release_waiters(struct cc *cc, struct list_head *flushes,
-			struct list_head *prewrites, struct list_head *fuas,
-			int r)
+			struct list_head *fuas, int r)
 {
 	struct cc_pb *pb, *tmp;
 
-	list_for_each_entry_safe(pb, tmp, prewrites, list) {
-		list_del(&pb->list);
-		if (!r) {
-			iofilter_continue(pb->bio);
-		} else {
-			atomic_dec(&pb->e->inflight);
-			iofilter_complete(pb->bio, BLK_STS_IOERR);
-		}
-	}
 	list_for_each_entry_safe(pb, tmp, fuas, list) {
 		list_del(&pb->list);
 		iofilter_endio_continue(pb->bio, r ? BLK_STS_IOERR : BLK_STS_OK);
@@ -870,7 +860,7 @@ static void cc_work(struct work_struct *w)
 
 	spin_lock_irq(&cc->lock);
 	commit = !list_empty(&cc->flush_waiters) ||
-		 !list_empty(&cc->prewrite) || !list_empty(&cc->fua_waiters) ||
+		 !list_empty(&cc->fua_waiters) ||
 		 (low && !list_empty(&cc->pending_free));
 	spin_unlock_irq(&cc->lock);
 	if (commit)
@@ -883,9 +873,10 @@ static void cc_tick(struct work_struct *w)
 	bool commit;
 	unsigned int i;
 
-	/* admission counts age: halve them every tick */
-	for (i = 0; i < ARRAY_SIZE(cc->dk); i++)
-		cc->dk[i] >>= 1;
+	/* admission counts age: halve them every CC_DK_DECAY ticks */
+	if (++cc->ticks % CC_DK_DECAY == 0)
+		for (i = 0; i < (1U << CC_DK_BITS); i++)
+			cc->dk[i] >>= 1;
 	spin_lock_irq(&cc->lock);
 	commit = !bitmap_empty(cc->changed, cc->meta_blocks) ||
 		 !list_empty(&cc->pending_free);
@@ -1043,6 +1034,7 @@ static void cache_free(struct cc *cc)
 		iofilter_bdev_close(&cc->cbdev);
 	bioset_exit(&cc->bs);
 	free_percpu(cc->stats);
+	kvfree(cc->dk);
 	kfree(cc);
 }
 
@@ -1177,7 +1169,6 @@ static struct iofilter_instance *cache_create(struct iofilter_volume *vol,
 	INIT_LIST_HEAD(&cc->pending_free);
 	INIT_LIST_HEAD(&cc->promote);
 	INIT_LIST_HEAD(&cc->flush_waiters);
-	INIT_LIST_HEAD(&cc->prewrite);
 	INIT_LIST_HEAD(&cc->fua_waiters);
 	INIT_LIST_HEAD(&cc->retry);
 	INIT_WORK(&cc->work, cc_work);
@@ -1223,7 +1214,8 @@ static struct iofilter_instance *cache_create(struct iofilter_volume *vol,
 
 	r = -ENOMEM;
 	cc->stats = alloc_percpu(struct cc_stats);
-	if (!cc->stats)
+	cc->dk = kvzalloc(1U << CC_DK_BITS, GFP_KERNEL);
+	if (!cc->stats || !cc->dk)
 		goto nomem;
 	if (bioset_init(&cc->bs, BIO_POOL_SIZE, 0, 0))
 		goto nomem;

@@ -117,7 +117,8 @@ struct cc_seq {
 	u64 run;		/* bytes */
 };
 
-#define CC_DK_BITS		12
+#define CC_DK_BITS		16	/* admission counters: 64 KiB */
+#define CC_DK_DECAY		10	/* ticks between halvings */
 
 struct cc {
 	struct iofilter_instance fi;	/* first: container_of */
@@ -171,7 +172,6 @@ struct cc {
 	bool filled_since_commit;	/* entries filled: flush the cache */
 	/* lists of struct cc_pb */
 	struct list_head flush_waiters;	/* empty flushes: continue after commit */
-	struct list_head prewrite;	/* writes to clean blocks: dirty first */
 	struct list_head fua_waiters;	/* completed FUA writes: end after commit */
 	struct list_head retry;		/* resubmit to the origin */
 
@@ -191,7 +191,8 @@ struct cc {
 	struct bio_set bs;		/* writethrough clones */
 	struct cc_stats __percpu *stats;
 	struct cc_seq seq[CC_SEQ_SLOTS];
-	u8 dk[1 << CC_DK_BITS];		/* admission: recent misses */
+	u8 *dk;				/* admission: recent misses */
+	unsigned int ticks;
 };
 
 /* iof-cache-meta.c */
@@ -204,8 +205,7 @@ void cc_mark_changed(struct cc *cc, struct cc_entry *e);
 struct cc_bucket *cc_bucket_of(struct cc *cc, u64 oblock);
 void cc_hash_insert(struct cc *cc, struct cc_entry *e);
 void cc_release_waiters(struct cc *cc, struct list_head *flushes,
-			struct list_head *prewrites, struct list_head *fuas,
-			int r);
+			struct list_head *fuas, int r);
 void cc_set_failed(struct cc *cc, int err, const char *what);
 
 /* Per-bio data, in the core's per-bio space for the cache class */
