@@ -1,0 +1,57 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# DESCRIPTION: cache filter: a one-time scan larger than the cache does not evict the hot set (admission + CLOCK); sequential streams past seq_threshold bypass the cache
+# TIMEOUT: 300
+# REQUIRES: dmsetup fio
+. "$IOF_ROOT/tests/lib/common.sh"
+. "$IOF_ROOT/tests/lib/iof.sh"
+. "$IOF_ROOT/tests/lib/cache.sh"
+
+load_iofilter cache
+ORIG=$(mkloop 96)
+CDEV=$(mkloop 16)	# about 250 blocks of 64 KiB
+
+# randread OFFSET_MB SIZE_MB: every 64 KiB block of the range read once,
+# in random order (not a sequential stream)
+randread() {
+	fio --name=rr --filename="$DEV" --offset="$1M" --size="$2M" \
+		--rw=randread --bs=64k --direct=1 --ioengine=psync \
+		--output=/dev/null || fail "random reads"
+}
+
+# hot set: 4 MiB (64 blocks), read until promoted
+cache_volume t-cache "$ORIG" "$CDEV" promote_hits=2 || fail "create"
+dd if=/dev/urandom of="$DEV" bs=1M count=96 oflag=direct status=none || fail "fill"
+randread 0 4
+randread 0 4
+cache_settle t-cache
+randread 0 4		# hits: the CLOCK counts them
+[ "$(cstat t-cache used)" -ge 60 ] || fail "hot set not cached"
+# a one-time scan of 80 MiB (1280 blocks, five times the cache)
+randread 16 80
+cache_settle t-cache
+m0=$(cstat t-cache read_misses)
+randread 0 4
+misses=$(($(cstat t-cache read_misses) - m0))
+log "hot set misses after the scan: $misses of 64"
+[ "$misses" -le 6 ] || fail "the scan evicted the hot set ($misses misses)"
+abi load t-cache action=pass > /dev/null
+abi remove t-cache c || fail "remove"
+dm_remove t-cache
+
+# sequential bypass: a 16 MiB stream promotes at most its first 1 MiB
+cache_volume t-cache "$ORIG" "$CDEV" promote_hits=1 seq_threshold=1M format=1 ||
+	fail "create"
+dd if="$DEV" of=/dev/null bs=256K skip=64 count=64 iflag=direct status=none ||
+	fail "sequential read"
+cache_settle t-cache
+[ "$(cstat t-cache bypassed)" -gt 200 ] || fail "stream not bypassed"
+[ "$(cstat t-cache promotions)" -le 16 ] || fail "stream promoted"
+# random reads are still promoted
+randread 40 2
+cache_settle t-cache
+[ "$(cstat t-cache promotions)" -ge 30 ] || fail "random reads not promoted"
+abi load t-cache action=pass > /dev/null
+abi remove t-cache c || fail "remove"
+dm_remove t-cache
+exit 0
