@@ -15,7 +15,8 @@
 # "N passed, N failed, N skipped"; exit status 0 iff nothing failed.
 #
 # Environment: KVERS (kernel releases, default: all supported), TESTS (VM test
-# filter), RUNNER_SELFTEST=1, BUILD.  Logs: $BUILD/check/.
+# filter), FULL=1 (every VM test on every kernel; see "Time budget" below),
+# RUNNER_SELFTEST=1, BUILD.  Logs: $BUILD/check/.
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -128,12 +129,32 @@ else
 fi
 
 # ------------------------------------------------------------------ VM
+# Time budget: under TCG the whole suite on every kernel takes longer than
+# CI allows.  A test whose header says "# CHECK: newest-kernel" (the long
+# replicate and cache scenarios; their data-path tests are not marked) runs
+# on the newest kernel of KVERS only, unless FULL=1 or TESTS is given; every
+# test passes on every kernel (make check FULL=1 runs them all).
 t=$(date +%s)
-say "VM tests on $KVERS${TESTS:+ (tests: $TESTS)}"
-args=(--kernels "$KVERS")
-[ -n "$TESTS" ] && args+=(--tests "$TESTS")
-RUNNER_SELFTEST=0 tests/vm/run-suite "${args[@]}" 2>&1 | tee "$logs/vm.log"
-add_counts "vm ($KVERS)" "$logs/vm.log" "${PIPESTATUS[0]}"
+newest=${KVERS##* }
+older=${KVERS% "$newest"}
+older=${older% }
+if [ -z "$TESTS" ] && [ "${FULL:-0}" != 1 ] && [ -n "$older" ]; then
+	light=$(grep -L '^# CHECK: newest-kernel' tests/vm/t/*.sh |
+		xargs -n1 basename | sed 's/\.sh$//' | paste -sd, -)
+	say "VM tests on $older (tests not marked newest-kernel; FULL=1 runs all)"
+	RUNNER_SELFTEST=0 tests/vm/run-suite --kernels "$older" --tests "$light" 2>&1 |
+		tee "$logs/vm-older.log"
+	add_counts "vm ($older)" "$logs/vm-older.log" "${PIPESTATUS[0]}"
+	say "VM tests on $newest"
+	RUNNER_SELFTEST=0 tests/vm/run-suite --kernels "$newest" 2>&1 | tee "$logs/vm.log"
+	add_counts "vm ($newest)" "$logs/vm.log" "${PIPESTATUS[0]}"
+else
+	say "VM tests on $KVERS${TESTS:+ (tests: $TESTS)}"
+	args=(--kernels "$KVERS")
+	[ -n "$TESTS" ] && args+=(--tests "$TESTS")
+	RUNNER_SELFTEST=0 tests/vm/run-suite "${args[@]}" 2>&1 | tee "$logs/vm.log"
+	add_counts "vm ($KVERS)" "$logs/vm.log" "${PIPESTATUS[0]}"
+fi
 say "VM tests: $(elapsed "$t")"
 
 if [ "${RUNNER_SELFTEST:-0}" = 1 ]; then

@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # DESCRIPTION: replicate: replica on dm-error and dm-flakey: degrade keeps every write and records dirty regions, resync when it answers; fail mode fails writes cleanly
+# CHECK: newest-kernel
 # TIMEOUT: 600
 # REQUIRES: dmsetup fio mod:dm-flakey
 . "$IOF_ROOT/tests/lib/common.sh"

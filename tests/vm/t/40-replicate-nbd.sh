@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # DESCRIPTION: replicate to an NBD replica (nbd-server on loopback): kill the server mid-workload, no primary write fails, degraded with dirty regions; reconnect, resync, byte-identical
+# CHECK: newest-kernel
 # TIMEOUT: 600
 # REQUIRES: dmsetup fio ip pgrep nbd-server nbd-client mod:nbd
 . "$IOF_ROOT/tests/lib/common.sh"

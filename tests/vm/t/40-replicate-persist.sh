@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # DESCRIPTION: replicate: the dirty bitmap survives a table reload, an instance re-create and a VM reboot; after a crash every region is dirty; resync then makes the replica byte-identical
+# CHECK: newest-kernel
 # TIMEOUT: 600
 # REQUIRES: dmsetup fio
 . "$IOF_ROOT/tests/lib/common.sh"

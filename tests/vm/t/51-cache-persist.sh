@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # DESCRIPTION: cache filter: bad input refused with its reason, warm (and dirty data kept) after reattach and after a reboot, cache of another origin refused, detach flushes
+# CHECK: newest-kernel
 # TIMEOUT: 600
 # REQUIRES: dmsetup tool
 . "$IOF_ROOT/tests/lib/common.sh"

@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # DESCRIPTION: cache filter: VM reset during a writeback workload with background writeback; after the reboot every acknowledged O_DSYNC write reads back
+# CHECK: newest-kernel
 # TIMEOUT: 600
 # REQUIRES: dmsetup
 . "$IOF_ROOT/tests/lib/common.sh"

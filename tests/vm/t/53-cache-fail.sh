@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # DESCRIPTION: cache filter: the cache device fails (dm error target) in each mode; writethrough/writearound lose no I/O, writeback fails only dirty blocks, never returns stale data, and keeps its dirty data for later
+# CHECK: newest-kernel
 # TIMEOUT: 600
 # REQUIRES: dmsetup fio
 . "$IOF_ROOT/tests/lib/common.sh"

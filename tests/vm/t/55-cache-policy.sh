@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # DESCRIPTION: cache filter: a one-time scan larger than the cache does not evict the hot set (admission + CLOCK); sequential streams past seq_threshold bypass the cache
+# CHECK: newest-kernel
 # TIMEOUT: 300
 # REQUIRES: dmsetup fio
 . "$IOF_ROOT/tests/lib/common.sh"
