@@ -10,6 +10,7 @@
 
 load_iofilter cache
 P=$IOF_PERSIST
+NOWB=(low_watermark=90 high_watermark=95)	# no background writeback
 
 # refused REASON PARAM...: creating the instance fails and says REASON
 refused() {
@@ -48,7 +49,7 @@ if [ "$IOF_PHASE" = 1 ]; then
 	dm_remove t-cache
 
 	# writeback: 2 MiB dirty (whole-block writes), the rest promoted
-	cache_volume t-cache "$ORIG" "$CDEV" mode=writeback || fail "create"
+	cache_volume t-cache "$ORIG" "$CDEV" mode=writeback "${NOWB[@]}" || fail "create"
 	dd if=/dev/urandom of="$DEV" bs=1M count=8 oflag=direct status=none ||
 		fail "fill"
 	abi msg t-cache c flush > /dev/null || fail "flush"
@@ -67,7 +68,7 @@ if [ "$IOF_PHASE" = 1 ]; then
 	dm_remove t-cache	# no flush: the dirty blocks stay in the cache
 
 	# reattach: warm from the first read, dirty data served from the cache
-	cache_volume t-cache "$ORIG" "$CDEV" mode=writeback || fail "reattach"
+	cache_volume t-cache "$ORIG" "$CDEV" mode=writeback "${NOWB[@]}" || fail "reattach"
 	assert_eq "$used" "$(cstat t-cache used)" "used after reattach"
 	assert_eq "$dirty" "$(cstat t-cache dirty)" "dirty after reattach"
 	assert_eq "$sum" "$(sum8 "$DEV")" "data after reattach"
@@ -106,7 +107,7 @@ fi
 read -r sum used dirty < "$P/state"
 ORIG=$(mkloop 32 "$P/origin.img")
 CDEV=$(mkloop 16 "$P/cache.img")
-cache_volume t-cache "$ORIG" "$CDEV" mode=writeback || fail "attach after reboot"
+cache_volume t-cache "$ORIG" "$CDEV" mode=writeback "${NOWB[@]}" || fail "attach after reboot"
 assert_eq "$used" "$(cstat t-cache used)" "used after reboot"
 assert_eq "$dirty" "$(cstat t-cache dirty)" "dirty after reboot"
 assert_eq "$sum" "$(sum8 "$DEV")" "data after reboot"

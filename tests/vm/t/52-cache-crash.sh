@@ -38,7 +38,11 @@ if [ "$IOF_PHASE" = 1 ]; then
 			echo "$b $s" >> "$P/log"
 		done
 	) &
-	sleep 25
+	# at least a dozen acknowledged writes (a slow host: up to 2 minutes)
+	for _ in $(seq 1 120); do
+		[ "$(wc -l < "$P/log")" -ge 12 ] && break
+		sleep 1
+	done
 	kill -0 $! || fail "writer died"
 	log "$(abi status t-cache c)"
 	[ "$(wc -l < "$P/log")" -gt 10 ] || fail "too few writes before the crash"

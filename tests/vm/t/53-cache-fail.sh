@@ -45,8 +45,9 @@ for mode in writethrough writearound; do
 	cdev_ok
 done
 
-# writeback: 2 MiB dirty, 6 MiB clean
-cache_volume t-cache "$ORIG" "$CD" mode=writeback promote_hits=1 format=1 ||
+# writeback: 2 MiB dirty, 6 MiB clean (no background writeback)
+cache_volume t-cache "$ORIG" "$CD" mode=writeback promote_hits=1 format=1 \
+	low_watermark=90 high_watermark=95 ||
 	fail "create writeback"
 dd if=/dev/urandom of="$DEV" bs=1M count=8 oflag=direct status=none || fail "fill"
 abi msg t-cache c flush > /dev/null || fail "flush"

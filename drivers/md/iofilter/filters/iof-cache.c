@@ -785,6 +785,8 @@ static void do_writeback(struct cc *cc)
 	u64 dirty = READ_ONCE(cc->nr_dirty), scanned = 0;
 	static const u16 want = CE_HASHED | CE_VALID | CE_DIRTY;
 
+	if (!dirty)
+		cc->wb_active = false;
 	if (!dirty || READ_ONCE(cc->failed) || READ_ONCE(cc->dying))
 		return;
 	if (!all) {
