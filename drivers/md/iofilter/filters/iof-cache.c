@@ -287,7 +287,9 @@ static void wt_clone_endio(struct bio *clone)
 		else if (e->flags & CE_HASHED)
 			invalidate(cc, e);
 		spin_unlock_irqrestore(&bk->lock, flags);
-		cc_set_failed(cc, blk_status_to_errno(st), "cache write");
+		if (st != BLK_STS_AGAIN)	/* REQ_NOWAIT: not a failure */
+			cc_set_failed(cc, blk_status_to_errno(st),
+				      "cache write");
 	}
 	atomic_dec(&e->inflight);
 	bio_put(clone);
@@ -548,7 +550,7 @@ static int cache_end_io(struct iofilter_instance *fi, struct bio *bio,
 				/* the block was not cached: the origin takes it */
 				if (e->flags & CE_HASHED)
 					release_unborn(cc, e);
-				retry = true;
+				retry = *status != BLK_STS_AGAIN;
 			} else if (e->flags & CE_ALLOC) {
 				e->flags &= ~CE_ALLOC;
 				e->flags |= CE_VALID;
@@ -557,7 +559,7 @@ static int cache_end_io(struct iofilter_instance *fi, struct bio *bio,
 		}
 		spin_unlock_irqrestore(&bk->lock, flags);
 		atomic_dec(&e->inflight);
-		if (*status)
+		if (*status && *status != BLK_STS_AGAIN)
 			cc_set_failed(cc, blk_status_to_errno(*status),
 				      "cache write");
 		if (retry)
