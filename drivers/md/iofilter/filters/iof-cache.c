@@ -22,7 +22,7 @@
  * cache class is the last before the origin, so the core submits the bio
  * wherever it points).  Nothing is allocated per hit.  A read miss goes to
  * the origin; if the block passes admission (promote_hits recent misses,
- * counted in hashed counters that halve every 10 s; not part of a
+ * counted in hashed counters that halve every 64K misses; not part of a
  * sequential stream) a free entry is taken and
  * dm-kcopyd copies the block from a worker: the miss never waits for it.
  * Eviction is CLOCK with a two-bit frequency per entry over clean blocks;
@@ -216,6 +216,7 @@ static bool admit(struct cc *cc, u64 ob)
 	u8 *c = &cc->dk[hash_64(ob, CC_DK_BITS)];
 	unsigned int n = READ_ONCE(*c) + 1;
 
+	atomic_inc(&cc->dk_misses);
 	if (n >= cc->promote_hits) {
 		WRITE_ONCE(*c, 0);
 		return true;
@@ -877,10 +878,12 @@ static void cc_tick(struct work_struct *w)
 	bool commit;
 	unsigned int i;
 
-	/* admission counts age: halve them every CC_DK_DECAY ticks */
-	if (++cc->ticks % CC_DK_DECAY == 0)
+	/* admission counts age by misses, not time: halve them every 64K */
+	if (atomic_read(&cc->dk_misses) >= (1 << CC_DK_BITS)) {
+		atomic_set(&cc->dk_misses, 0);
 		for (i = 0; i < (1U << CC_DK_BITS); i++)
 			cc->dk[i] >>= 1;
+	}
 	spin_lock_irq(&cc->lock);
 	commit = !bitmap_empty(cc->changed, cc->meta_blocks) ||
 		 !list_empty(&cc->pending_free);
@@ -1181,6 +1184,7 @@ static struct iofilter_instance *cache_create(struct iofilter_volume *vol,
 	atomic_set(&cc->nr_copies, 0);
 	atomic_set(&cc->nr_wb, 0);
 	atomic_set(&cc->flushing, 0);
+	atomic_set(&cc->dk_misses, 0);
 
 	r = parse_params(cc, argc, argv, &fmt, error, error_len);
 	if (r)
