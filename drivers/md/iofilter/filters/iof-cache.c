@@ -22,7 +22,7 @@
  * cache class is the last before the origin, so the core submits the bio
  * wherever it points).  Nothing is allocated per hit.  A read miss goes to
  * the origin; if the block passes admission (promote_hits recent misses,
- * counted in hashed counters that halve every 10 s; not part of a
+ * counted in hashed counters that halve every 64K misses; not part of a
  * sequential stream) a free entry is taken and
  * dm-kcopyd copies the block from a worker: the miss never waits for it.
  * Eviction is CLOCK with a two-bit frequency per entry over clean blocks;
@@ -216,6 +216,7 @@ static bool admit(struct cc *cc, u64 ob)
 	u8 *c = &cc->dk[hash_64(ob, CC_DK_BITS)];
 	unsigned int n = READ_ONCE(*c) + 1;
 
+	atomic_inc(&cc->dk_misses);
 	if (n >= cc->promote_hits) {
 		WRITE_ONCE(*c, 0);
 		return true;
@@ -287,7 +288,9 @@ static void wt_clone_endio(struct bio *clone)
 		else if (e->flags & CE_HASHED)
 			invalidate(cc, e);
 		spin_unlock_irqrestore(&bk->lock, flags);
-		cc_set_failed(cc, blk_status_to_errno(st), "cache write");
+		if (st != BLK_STS_AGAIN)	/* REQ_NOWAIT: not a failure */
+			cc_set_failed(cc, blk_status_to_errno(st),
+				      "cache write");
 	}
 	atomic_dec(&e->inflight);
 	bio_put(clone);
@@ -548,7 +551,7 @@ static int cache_end_io(struct iofilter_instance *fi, struct bio *bio,
 				/* the block was not cached: the origin takes it */
 				if (e->flags & CE_HASHED)
 					release_unborn(cc, e);
-				retry = true;
+				retry = *status != BLK_STS_AGAIN;
 			} else if (e->flags & CE_ALLOC) {
 				e->flags &= ~CE_ALLOC;
 				e->flags |= CE_VALID;
@@ -557,7 +560,7 @@ static int cache_end_io(struct iofilter_instance *fi, struct bio *bio,
 		}
 		spin_unlock_irqrestore(&bk->lock, flags);
 		atomic_dec(&e->inflight);
-		if (*status)
+		if (*status && *status != BLK_STS_AGAIN)
 			cc_set_failed(cc, blk_status_to_errno(*status),
 				      "cache write");
 		if (retry)
@@ -875,10 +878,12 @@ static void cc_tick(struct work_struct *w)
 	bool commit;
 	unsigned int i;
 
-	/* admission counts age: halve them every CC_DK_DECAY ticks */
-	if (++cc->ticks % CC_DK_DECAY == 0)
+	/* admission counts age by misses, not time: halve them every 64K */
+	if (atomic_read(&cc->dk_misses) >= (1 << CC_DK_BITS)) {
+		atomic_set(&cc->dk_misses, 0);
 		for (i = 0; i < (1U << CC_DK_BITS); i++)
 			cc->dk[i] >>= 1;
+	}
 	spin_lock_irq(&cc->lock);
 	commit = !bitmap_empty(cc->changed, cc->meta_blocks) ||
 		 !list_empty(&cc->pending_free);
@@ -1179,6 +1184,7 @@ static struct iofilter_instance *cache_create(struct iofilter_volume *vol,
 	atomic_set(&cc->nr_copies, 0);
 	atomic_set(&cc->nr_wb, 0);
 	atomic_set(&cc->flushing, 0);
+	atomic_set(&cc->dk_misses, 0);
 
 	r = parse_params(cc, argc, argv, &fmt, error, error_len);
 	if (r)

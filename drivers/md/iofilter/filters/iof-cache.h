@@ -118,7 +118,6 @@ struct cc_seq {
 };
 
 #define CC_DK_BITS		16	/* admission counters: 64 KiB */
-#define CC_DK_DECAY		10	/* ticks between halvings */
 
 struct cc {
 	struct iofilter_instance fi;	/* first: container_of */
@@ -192,7 +191,7 @@ struct cc {
 	struct cc_stats __percpu *stats;
 	struct cc_seq seq[CC_SEQ_SLOTS];
 	u8 *dk;				/* admission: recent misses */
-	unsigned int ticks;
+	atomic_t dk_misses;		/* since the last halving */
 };
 
 /* iof-cache-meta.c */
