@@ -12,7 +12,8 @@
 # Counts: each build step is one test; make unit's own "N passed, N failed"
 # line when it prints one (else one test); the VM suite's tests; the runner
 # self-check and the benchmark one test each.  Ends with the line
-# "N passed, N failed, N skipped"; exit status 0 iff nothing failed.
+# "N skipped" and then, last, "N passed, N failed" (the line CI reads); exit
+# status 0 iff nothing failed.
 #
 # Environment: KVERS (kernel releases, default: all supported), TESTS (VM test
 # filter), FULL=1 (every VM test on every kernel; see "Time budget" below),
@@ -68,12 +69,18 @@ add_counts() {
 	fi
 }
 
+# totals: the closing lines; CI reads the last one, "N passed, N failed".
+totals() {
+	echo "$skipped skipped"
+	echo "$pass passed, $failed failed"
+}
+
 # ------------------------------------------------------------------ deps
 t=$(date +%s)
 say "deps"
 if ! scripts/deps.sh; then
 	result deps fail "scripts/deps.sh failed: nothing else can run"
-	echo "$pass passed, $failed failed, $skipped skipped"
+	totals
 	exit 1
 fi
 # Releases; a series (6.1, 6.12) stands for its newest installed release.
@@ -83,7 +90,7 @@ for k in $want; do
 	[ -n "$k" ] && kvers="$kvers $k"
 done
 KVERS=${kvers# }
-[ -n "$KVERS" ] || { result kernels fail "no kernel installed for '$want'"; echo "$pass passed, $failed failed, $skipped skipped"; exit 1; }
+[ -n "$KVERS" ] || { result kernels fail "no kernel installed for '$want'"; totals; exit 1; }
 TESTS=${TESTS:-}
 say "kernels: $KVERS ($(elapsed "$t"))"
 
@@ -180,5 +187,5 @@ fi
 
 echo "==> summary ($(elapsed "$t_all"))"
 printf '    %s\n' "${summary[@]}"
-echo "$pass passed, $failed failed, $skipped skipped"
+totals
 [ "$failed" = 0 ]
