@@ -56,12 +56,21 @@ for ss in 512 4096; do
 		ctl apply "$IOF_TMP/bare.yaml" > /dev/null || fail "apply bare volume"
 		assert_eq 512 "$(blockdev --getss /dev/mapper/v$ss)" "bare volume block size"
 	fi
-	volume v$ss "$o" $ss "range: {start: 1MiB, length: 40MiB}"
+	# 512: large bios go to the unbound worker (offload_size, default
+	# 256 KiB); 4096: offload_size 0, every bio converted inline
+	extra=''
+	[ $ss = 4096 ] && extra='          offload_size: 0'
+	volume v$ss "$o" $ss "range: {start: 1MiB, length: 40MiB}" "$extra"
 	assert_eq $ss "$(blockdev --getss /dev/mapper/v$ss)" "logical block size of v$ss"
 	fio_verify /dev/mapper/v$ss 40M --offset=1M
 	# big sequential writes: capped at 256 pages each and split
 	fio_verify /dev/mapper/v$ss 40M --offset=1M --bs=2M --rw=write --iodepth=4
 	[ "$(cstat v$ss enc writes)" -gt 0 ] || fail "crypt saw no writes"
+	if [ $ss = 4096 ]; then
+		assert_eq 0 "$(cstat v$ss enc offloaded)" "offloaded bios with offload_size 0"
+	else
+		[ "$(cstat v$ss enc offloaded)" -gt 0 ] || fail "no bio of 1 MiB was offloaded"
+	fi
 	assert_eq 0 "$(cstat v$ss enc errors)" "crypto errors"
 	assert_eq 0 "$(cstat v$ss enc rejected)" "rejected bios"
 	echo "ok - fio verify sector_size=$ss"

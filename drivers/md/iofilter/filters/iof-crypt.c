@@ -26,6 +26,11 @@
  *  Asynchronous crypto (cryptd, an accelerator) completes through a
  *  callback that resumes the bio; a full crypto queue or a failed atomic
  *  allocation moves the rest of the bio to a worker, which can sleep.
+ *  Bios of offload_size bytes or more (default 256 KiB; 0: none) go to the
+ *  worker on purpose: its workqueue is unbound, so large sequential I/O at
+ *  a queue depth above one is converted on every CPU at once instead of
+ *  only the submitter's (what dm-crypt's default kcryptd queue buys), while
+ *  small I/O keeps the latency of the inline path.
  *
  * Writes are capped at BIO_MAX_VECS pages (iofilter_accept_partial) like
  * dm-crypt's.  Discards are dropped (completed without reaching the origin)
@@ -78,7 +83,8 @@ struct crypt_stats {
 	u64 writes;
 	u64 read_bytes;
 	u64 write_bytes;
-	u64 deferred;		/* bios moved to the worker */
+	u64 deferred;		/* bios moved to the worker for want of memory */
+	u64 offloaded;		/* bios of offload_size or more, to the worker */
 	u64 async;		/* crypto requests that completed later */
 	u64 discards_dropped;
 	u64 rejected;		/* misaligned or out-of-range bios */
@@ -96,6 +102,7 @@ struct iof_crypt {
 	u64 iv_offset;			/* 512-byte sectors */
 	bool iv_large_sectors;
 	bool allow_discards;
+	unsigned int offload_size;	/* bytes; 0: never offload */
 	char key_desc[IOF_NAME_LEN + 8];	/* "logon:..." or "" */
 
 	unsigned int req_size;		/* struct crypt_req + request + iv */
@@ -421,11 +428,28 @@ static void crypt_work(struct work_struct *w)
 		crypt_finish(io);
 }
 
+static void crypt_queue(struct crypt_io *io)
+{
+	INIT_WORK(&io->work, crypt_work);
+	queue_work(io->cc->wq, &io->work);
+}
+
 static void crypt_defer(struct crypt_io *io)
 {
 	this_cpu_inc(io->cc->stats->deferred);
-	INIT_WORK(&io->work, crypt_work);
-	queue_work(io->cc->wq, &io->work);
+	crypt_queue(io);
+}
+
+/* A large bio: convert it on the unbound workqueue (any CPU) */
+static bool crypt_offload(struct crypt_io *io)
+{
+	struct iof_crypt *cc = io->cc;
+
+	if (!cc->offload_size || io->iter.bi_size < cc->offload_size)
+		return false;
+	this_cpu_inc(cc->stats->offloaded);
+	crypt_queue(io);
+	return true;
 }
 
 /* ---- map and end_io ---- */
@@ -498,6 +522,8 @@ static int crypt_map(struct iofilter_instance *fi, struct bio *bio, void *p,
 	this_cpu_inc(cc->stats->writes);
 	this_cpu_add(cc->stats->write_bytes, bio->bi_iter.bi_size);
 	atomic_set(&io->pending, 1);
+	if (crypt_offload(io))
+		return IOF_MAP_SUBMITTED;
 
 	io->carrier = crypt_alloc_pages(cc, io->iter.bi_size, GFP_NOWAIT);
 	if (!io->carrier || crypt_convert(io, false) == CONV_RESUME) {
@@ -532,6 +558,8 @@ static int crypt_end_io(struct iofilter_instance *fi, struct bio *bio,
 	if (*status)
 		return IOF_ENDIO_DONE;
 	atomic_set(&io->pending, 1);
+	if (crypt_offload(io))
+		return IOF_ENDIO_INCOMPLETE;
 	if (in_hardirq() || irqs_disabled() ||
 	    crypt_convert(io, false) == CONV_RESUME) {
 		crypt_defer(io);
@@ -560,21 +588,22 @@ static void crypt_status(struct iofilter_instance *fi, char *result,
 		s.read_bytes += p->read_bytes;
 		s.write_bytes += p->write_bytes;
 		s.deferred += p->deferred;
+		s.offloaded += p->offloaded;
 		s.async += p->async;
 		s.discards_dropped += p->discards_dropped;
 		s.rejected += p->rejected;
 		s.errors += p->errors;
 	}
 	scnprintf(result, maxlen,
-		  "cipher=%s key_bits=%u key=%s sector_size=%u iv_offset=%llu offset=%llu iv_large_sectors=%d allow_discards=%d driver=%s reads=%llu writes=%llu read_bytes=%llu write_bytes=%llu deferred=%llu async=%llu discards_dropped=%llu rejected=%llu errors=%llu",
+		  "cipher=%s key_bits=%u key=%s sector_size=%u iv_offset=%llu offset=%llu iv_large_sectors=%d allow_discards=%d offload_size=%u driver=%s reads=%llu writes=%llu read_bytes=%llu write_bytes=%llu deferred=%llu offloaded=%llu async=%llu discards_dropped=%llu rejected=%llu errors=%llu",
 		  cc->cipher->name, cc->key_bytes * 8,
 		  cc->key_desc[0] ? cc->key_desc : "secret",
 		  cc->sector_size, cc->iv_offset,
 		  (unsigned long long)cc->offset, cc->iv_large_sectors,
-		  cc->allow_discards,
+		  cc->allow_discards, cc->offload_size,
 		  crypto_tfm_alg_driver_name(crypto_skcipher_tfm(cc->tfm)),
 		  s.reads, s.writes, s.read_bytes, s.write_bytes, s.deferred,
-		  s.async, s.discards_dropped, s.rejected, s.errors);
+		  s.offloaded, s.async, s.discards_dropped, s.rejected, s.errors);
 }
 
 static void crypt_io_hints(struct iofilter_instance *fi,
@@ -670,7 +699,7 @@ static int crypt_key_from_keyring(const char *spec, u8 *key, unsigned int *len,
 
 static const char * const crypt_params[] = {
 	"cipher", "key", "key_file", "sector_size", "iv_offset", "offset",
-	"iv_large_sectors", "allow_discards",
+	"iv_large_sectors", "allow_discards", "offload_size",
 };
 
 static int crypt_check_params(unsigned int argc, char **argv, char *error,
@@ -755,6 +784,13 @@ static int crypt_parse(struct iof_crypt *cc, struct iofilter_volume *vol,
 		    (unsigned long long)vol_sectors << SECTOR_SHIFT);
 		return -EINVAL;
 	}
+	if (iofilter_param_size(argc, argv, "offload_size", SZ_256K, &v) ||
+	    v > (BIO_MAX_VECS << PAGE_SHIFT)) {
+		ERR("offload_size must be a size up to %lu bytes (0: never)",
+		    (unsigned long)BIO_MAX_VECS << PAGE_SHIFT);
+		return -EINVAL;
+	}
+	cc->offload_size = v;
 	r = crypt_bool(argc, argv, "iv_large_sectors", &cc->iv_large_sectors,
 		       error, error_len);
 	if (!r)
@@ -853,7 +889,12 @@ static struct iofilter_instance *crypt_create(struct iofilter_volume *vol,
 	if (r)
 		goto bad;
 
-	cc->tfm = crypto_alloc_skcipher(cc->cipher->alg, 0, 0);
+	/*
+	 * Like dm-crypt: no implementation that allocates memory per request
+	 * (it could deadlock writing out pages under memory pressure).
+	 */
+	cc->tfm = crypto_alloc_skcipher(cc->cipher->alg, 0,
+					CRYPTO_ALG_ALLOCATES_MEMORY);
 	if (IS_ERR(cc->tfm)) {
 		r = PTR_ERR(cc->tfm);
 		cc->tfm = NULL;
@@ -888,8 +929,9 @@ static struct iofilter_instance *crypt_create(struct iofilter_volume *vol,
 		ERR("out of memory");
 		goto bad;
 	}
-	cc->wq = alloc_workqueue("iofcrypt/%s", WQ_HIGHPRI | WQ_CPU_INTENSIVE |
-				 WQ_MEM_RECLAIM, 0, iofilter_volume_name(vol));
+	cc->wq = alloc_workqueue("iofcrypt/%s", WQ_UNBOUND | WQ_HIGHPRI |
+				 WQ_CPU_INTENSIVE | WQ_MEM_RECLAIM, 0,
+				 iofilter_volume_name(vol));
 	if (!cc->wq) {
 		ERR("out of memory");
 		goto bad;
