@@ -14,7 +14,10 @@
 #	SCRIPT down                 remove the backing devices
 # ROLE is base (measured, compared to nothing), peer (what users would use
 # instead) or iofilter; COMPARE, for iofilter configurations, is a comma
-# list of PEER[:GOAL] (GOAL: the ratio the issue asks for) or "-".
+# list of PEER[:GOAL[:HITGOAL]][@PATTERN] (GOAL: the ratio the issue asks
+# for; HITGOAL: the same for the read hit ratio, where both report one;
+# PATTERN: the goals hold only in the scenarios whose name contains it)
+# or "-".
 # "start" exits 4 with "SKIP: reason" when the configuration cannot run here
 # (a filter module not built yet); any other failure exits 1.
 # "start CONFIG data" asks for a stack whose backing device stores data

@@ -31,7 +31,7 @@ cmd_configs() {
 	dm-cache       peer     -                                    dm-cache smq
 	dm-writecache  peer     -                                    dm-writecache
 	bcache         peer     -                                    bcache
-	iof-cache      iofilter dm-cache,dm-writecache,bcache,cache-linear:0.95  iofilter cache
+	iof-cache      iofilter dm-cache::1.0,dm-writecache:1.0@randwrite-wb,bcache,cache-linear:0.95@hit  iofilter cache
 	END
 }
 

@@ -8,7 +8,10 @@
 #   dm-crypt-nowq  dm-crypt with no_read_workqueue,no_write_workqueue
 #   iof-crypt      iofilter volume, one rule over the whole device chaining a
 #                  crypt instance (cipher=aes-xts-plain64 sector_size=512
-#                  iv_offset=0, the key as the instance secret)
+#                  iv_offset=0, the key as the instance secret); bios of
+#                  256 KiB and more go to its unbound worker (offload_size)
+#   iof-crypt-inline  the same with offload_size=0: every bio converted in
+#                  the submitter's or completion context
 # CRYPT_SECTOR=4096 in the environment runs all three with 4 KiB sectors.
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
@@ -20,6 +23,7 @@ cmd_configs() {
 	dm-crypt       peer     -                          dm-crypt
 	dm-crypt-nowq  peer     -                          dm-crypt no_{read,write}_workqueue
 	iof-crypt      iofilter dm-crypt:1.5,dm-crypt-nowq:1.0  iofilter crypt
+	iof-crypt-inline iofilter dm-crypt,dm-crypt-nowq  iofilter crypt, offload_size=0
 	END
 }
 
@@ -44,11 +48,12 @@ cmd_start() {
 	case "$cfg" in
 	dm-crypt) ;;
 	dm-crypt-nowq) opts+=(no_read_workqueue no_write_workqueue) ;;
-	iof-crypt)
+	iof-crypt|iof-crypt-inline)
 		need_iofilter crypt
 		iof_volume_up bench-crypt "$dev"
 		id=$(iof_instance bench-crypt key0 crypt --secret-file "$BENCH_STATE/crypt.key" \
-			cipher=aes-xts-plain64 "sector_size=$SECTOR" iv_offset=0)
+			cipher=aes-xts-plain64 "sector_size=$SECTOR" iv_offset=0 \
+			"offload_size=$([ "$cfg" = iof-crypt ] && echo 256KiB || echo 0)")
 		iof_chain_all bench-crypt "$id"
 		echo "DEV=/dev/mapper/bench-crypt"
 		return ;;

@@ -10,6 +10,10 @@
 #                the benchmark)
 #   iof-sync     iofilter replicate, mode=sync, one rule over the whole device
 #   iof-async    iofilter replicate, mode=async
+# The same four again with the suffix "-1ms", over ram0 and ram1 behind
+# dm-delay (1 ms per read, write and flush: devices with a latency of their
+# own, where the two legs of a mirror overlap).  On bare brd every copy is
+# guest CPU, so a second leg costs what the first does, whatever the design.
 # The iofilter configurations wait (60 s at most) for the initial sync that
 # a new replica gets before the run starts.
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
@@ -17,21 +21,33 @@
 SIZE_MIB=128
 REGION=64KiB
 
+DELAY_MS=1
+
 cmd_configs() {
 	cat <<-'END'
-	linear     peer     -                       dm-linear, one leg
-	dm-raid1   peer     -                       dm-raid1 (mirror, core log)
-	iof-sync   iofilter linear:0.90,dm-raid1:1.2  iofilter replicate sync
-	iof-async  iofilter linear,dm-raid1         iofilter replicate async
+	linear         peer     -                             dm-linear, one leg
+	dm-raid1       peer     -                             dm-raid1 (mirror, core log)
+	iof-sync       iofilter linear:0.90,dm-raid1:1.2      iofilter replicate sync
+	iof-async      iofilter linear,dm-raid1               iofilter replicate async
+	linear-1ms     peer     -                             dm-linear, one leg, 1 ms device
+	dm-raid1-1ms   peer     -                             dm-raid1, 1 ms devices
+	iof-sync-1ms   iofilter linear-1ms:0.90,dm-raid1-1ms:1.2  iofilter replicate sync, 1 ms devices
+	iof-async-1ms  iofilter linear-1ms,dm-raid1-1ms       iofilter replicate async, 1 ms devices
 	END
 }
 
 cmd_up() {
+	local i
 	brd_up 3 "$SIZE_MIB"
 	modprobe dm-mirror || ktap_skip "module dm-mirror not available"
+	modprobe dm-delay || ktap_skip "module dm-delay not available"
+	for i in 0 1; do
+		bench_dm "bench-d$i" "0 $(blockdev --getsz /dev/ram$i) delay /dev/ram$i 0 $DELAY_MS"
+	done
 }
 
 cmd_down() {
+	bench_dm_remove bench-d0 bench-d1
 	brd_down
 }
 
@@ -47,24 +63,27 @@ wait_sync() {
 }
 
 cmd_start() {
-	local cfg=$1 sz id mode
+	local cfg=$1 sz id mode p=/dev/ram0 r=/dev/ram1
 	[ -b /dev/ram2 ] || fail "run '$0 up' first"
-	sz=$(blockdev --getsz /dev/ram0)
 	case "$cfg" in
-	linear) bench_dm bench-repl "0 $sz linear /dev/ram0 0" ;;
+	*-1ms) cfg=${cfg%-1ms} p=/dev/mapper/bench-d0 r=/dev/mapper/bench-d1 ;;
+	esac
+	sz=$(blockdev --getsz "$p")
+	case "$cfg" in
+	linear) bench_dm bench-repl "0 $sz linear $p 0" ;;
 	dm-raid1)
-		bench_dm bench-repl "0 $sz mirror core 2 128 nosync 2 /dev/ram0 0 /dev/ram1 0 1 handle_errors" ;;
+		bench_dm bench-repl "0 $sz mirror core 2 128 nosync 2 $p 0 $r 0 1 handle_errors" ;;
 	iof-sync|iof-async)
 		mode=${cfg#iof-}
 		need_iofilter replicate
 		bench_dm bench-repl-meta "0 8192 linear /dev/ram2 0"
 		wipe /dev/mapper/bench-repl-meta 4
-		iof_volume_up bench-repl /dev/ram0
-		id=$(iof_instance bench-repl rep replicate replica=/dev/ram1 "mode=$mode" \
+		iof_volume_up bench-repl "$p"
+		id=$(iof_instance bench-repl rep replicate "replica=$r" "mode=$mode" \
 			on_error=degrade metadata=/dev/mapper/bench-repl-meta "region_size=$REGION")
 		iof_chain_all bench-repl "$id"
 		wait_sync bench-repl rep ;;
-	*) fail "unknown configuration $cfg" ;;
+	*) fail "unknown configuration $1" ;;
 	esac
 	echo "DEV=/dev/mapper/bench-repl"
 }
