@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # DESCRIPTION: iofilterctl apply (device: and image:, loop attach/reuse, idempotent, --dry-run), status, filters, stats (json, --watch), message, detach
+# CHECK: newest-kernel
 # TIMEOUT: 300
 # REQUIRES: dmsetup losetup jq iofilter tool
 . "$IOF_ROOT/tests/lib/common.sh"

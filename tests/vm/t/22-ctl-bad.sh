@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # DESCRIPTION: iofilterctl bad input: bad policies (validate and apply), missing devices, filter module not loaded, unprivileged caller: clear error, documented exit code, nothing changed
+# CHECK: newest-kernel
 # TIMEOUT: 300
 # REQUIRES: dmsetup losetup jq iofilter tool
 . "$IOF_ROOT/tests/lib/common.sh"
