@@ -12,7 +12,9 @@
 #   iof-async    iofilter replicate, mode=async
 # The same four again with the suffix "-1ms", over ram0 and ram1 behind
 # dm-delay (1 ms per read, write and flush: devices with a latency of their
-# own, where the two legs of a mirror overlap).  On bare brd every copy is
+# own, where the two legs of a mirror overlap).  The delay devices exist
+# only while a -1ms configuration runs: they hold ram0 and ram1, which the
+# replicate filter opens exclusively in the other configurations.  On bare brd every copy is
 # guest CPU, so a second leg costs what the first does, whatever the design.
 # The iofilter configurations wait (60 s at most) for the initial sync that
 # a new replica gets before the run starts.
@@ -37,10 +39,13 @@ cmd_configs() {
 }
 
 cmd_up() {
-	local i
 	brd_up 3 "$SIZE_MIB"
 	modprobe dm-mirror || ktap_skip "module dm-mirror not available"
 	modprobe dm-delay || ktap_skip "module dm-delay not available"
+}
+
+delay_up() {
+	local i
 	for i in 0 1; do
 		bench_dm "bench-d$i" "0 $(blockdev --getsz /dev/ram$i) delay /dev/ram$i 0 $DELAY_MS"
 	done
@@ -66,7 +71,9 @@ cmd_start() {
 	local cfg=$1 sz id mode p=/dev/ram0 r=/dev/ram1
 	[ -b /dev/ram2 ] || fail "run '$0 up' first"
 	case "$cfg" in
-	*-1ms) cfg=${cfg%-1ms} p=/dev/mapper/bench-d0 r=/dev/mapper/bench-d1 ;;
+	*-1ms)
+		delay_up
+		cfg=${cfg%-1ms} p=/dev/mapper/bench-d0 r=/dev/mapper/bench-d1 ;;
 	esac
 	sz=$(blockdev --getsz "$p")
 	case "$cfg" in
@@ -89,7 +96,7 @@ cmd_start() {
 }
 
 cmd_stop() {
-	bench_dm_remove bench-repl bench-repl-meta
+	bench_dm_remove bench-repl bench-repl-meta bench-d0 bench-d1
 }
 
 bench_main "$@"
