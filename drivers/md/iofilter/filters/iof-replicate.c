@@ -77,6 +77,7 @@
 #define REP_BITS_PER_BLOCK	(REP_BLOCK * 8)
 #define REP_MAX_REGIONS		(1UL << 28)
 #define REP_COPY_SECTORS	2048		/* resync: at most 1MiB per copy */
+#define REP_COPY_ORDER		8		/* async copy buffers: 1MiB folios */
 #define REP_PROBE_DELAY		HZ
 
 DECLARE_DM_KCOPYD_THROTTLE_WITH_MODULE_PARM(resync_throttle,
@@ -816,13 +817,48 @@ static int sync_replicate(struct rep_filter *rf, struct rep_pb *pb)
 
 /* ---- async replication ---- */
 
+/* The copy buffer of an async write (rio_add_pages()): one folio per bvec */
 static void rio_free_pages(struct rep_io *rio)
 {
-	struct bio_vec *bv;
-	struct bvec_iter_all iter;
+	struct folio_iter fi;
 
-	bio_for_each_segment_all(bv, &rio->bio, iter)
-		__free_page(bv->bv_page);
+	if (!rio->bio.bi_vcnt)	/* bio_for_each_folio_all needs a bvec */
+		return;
+	bio_for_each_folio_all(fi, &rio->bio)
+		folio_put(fi.folio);
+}
+
+/*
+ * Fill @clone with @size bytes of buffer for the copy of an async write:
+ * as few allocations as memory allows (like dm-crypt's crypt_alloc_buffer),
+ * high orders only when they come cheaply, single pages with @gfp as the
+ * fallback.  Each allocation is one bvec and one (compound) folio.
+ */
+static int rio_add_pages(struct bio *clone, unsigned int size, gfp_t gfp)
+{
+	unsigned int order = REP_COPY_ORDER, len;
+	struct page *page;
+
+	while (size) {
+		order = min_t(unsigned int, order,
+			      __fls(DIV_ROUND_UP(size, PAGE_SIZE)));
+		page = NULL;
+		while (order && !page) {
+			page = alloc_pages((gfp & ~__GFP_DIRECT_RECLAIM) |
+					   __GFP_COMP | __GFP_NOMEMALLOC |
+					   __GFP_NORETRY | __GFP_NOWARN, order);
+			if (!page)
+				order--;
+		}
+		if (!page)
+			page = alloc_page(gfp | __GFP_NOWARN);
+		if (!page)
+			return -ENOMEM;
+		len = min_t(unsigned int, size, PAGE_SIZE << order);
+		__bio_add_page(clone, page, len, 0);
+		size -= len;
+	}
+	return 0;
 }
 
 static void release_throttled(struct rep_filter *rf)
@@ -968,12 +1004,11 @@ static void issue_work(struct work_struct *w)
 static int async_replicate(struct rep_filter *rf, struct rep_pb *pb,
 			   struct bio *bio)
 {
-	unsigned int size = bio->bi_iter.bi_size, nr = 0, i, len;
+	unsigned int size = bio->bi_iter.bi_size, nr = 0;
 	bool data = bio_has_data(bio), issue = false;
 	blk_opf_t opf = bio->bi_opf;
 	struct rep_io *rio;
 	struct bio *clone;
-	struct page *page;
 
 	if (data)
 		nr = DIV_ROUND_UP(size, PAGE_SIZE);
@@ -991,14 +1026,9 @@ static int async_replicate(struct rep_filter *rf, struct rep_pb *pb,
 	clone->bi_ioprio = bio->bi_ioprio;
 	clone->bi_end_io = async_endio;
 	if (data) {
-		for (i = 0; i < nr; i++) {
-			page = alloc_page(rep_gfp(bio) | __GFP_NOWARN);
-			if (!page)
-				goto nomem_pages;
-			len = min_t(unsigned int, size - i * PAGE_SIZE, PAGE_SIZE);
-			__bio_add_page(clone, page, len, 0);
-		}
 		rio->pages = true;
+		if (rio_add_pages(clone, size, rep_gfp(bio)))
+			goto nomem_pages;
 		bio_copy_data(clone, bio);
 	} else {
 		clone->bi_iter.bi_size = size;
@@ -1037,7 +1067,6 @@ static int async_replicate(struct rep_filter *rf, struct rep_pb *pb,
 	return IOF_MAP_CONTINUE;
 
 nomem_pages:
-	rio->pages = true;
 	rio_free_pages(rio);
 	bio_put(clone);
 nomem:
