@@ -87,6 +87,48 @@ brd_down() {
 	rmmod brd || fail "rmmod brd"
 }
 
+# nullb_load: (re)load null_blk with no devices and mount configfs.
+nullb_load() {
+	[ -d /sys/module/null_blk ] && { rmmod null_blk 2> /dev/null || fail "null_blk in use"; }
+	modprobe null_blk nr_devices=0 || ktap_skip "module null_blk not available"
+	mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/config
+	[ -d /sys/kernel/config/nullb ] || fail "null_blk has no configfs interface"
+}
+
+# nullb NAME SIZE_MIB MEMORY_BACKED [COMPLETION_NSEC]: a null_blk device
+# through configfs (after nullb_load); prints its /dev node.  Without
+# COMPLETION_NSEC requests complete in the submitter's context; with it, a
+# timer completes each one that long after submission (a slow disk that,
+# unlike dm-delay, supports REQ_NOWAIT as every blk-mq disk does).
+nullb() {
+	local d=/sys/kernel/config/nullb/$1
+	mkdir "$d" || fail "configfs nullb $1"
+	echo "$2" > "$d/size"
+	echo "$3" > "$d/memory_backed"
+	echo 4096 > "$d/blocksize"
+	if [ -n "${4:-}" ]; then
+		echo 2 > "$d/irqmode"
+		echo "$4" > "$d/completion_nsec"
+	else
+		echo 0 > "$d/irqmode"
+	fi
+	nproc > "$d/submit_queues" 2> /dev/null
+	echo 1 > "$d/power" || fail "power on nullb $1"
+	# newer kernels name the disk after the configfs directory
+	if [ -b "/dev/$1" ]; then echo "/dev/$1"; else echo "/dev/nullb$(cat "$d/index")"; fi
+}
+
+# nullb_down NAME...: remove those null_blk devices, unload null_blk.
+nullb_down() {
+	local n
+	for n; do
+		[ -d "/sys/kernel/config/nullb/$n" ] || continue
+		echo 0 > "/sys/kernel/config/nullb/$n/power"
+		rmdir "/sys/kernel/config/nullb/$n" || fail "remove nullb $n"
+	done
+	rmmod null_blk 2> /dev/null || true
+}
+
 # wipe DEV [MIB]: zero the first MIB (default 1) of DEV (old metadata).
 wipe() {
 	dd if=/dev/zero of="$1" bs=1M count="${2:-1}" oflag=direct status=none ||

@@ -2,9 +2,12 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # cache: a fast cache in front of a slow origin (issue 6's benchmark).
-# Backing: two brd RAM disks of 256 MiB.  The origin is ram0 behind
-# dm-delay (2 ms per I/O, reads and writes: a slow disk); the cache is
-# a 64 MiB dm-linear slice of ram1 (cdata), with an 8 MiB slice before it
+# Backing: the origin is a memory-backed null_blk of 256 MiB that completes
+# each request 2 ms after submission (a slow disk; a timer, not dm-delay,
+# because dm-delay does not support REQ_NOWAIT, and a stack over it makes
+# io_uring hand every I/O to a worker thread, hit or miss), seen through a
+# dm-linear (bench-slow) as the cache device is; the cache is a 64 MiB
+# dm-linear slice of a brd RAM disk (cdata), with an 8 MiB slice before it
 # (cmeta) for dm-cache's metadata.  Every start wipes the cache slices, so
 # each run starts cold and the warm-up job (NAME.warmup.fio) fills it.
 #   origin         dm-linear over the slow origin: no cache at all
@@ -36,17 +39,21 @@ cmd_configs() {
 }
 
 cmd_up() {
-	brd_up 2 "$SIZE_MIB"
-	modprobe dm-delay || ktap_skip "module dm-delay not available"
+	local origin
+	brd_up 1 $((META_MIB + CACHE_MIB))
+	nullb_load
+	origin=$(nullb nullb0 "$SIZE_MIB" 1 $((DELAY_MS * 1000000)))
+	[ -b "$origin" ] || fail "null_blk origin missing"
 	modprobe dm-cache-smq 2> /dev/null
 	modprobe dm-writecache 2> /dev/null
-	bench_dm bench-slow "0 $(blockdev --getsz /dev/ram0) delay /dev/ram0 0 $DELAY_MS"
-	bench_dm bench-cmeta "0 $((META_MIB * 2048)) linear /dev/ram1 0"
-	bench_dm bench-cdata "0 $((CACHE_MIB * 2048)) linear /dev/ram1 $((META_MIB * 2048))"
+	bench_dm bench-slow "0 $(blockdev --getsz "$origin") linear $origin 0"
+	bench_dm bench-cmeta "0 $((META_MIB * 2048)) linear /dev/ram0 0"
+	bench_dm bench-cdata "0 $((CACHE_MIB * 2048)) linear /dev/ram0 $((META_MIB * 2048))"
 }
 
 cmd_down() {
 	bench_dm_remove bench-cdata bench-cmeta bench-slow
+	nullb_down nullb0
 	brd_down
 }
 
@@ -79,7 +86,7 @@ cmd_start() {
 	sz=$(blockdev --getsz /dev/mapper/bench-slow)
 	wipe /dev/mapper/bench-cmeta
 	wipe /dev/mapper/bench-cdata
-	wipe /dev/ram0
+	wipe /dev/mapper/bench-slow
 	case "$cfg" in
 	origin) bench_dm bench-cache "0 $sz linear /dev/mapper/bench-slow 0" ;;
 	cache-linear) bench_dm bench-cache "0 $((CACHE_MIB * 2048)) linear /dev/mapper/bench-cdata 0" ;;

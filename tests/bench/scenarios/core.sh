@@ -32,27 +32,9 @@ cmd_configs() {
 	END
 }
 
-# nullb NAME SIZE_MIB MEMORY_BACKED: a null_blk device through configfs;
-# prints its /dev node.
-nullb() {
-	local d=/sys/kernel/config/nullb/$1
-	mkdir "$d" || fail "configfs nullb $1"
-	echo "$2" > "$d/size"
-	echo "$3" > "$d/memory_backed"
-	echo 4096 > "$d/blocksize"
-	echo 0 > "$d/irqmode"		# complete in the submitter's context
-	nproc > "$d/submit_queues" 2> /dev/null
-	echo 1 > "$d/power" || fail "power on nullb $1"
-	# newer kernels name the disk after the configfs directory
-	if [ -b "/dev/$1" ]; then echo "/dev/$1"; else echo "/dev/nullb$(cat "$d/index")"; fi
-}
-
 cmd_up() {
 	local dev data n
-	[ -d /sys/module/null_blk ] && { rmmod null_blk 2> /dev/null || fail "null_blk in use"; }
-	modprobe null_blk nr_devices=0 || ktap_skip "module null_blk not available"
-	mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/config
-	[ -d /sys/kernel/config/nullb ] || fail "null_blk has no configfs interface"
+	nullb_load
 	dev=$(nullb nullb0 "$SIZE_MIB" 0)
 	data=$(nullb nullb1 "$DATA_MIB" 1)
 	[ -b "$dev" ] && [ -b "$data" ] || fail "null_blk devices missing"
@@ -66,13 +48,7 @@ cmd_up() {
 }
 
 cmd_down() {
-	local n
-	for n in nullb0 nullb1; do
-		[ -d "/sys/kernel/config/nullb/$n" ] || continue
-		echo 0 > "/sys/kernel/config/nullb/$n/power"
-		rmdir "/sys/kernel/config/nullb/$n" || fail "remove nullb $n"
-	done
-	rmmod null_blk 2> /dev/null || true
+	nullb_down nullb0 nullb1
 }
 
 # rules N BYTES: N discard-only deny rules tiling [0, BYTES) (4 KiB aligned

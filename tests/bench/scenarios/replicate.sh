@@ -10,12 +10,14 @@
 #                the benchmark)
 #   iof-sync     iofilter replicate, mode=sync, one rule over the whole device
 #   iof-async    iofilter replicate, mode=async
-# The same four again with the suffix "-1ms", over ram0 and ram1 behind
-# dm-delay (1 ms per read, write and flush: devices with a latency of their
-# own, where the two legs of a mirror overlap).  The delay devices exist
-# only while a -1ms configuration runs: they hold ram0 and ram1, which the
-# replicate filter opens exclusively in the other configurations.  On bare brd every copy is
-# guest CPU, so a second leg costs what the first does, whatever the design.
+# The same four again with the suffix "-1ms", over two memory-backed
+# null_blk devices of the same size that complete each request (read,
+# write, flush) 1 ms after submission: devices with a latency of their own,
+# where the two legs of a mirror overlap.  (A timer in null_blk rather than
+# dm-delay: dm-delay does not support REQ_NOWAIT, so io_uring would hand
+# every I/O to a worker thread, and its per-I/O timer work is CPU of its
+# own.)  On bare brd every copy is guest CPU, so a second leg costs what
+# the first does, whatever the design.
 # The iofilter configurations wait (60 s at most) for the initial sync that
 # a new replica gets before the run starts.
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
@@ -39,20 +41,19 @@ cmd_configs() {
 }
 
 cmd_up() {
+	local i dev
 	brd_up 3 "$SIZE_MIB"
 	modprobe dm-mirror || ktap_skip "module dm-mirror not available"
-	modprobe dm-delay || ktap_skip "module dm-delay not available"
-}
-
-delay_up() {
-	local i
+	nullb_load
 	for i in 0 1; do
-		bench_dm "bench-d$i" "0 $(blockdev --getsz /dev/ram$i) delay /dev/ram$i 0 $DELAY_MS"
+		dev=$(nullb "nullb$i" "$SIZE_MIB" 1 $((DELAY_MS * 1000000)))
+		[ -b "$dev" ] || fail "null_blk device nullb$i missing"
+		state_set "repl-slow$i" "$dev"
 	done
 }
 
 cmd_down() {
-	bench_dm_remove bench-d0 bench-d1
+	nullb_down nullb0 nullb1
 	brd_down
 }
 
@@ -72,8 +73,7 @@ cmd_start() {
 	[ -b /dev/ram2 ] || fail "run '$0 up' first"
 	case "$cfg" in
 	*-1ms)
-		delay_up
-		cfg=${cfg%-1ms} p=/dev/mapper/bench-d0 r=/dev/mapper/bench-d1 ;;
+		cfg=${cfg%-1ms} p=$(state_get repl-slow0) r=$(state_get repl-slow1) ;;
 	esac
 	sz=$(blockdev --getsz "$p")
 	case "$cfg" in
@@ -96,7 +96,7 @@ cmd_start() {
 }
 
 cmd_stop() {
-	bench_dm_remove bench-repl bench-repl-meta bench-d0 bench-d1
+	bench_dm_remove bench-repl bench-repl-meta
 }
 
 bench_main "$@"
