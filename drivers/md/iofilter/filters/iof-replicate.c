@@ -36,7 +36,10 @@
  *
  * REQ_NOWAIT (io_uring): map never sleeps; when a clone or a copy cannot be
  * allocated without waiting, the bio completes with BLK_STS_AGAIN and
- * io_uring retries it from a worker.
+ * io_uring retries it from a worker.  Once a sync write has its replica
+ * clone, both legs go down without REQ_NOWAIT: an EAGAIN from one leg would
+ * reach the caller when the other completes, in interrupt context, where
+ * io_uring does not retry.
  *
  * Resync against live writes.  Every write holds one of two epoch counts
  * from map until all its legs are done.  The copier publishes the range it
@@ -802,6 +805,14 @@ static int sync_replicate(struct rep_filter *rf, struct rep_pb *pb)
 		replica_put(rf);
 		return -EAGAIN;
 	}
+	/*
+	 * From here on neither leg may answer BLK_STS_AGAIN: the bio would
+	 * complete with it when the other leg does, often in an interrupt,
+	 * where io_uring no longer retries and hands EAGAIN to the caller
+	 * (seen with 1 MiB writes to a blk-mq primary, which fails a
+	 * REQ_NOWAIT bio that needs splitting).  Both legs may block.
+	 */
+	pb->bio->bi_opf &= ~REQ_NOWAIT;
 	clone->bi_opf &= ~REQ_NOWAIT;
 	rio = to_rio(clone);
 	rio->rf = rf;
