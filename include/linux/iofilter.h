@@ -190,6 +190,20 @@ void iofilter_endio_continue(struct bio *bio, blk_status_t status);
  * empty flushes.
  */
 void iofilter_accept_partial(struct bio *bio, unsigned int sectors);
+/*
+ * From map, by a filter that sends a bio of its own for @bio (@leg: a
+ * mirror leg, a cache copy) and ends @bio only once @leg has progressed:
+ * from then on neither may end with BLK_STS_AGAIN.  That answer (a blk-mq
+ * device gives it to a REQ_NOWAIT bio it would have to split or wait for)
+ * would end @bio from @leg's completion, often an interrupt or another
+ * thread, where io_uring does not retry, and reach the submitter as
+ * EAGAIN.  Both may then block for a tag in the submitter's context.
+ */
+static inline void iofilter_fan_out(struct bio *bio, struct bio *leg)
+{
+	bio->bi_opf &= ~REQ_NOWAIT;
+	leg->bi_opf &= ~REQ_NOWAIT;
+}
 
 /* The volume an instance lives on */
 const char *iofilter_volume_name(struct iofilter_volume *vol);

@@ -330,6 +330,7 @@ static int wt_write(struct cc *cc, struct bio *bio, struct cc_pb *pb,
 		pb->bk = bk;
 		return IOF_MAP_CONTINUE;
 	}
+	iofilter_fan_out(bio, clone);
 	remap_cache(cc, clone, e);
 	clone->bi_end_io = wt_clone_endio;
 	clone->bi_private = pb;

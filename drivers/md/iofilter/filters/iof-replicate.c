@@ -36,10 +36,8 @@
  *
  * REQ_NOWAIT (io_uring): map never sleeps; when a clone or a copy cannot be
  * allocated without waiting, the bio completes with BLK_STS_AGAIN and
- * io_uring retries it from a worker.  Once a sync write has its replica
- * clone, both legs go down without REQ_NOWAIT: an EAGAIN from one leg would
- * reach the caller when the other completes, in interrupt context, where
- * io_uring does not retry.
+ * io_uring retries it from a worker.  Once a write has its replica clone or
+ * copy, both legs go down without REQ_NOWAIT (iofilter_fan_out()).
  *
  * Resync against live writes.  Every write holds one of two epoch counts
  * from map until all its legs are done.  The copier publishes the range it
@@ -805,15 +803,7 @@ static int sync_replicate(struct rep_filter *rf, struct rep_pb *pb)
 		replica_put(rf);
 		return -EAGAIN;
 	}
-	/*
-	 * From here on neither leg may answer BLK_STS_AGAIN: the bio would
-	 * complete with it when the other leg does, often in an interrupt,
-	 * where io_uring no longer retries and hands EAGAIN to the caller
-	 * (seen with 1 MiB writes to a blk-mq primary, which fails a
-	 * REQ_NOWAIT bio that needs splitting).  Both legs may block.
-	 */
-	pb->bio->bi_opf &= ~REQ_NOWAIT;
-	clone->bi_opf &= ~REQ_NOWAIT;
+	iofilter_fan_out(pb->bio, clone);
 	rio = to_rio(clone);
 	rio->rf = rf;
 	rio->pb = pb;
@@ -1025,8 +1015,8 @@ static int async_replicate(struct rep_filter *rf, struct rep_pb *pb,
 		nr = DIV_ROUND_UP(size, PAGE_SIZE);
 	if (!bio_sectors(bio) && !data)
 		opf = REQ_OP_WRITE | REQ_PREFLUSH | REQ_SYNC;
-	clone = bio_alloc_bioset(rf->replica.bdev, nr, opf & ~REQ_NOWAIT,
-				 rep_gfp(bio), &rf->bs);
+	clone = bio_alloc_bioset(rf->replica.bdev, nr, opf, rep_gfp(bio),
+				 &rf->bs);
 	if (!clone)
 		goto nomem;
 	rio = to_rio(clone);
@@ -1044,6 +1034,8 @@ static int async_replicate(struct rep_filter *rf, struct rep_pb *pb,
 	} else {
 		clone->bi_iter.bi_size = size;
 	}
+	/* a throttled completion may wait for this copy */
+	iofilter_fan_out(bio, clone);
 	rio->barrier = !bio_sectors(bio) || (opf & (REQ_PREFLUSH | REQ_FUA));
 	if (pb) {
 		rio->sector = pb->sector;
