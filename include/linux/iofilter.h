@@ -135,6 +135,18 @@ struct iofilter_ops {
  */
 struct iofilter_instance {
 	const struct iofilter_ops *ops;
+	/*
+	 * Optional, set by create() and fixed afterwards (0: no limit).  The
+	 * core cuts a bio before the chain sees it so that no bio crosses a
+	 * multiple of io_boundary sectors (a power of two; e.g. a cache
+	 * block) and no read or write is longer than max_io_sectors.  A
+	 * REQ_NOWAIT bio that would need cutting fails with BLK_STS_AGAIN
+	 * instead (io_uring retries it from a worker), as the block layer
+	 * does: the rest of a cut bio comes back later, and an EAGAIN for it
+	 * would end the bio outside the submitter's context.
+	 */
+	unsigned int io_boundary;
+	unsigned int max_io_sectors;
 
 	/* Set by the core: */
 	struct iofilter_type *type;
@@ -178,18 +190,18 @@ struct iofilter_type {
 int iofilter_register_type(struct iofilter_type *type);
 void iofilter_unregister_type(struct iofilter_type *type);
 
-/* Pass a deferred bio on down the chain.  Any context. */
+/*
+ * Pass a deferred bio on down the chain.  Process context: the bio has left
+ * its submitter, so it loses REQ_NOWAIT (an EAGAIN from here on would
+ * reach io_uring where it does not retry) and the rest of the chain and
+ * the origin may block.  A filter that itself resubmits a deferred bio
+ * from a worker clears REQ_NOWAIT the same way.
+ */
 void iofilter_continue(struct bio *bio);
 /* End a deferred bio with @status; the filters before this one see it. */
 void iofilter_complete(struct bio *bio, blk_status_t status);
 /* Resume end_io processing after IOF_ENDIO_INCOMPLETE.  Any context. */
 void iofilter_endio_continue(struct bio *bio, blk_status_t status);
-/*
- * From map only, before deferring: accept only the first @sectors of the
- * bio; the rest comes back as a new bio through the classifier.  Not for
- * empty flushes.
- */
-void iofilter_accept_partial(struct bio *bio, unsigned int sectors);
 /*
  * From map, by a filter that sends a bio of its own for @bio (@leg: a
  * mirror leg, a cache copy) and ends @bio only once @leg has progressed:

@@ -43,6 +43,8 @@ struct iof_vstats {
 /* A chain: instances in class order */
 struct iof_chain {
 	unsigned int n;
+	unsigned int io_boundary;	/* smallest of the instances' (0: none) */
+	unsigned int max_io_sectors;	/* smallest of the instances' (0: none) */
 	struct iofilter_instance *fi[IOF_MAX_CHAIN];
 };
 

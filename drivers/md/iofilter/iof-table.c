@@ -217,6 +217,10 @@ static int convert_rule(struct iofilter_volume *vol, const struct iof_rule *u,
 				   u->chain[i]);
 		kref_get(&inst->ref);
 		k->chain.fi[k->chain.n++] = inst->fi;
+		k->chain.io_boundary = min_not_zero(k->chain.io_boundary,
+						    inst->fi->io_boundary);
+		k->chain.max_io_sectors = min_not_zero(k->chain.max_io_sectors,
+						       inst->fi->max_io_sectors);
 	}
 	sort(k->chain.fi, k->chain.n, sizeof(k->chain.fi[0]), cmp_class, NULL);
 	for (i = 1; i < k->chain.n; i++)

@@ -8,8 +8,9 @@
  * wins).  A bio no rule sends to a filter is remapped to the origin exactly
  * as dm-linear does: no allocation, no lock, no shared cache line written;
  * one store to its per-bio data and percpu counters.  A bio that crosses a
- * rule boundary is cut there with dm_accept_partial_bio(); dm sends the rest
- * back through map.  A bio bound to a chain holds a reference on the table
+ * rule boundary, or the io_boundary or max_io_sectors of the chain it goes
+ * to, is cut there with dm_accept_partial_bio(); dm sends the rest back
+ * through map.  A REQ_NOWAIT bio is never cut: it gets BLK_STS_AGAIN.  A bio bound to a chain holds a reference on the table
  * it was classified with until it completes, so a table swap never changes
  * the rules under an in-flight bio.
  */
@@ -135,6 +136,8 @@ void iofilter_continue(struct bio *bio)
 {
 	struct iof_io *io = bio_io(bio);
 
+	might_sleep();
+	bio->bi_opf &= ~REQ_NOWAIT;
 	if (run_chain(io, bio))
 		chain_done_async(io, bio);
 }
@@ -150,14 +153,6 @@ void iofilter_complete(struct bio *bio, blk_status_t status)
 	bio_endio(bio);
 }
 EXPORT_SYMBOL_GPL(iofilter_complete);
-
-void iofilter_accept_partial(struct bio *bio, unsigned int sectors)
-{
-	if (WARN_ON_ONCE(bio->bi_end_io == iof_flush_endio))
-		return;
-	dm_accept_partial_bio(bio, sectors);
-}
-EXPORT_SYMBOL_GPL(iofilter_accept_partial);
 
 /*
  * Run the filters' end_io in reverse order from io->pos down.  Returns
@@ -314,6 +309,26 @@ static void iof_dtr(struct dm_target *ti)
 	kfree(t);
 }
 
+/*
+ * Where to cut @bio (sectors to accept; 0: not at all) for the limits of
+ * the chain it goes to, given the table's @cut for a rule boundary.
+ */
+static unsigned int chain_cut(const struct iof_chain *c, struct bio *bio,
+			      unsigned int cut)
+{
+	unsigned int n = cut ? cut : bio_sectors(bio);
+
+	if (c->io_boundary && n) {
+		unsigned int left = c->io_boundary -
+			(bio->bi_iter.bi_sector & (c->io_boundary - 1));
+
+		n = min(n, left);
+	}
+	if (c->max_io_sectors && bio_has_data(bio))
+		n = min(n, c->max_io_sectors);
+	return n < bio_sectors(bio) ? n : cut;
+}
+
 static int iof_map(struct dm_target *ti, struct bio *bio)
 {
 	struct iof_target *tgt = ti->private;
@@ -339,14 +354,22 @@ static int iof_map(struct dm_target *ti, struct bio *bio)
 
 	cut = iof_table_lookup(t, bio, opi, bio_rq_flags(bio),
 			       bio_prio_class(bio), &rule);
+	k = &t->rules[rule];
+	if (k->action == IOF_ACTION_FILTER)
+		cut = chain_cut(&k->chain, bio, cut);
 	if (cut) {
+		if (unlikely(bio->bi_opf & REQ_NOWAIT)) {
+			/* see iofilter_instance.io_boundary */
+			rcu_read_unlock();
+			bio_wouldblock_error(bio);
+			return DM_MAPIO_SUBMITTED;
+		}
 		dm_accept_partial_bio(bio, cut);
 		this_cpu_inc(vol->stats->splits);
 	}
 	bytes = bio->bi_iter.bi_size;
 	count_vol(vol, opi, bytes);
 	iof_table_count(t, rule, opi, bytes);
-	k = &t->rules[rule];
 
 	if (unlikely(opi == IOF_OPI_FLUSH && t->nr_flush_fi &&
 		     (bio->bi_opf & REQ_NOWAIT))) {

@@ -275,7 +275,7 @@ struct iof_volume_counters {
 	__u64 denied;		/* failed by a deny action */
 	__u64 filtered;		/* handed to a filter chain */
 	__u64 errors;		/* completed with an error */
-	__u64 splits;		/* bios split at a rule boundary */
+	__u64 splits;		/* bios cut: rule boundary, chain limits */
 	__u64 reserved[3];
 };
 

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# DESCRIPTION: replicate: initial sync, then fio writes with flushes, discard and write-zeroes leave origin and replica byte-identical, sync and async; io_uring 1 MiB writes over null_blk get no EAGAIN
+# DESCRIPTION: replicate: initial sync, then fio writes with flushes, discard and write-zeroes leave origin and replica byte-identical, sync and async (io_uring over null_blk: 16-core-nowait)
 # TIMEOUT: 600
 # REQUIRES: dmsetup fio blkdiscard
 . "$IOF_ROOT/tests/lib/common.sh"
@@ -72,36 +72,5 @@ for mode in sync async; do
 	losetup -d "$repl" "$meta" "$ORIGIN"
 done
 
-# io_uring, sync mode, a blk-mq primary and replica that complete from a
-# timer interrupt: 1 MiB writes need splitting, which the block layer
-# refuses a REQ_NOWAIT bio (BLK_STS_AGAIN).  Once the replica leg is out,
-# that EAGAIN would complete the bio from the replica's interrupt, where
-# io_uring does not retry, and reach fio as an error.
-if { [ ! -d /sys/module/null_blk ] || rmmod null_blk; } &&
-	modprobe null_blk nr_devices=2 gb=1 memory_backed=1 irqmode=2 \
-		completion_nsec=200000 2> /dev/null && [ -b /dev/nullb1 ]; then
-	vol=t-rep-nowait
-	dm_create "$vol" "0 $((64 * 2048)) iofilter /dev/nullb0 $vol" ||
-		fail "create $vol"
-	meta=$(mkloop 1)
-	id=$(abi create "$vol" rep replicate replica=/dev/nullb1 \
-		metadata="$meta" mode=sync region_size=64K) || fail "create (null_blk)"
-	rep_wait "$vol" rep state in-sync 120
-	abi load "$vol" action=pass "ops=wdzf,action=filter,chain=$id" > /dev/null ||
-		fail "load"
-	run fio --name=nowait --filename="/dev/mapper/$vol" --size=32M \
-		--rw=write --bs=1M --ioengine=io_uring --iodepth=8 --direct=1 \
-		--verify=crc32c --verify_fatal=1 --output-format=terse > /dev/null ||
-		fail "io_uring 1 MiB writes through sync replicate failed"
-	assert_eq 0 "$(inst_stat "$vol" rep errors)" "replica errors (null_blk)"
-	rep_cmp /dev/nullb0 /dev/nullb1 $((32 << 20))
-	abi load "$vol" action=pass > /dev/null
-	abi remove "$vol" rep || fail "remove (null_blk)"
-	dm_remove "$vol"
-	losetup -d "$meta"
-	rmmod null_blk || fail "rmmod null_blk"
-else
-	log "null_blk with irqmode=2 not available: io_uring case not run"
-fi
 rmmod iofilter_replicate || fail "rmmod"
 exit 0

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# DESCRIPTION: cache filter: fio verify in writethrough, writearound and writeback, hits served from the cache, flush, mode switches under load; io_uring 1 MiB writethrough hits over null_blk get no EAGAIN
+# DESCRIPTION: cache filter: fio verify in writethrough, writearound and writeback, hits served from the cache, flush, mode switches under load (io_uring over null_blk: 16-core-nowait)
 # TIMEOUT: 600
 # REQUIRES: dmsetup fio
 . "$IOF_ROOT/tests/lib/common.sh"
@@ -72,33 +72,4 @@ abi load t-cache action=pass > /dev/null
 abi remove t-cache c || fail "remove"
 dm_remove t-cache
 
-# io_uring 1 MiB write hits in writethrough: the origin (null_blk, timer
-# completions) refuses a REQ_NOWAIT bio it would have to split, while the
-# clone to the cache (a loop device, completed by loop's worker) is in
-# flight; that EAGAIN must not end the write from loop's worker, where
-# io_uring does not retry it (fio would fail).
-if { [ ! -d /sys/module/null_blk ] || rmmod null_blk; } &&
-	modprobe null_blk nr_devices=1 gb=1 memory_backed=1 irqmode=2 \
-		completion_nsec=200000 2> /dev/null && [ -b /dev/nullb0 ]; then
-	CDEV2=$(mkloop 40)
-	cache_volume t-cache-nw /dev/nullb0 "$CDEV2" mode=writethrough \
-		promote_hits=1 block_size=1MiB seq_threshold=0 ||
-		fail "create cache over null_blk"
-	read_all "$DEV" 16
-	cache_settle t-cache-nw
-	[ "$(cstat t-cache-nw used)" -gt 0 ] || fail "nothing cached over null_blk"
-	w0=$(cstat t-cache-nw write_hits)
-	run fio --name=nowait --filename="$DEV" --size=16M --rw=write --bs=1M \
-		--ioengine=io_uring --iodepth=8 --direct=1 --verify=crc32c \
-		--verify_fatal=1 --output-format=terse > /dev/null ||
-		fail "io_uring 1 MiB writes through writethrough failed"
-	[ "$(cstat t-cache-nw write_hits)" -gt "$w0" ] || fail "no write hits over null_blk"
-	same_data "$DEV" /dev/nullb0 16
-	abi load t-cache-nw action=pass > /dev/null
-	abi remove t-cache-nw c || fail "remove (null_blk)"
-	dm_remove t-cache-nw
-	rmmod null_blk || fail "rmmod null_blk"
-else
-	log "null_blk with irqmode=2 not available: io_uring case not run"
-fi
 exit 0

@@ -468,7 +468,7 @@ static int cache_map(struct iofilter_instance *fi, struct bio *bio, void *p,
 {
 	struct cc *cc = to_cc(fi);
 	struct cc_pb *pb = p;
-	sector_t s = bio->bi_iter.bi_sector, end;
+	sector_t s = bio->bi_iter.bi_sector;
 	unsigned long flags;
 	u64 ob;
 
@@ -495,10 +495,11 @@ static int cache_map(struct iofilter_instance *fi, struct bio *bio, void *p,
 		this_cpu_inc(cc->stats->uncached);
 		return IOF_MAP_CONTINUE;
 	}
-	end = (ob + 1) << cc->block_shift;
-	if (bio_end_sector(bio) > end)
-		iofilter_accept_partial(bio, end - s);
-
+	/* the core cuts bios at fi.io_boundary */
+	if (WARN_ON_ONCE(bio_end_sector(bio) > (ob + 1) << cc->block_shift)) {
+		*status = BLK_STS_IOERR;
+		return IOF_MAP_COMPLETE;
+	}
 	switch (bio_op(bio)) {
 	case REQ_OP_READ:
 		return map_read(cc, bio, pb, ob);
@@ -700,6 +701,7 @@ static void do_retries(struct cc *cc)
 		bio->bi_iter = pb->iter;
 		bio_set_dev(bio, cc->origin);
 		bio->bi_status = BLK_STS_OK;
+		bio->bi_opf &= ~REQ_NOWAIT;	/* not in the submitter's context */
 		submit_bio_noacct(bio);
 	}
 }
@@ -1241,6 +1243,7 @@ static struct iofilter_instance *cache_create(struct iofilter_volume *vol,
 	if (r)
 		goto bad;
 	queue_delayed_work(cc->wq, &cc->tick, CC_TICK);
+	cc->fi.io_boundary = cc->block_sectors;	/* one block per bio */
 	return &cc->fi;
 
 nomem:

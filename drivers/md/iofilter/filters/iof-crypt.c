@@ -24,16 +24,18 @@
  *    completion context, or from a worker when that context is a hard
  *    interrupt.
  *  Asynchronous crypto (cryptd, an accelerator) completes through a
- *  callback that resumes the bio; a full crypto queue or a failed atomic
- *  allocation moves the rest of the bio to a worker, which can sleep.
+ *  callback that ends a read there and resumes a write from the worker
+ *  (the rest of the chain may block); a full crypto queue or a failed
+ *  atomic allocation moves the rest of the bio to the worker, which can
+ *  sleep.
  *  Bios of offload_size bytes or more (default 256 KiB; 0: none) go to the
  *  worker on purpose: its workqueue is unbound, so large sequential I/O at
  *  a queue depth above one is converted on every CPU at once instead of
  *  only the submitter's (what dm-crypt's default kcryptd queue buys), while
  *  small I/O keeps the latency of the inline path.
  *
- * Writes are capped at BIO_MAX_VECS pages (iofilter_accept_partial) like
- * dm-crypt's.  Discards are dropped (completed without reaching the origin)
+ * Reads and writes are capped at BIO_MAX_VECS pages (max_io_sectors: the
+ * core cuts them) like dm-crypt's writes.  Discards are dropped (completed without reaching the origin)
  * unless allow_discards=1; write-zeroes and secure erase get
  * BLK_STS_NOTSUPP (zeroes on disk would not read back as zeroes), so the
  * block layer falls back to writing zeroed pages, which are encrypted.
@@ -192,8 +194,13 @@ static IOF_CRYPTO_CALLBACK(crypt_done, data)
 	mempool_free(cr, &cc->req_pool);
 	if (!atomic_dec_and_test(&io->pending))
 		return;
-	if (in_hardirq() || irqs_disabled()) {
-		/* an accelerator's interrupt: submit from process context */
+	if (io->write || in_hardirq() || irqs_disabled()) {
+		/*
+		 * A write goes on down the chain, which may block
+		 * (iofilter_continue()): from the worker, not from this
+		 * callback (cryptd runs it with bottom halves off).  A read
+		 * decrypted from an accelerator's interrupt ends there too.
+		 */
 		INIT_WORK(&io->work, crypt_finish_work);
 		queue_work(cc->wq, &io->work);
 		return;
@@ -476,7 +483,6 @@ static int crypt_map(struct iofilter_instance *fi, struct bio *bio, void *p,
 {
 	struct iof_crypt *cc = to_cc(fi);
 	struct crypt_io *io = p;
-	unsigned int max = (BIO_MAX_VECS << PAGE_SHIFT) >> SECTOR_SHIFT;
 
 	io->bio = NULL;		/* end_io: nothing of ours on this bio */
 	switch (bio_op(bio)) {
@@ -515,8 +521,6 @@ static int crypt_map(struct iofilter_instance *fi, struct bio *bio, void *p,
 		return IOF_MAP_CONTINUE;
 	}
 
-	if (bio_sectors(bio) > max)
-		iofilter_accept_partial(bio, max);
 	io->iter = bio->bi_iter;
 	io->saved_vec = bio->bi_io_vec;
 	this_cpu_inc(cc->stats->writes);
@@ -936,6 +940,8 @@ static struct iofilter_instance *crypt_create(struct iofilter_volume *vol,
 		ERR("out of memory");
 		goto bad;
 	}
+	/* one bounce page per page of a write, as dm-crypt */
+	cc->fi.max_io_sectors = (BIO_MAX_VECS << PAGE_SHIFT) >> SECTOR_SHIFT;
 	return &cc->fi;
 bad:
 	crypt_destroy(&cc->fi);

@@ -642,6 +642,8 @@ static void unlock_range(struct rep_filter *rf)
 		list_del_init(&pb->list);
 		if (!pb_epoch_enter(rf, pb))
 			continue;
+		/* an EAGAIN from here would not be retried */
+		pb->bio->bi_opf &= ~REQ_NOWAIT;
 		st = BLK_STS_OK;
 		switch (dispatch(rf, pb, &st)) {
 		case IOF_MAP_CONTINUE:
@@ -1170,11 +1172,6 @@ static int rep_map(struct iofilter_instance *fi, struct bio *bio, void *p,
 		*status = BLK_STS_IOERR;
 		return IOF_MAP_COMPLETE;
 	}
-	/* async copies go out in one bio each */
-	if (rf->async && bio_has_data(bio) &&
-	    bio->bi_iter.bi_size > BIO_MAX_VECS * PAGE_SIZE)
-		iofilter_accept_partial(bio, (BIO_MAX_VECS * PAGE_SIZE) >>
-					SECTOR_SHIFT);
 	pb->sector = bio->bi_iter.bi_sector;
 	pb->nr_sectors = bio_sectors(bio);
 	if (!pb_epoch_enter(rf, pb))
@@ -1819,6 +1816,9 @@ static struct iofilter_instance *rep_create(struct iofilter_volume *vol,
 	} else {
 		rf->state = REP_IN_SYNC;
 	}
+	if (rf->async)	/* async copies go out in one bio each */
+		rf->fi.max_io_sectors = (BIO_MAX_VECS * PAGE_SIZE) >>
+					SECTOR_SHIFT;
 	return &rf->fi;
 
 nomem:
