@@ -38,6 +38,7 @@ supported)
 	for s in 6.1 6.12; do
 		r=$(pick "$s"); [ -n "$r" ] && out="$out $r"
 	done
+	# shellcheck disable=SC2086 # one line, words trimmed
 	echo $out ;;
 pick)
 	pick "$2" ;;

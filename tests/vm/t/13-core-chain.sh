@@ -6,6 +6,7 @@
 . "$IOF_ROOT/tests/lib/common.sh"
 . "$IOF_ROOT/tests/lib/iof.sh"
 
+# shellcheck disable=SC2119 # the core only
 load_iofilter
 insmod "$IOF_MODDIR/iofilter-count.ko" test_types=1 || fail "insmod count test_types=1"
 iof_volume t-chain 64

@@ -28,6 +28,6 @@ grep -E "err= *[1-9]" "$IOF_TMP/fio.txt" && fail "fio reported errors"
 assert_eq 0 "$(stat_of t-swap vol.errors)" "volume errors"
 log "swaps: $((n1 - n0)); filtered: $(stat_of t-swap vol.filtered)"
 abi load t-swap action=pass > /dev/null
-abi remove t-swap a && abi remove t-swap b || fail "remove instances"
+{ abi remove t-swap a && abi remove t-swap b; } || fail "remove instances"
 dm_remove t-swap
 exit 0

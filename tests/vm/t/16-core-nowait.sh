@@ -28,12 +28,12 @@ run modprobe null_blk nr_devices=2 gb=1 memory_backed=1 irqmode=2 \
 NB=/dev/nullb0
 SZ=$((32 << 20))
 
-# uring DEV NAME [fio args]: io_uring writes of 4 KiB to 1 MiB at QD16,
-# verified; fails the test on any I/O error
+# uring DEV NAME [fio args]: io_uring reads and writes of 4 KiB to 1 MiB
+# at QD16, writes verified; fails the test on any I/O error
 uring() {
 	local dev=$1 name=$2
 	shift 2
-	run fio --name="$name" --filename="$dev" --size=$SZ --rw=randwrite \
+	run fio --name="$name" --filename="$dev" --size=$SZ --rw=randrw \
 		--bsrange=4k-1M --ioengine=io_uring --iodepth=16 --direct=1 \
 		--verify=crc32c --verify_fatal=1 --output-format=terse "$@" \
 		> /dev/null || fail "$name: io_uring I/O failed (EAGAIN?)"
@@ -90,7 +90,6 @@ volumes:
 EOP
 	"$IOF_TOOL" apply "$IOF_TMP/c.yaml" > /dev/null || fail "apply crypt"
 	uring /dev/mapper/t-nw-crypt crypt-$off
-	uring /dev/mapper/t-nw-crypt crypt-rw-$off --rw=randrw
 	"$IOF_TOOL" detach t-nw-crypt --yes > /dev/null || fail "detach crypt"
 done
 
@@ -102,7 +101,6 @@ for m in writeback writethrough writearound; do
 	read_all "$DEV" 8		# some hits
 	cache_settle t-nw-$m
 	uring "$DEV" cache-$m --size=16M
-	uring "$DEV" cache-rw-$m --size=16M --rw=randrw
 	[ "$(cstat t-nw-$m write_hits)" -gt 0 ] || [ $m = writearound ] ||
 		fail "$m: no write hits"
 	out=$(abi msg t-nw-$m c flush) || fail "flush $m: $out"
@@ -141,7 +139,7 @@ for mode in sync async; do
 	rep_wait $vol rep state in-sync 120
 	abi load $vol action=pass "ops=wdzf,action=filter,chain=$id" > /dev/null ||
 		fail "load $vol"
-	uring /dev/mapper/$vol rep-$mode
+	uring /dev/mapper/$vol rep-$mode --rw=randwrite
 	run fio --name=seq1m --filename=/dev/mapper/$vol --size=$SZ --rw=write \
 		--bs=1M --ioengine=io_uring --iodepth=8 --direct=1 \
 		--verify=crc32c --verify_fatal=1 --output-format=terse > /dev/null ||

@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # DESCRIPTION: iofilterctl apply of edited rules and params under live fio verify: atomic swap, replacement through NAME.new + rename, no I/O error
+# CHECK: newest-kernel
 # TIMEOUT: 400
 # REQUIRES: dmsetup losetup jq fio iofilter tool
 . "$IOF_ROOT/tests/lib/common.sh"

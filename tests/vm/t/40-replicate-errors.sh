@@ -20,12 +20,12 @@ R=/dev/mapper/t-rep-r
 
 # replica_table TABLE: swap the replica's table under the instance
 replica_table() {
-	run dmsetup --noudevsync suspend t-rep-r &&
+	{ run dmsetup --noudevsync suspend t-rep-r &&
 		dmsetup --noudevsync reload t-rep-r --table "$1" &&
-		dmsetup --noudevsync resume t-rep-r || fail "replica table $1"
+		dmsetup --noudevsync resume t-rep-r; } || fail "replica table $1"
 }
 
-id=$(abi create $vol rep replicate replica=$R metadata=$meta) || fail "create"
+id=$(abi create $vol rep replicate replica=$R metadata="$meta") || fail "create"
 rep_wait $vol rep state in-sync 120
 abi load $vol action=pass "ops=wdzf,action=filter,chain=$id" > /dev/null || fail "load"
 
@@ -72,7 +72,7 @@ rep_cmp "$DEV" "$back" $SZ
 # ---- on_error=fail: writes fail while the replica is down, reads work
 abi load $vol action=pass > /dev/null
 abi remove $vol rep || fail "remove"
-id=$(abi create $vol repf replicate replica=$R metadata=$meta on_error=fail) ||
+id=$(abi create $vol repf replicate replica=$R metadata="$meta" on_error=fail) ||
 	fail "create fail-mode instance on the same metadata"
 assert_eq in-sync "$(inst_stat $vol repf state)" "clean metadata reloaded in sync"
 abi load $vol action=pass "ops=wdzf,action=filter,chain=$id" > /dev/null || fail "load"

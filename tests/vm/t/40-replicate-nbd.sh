@@ -61,7 +61,7 @@ nbd_connect
 iof_volume $vol 64
 meta=$(mkloop 1)
 
-id=$(abi create $vol rep replicate replica=$NBD metadata=$meta) || fail "create"
+id=$(abi create $vol rep replicate replica="$NBD" metadata="$meta") || fail "create"
 rep_wait $vol rep state in-sync 180
 abi load $vol action=pass "ops=wdzf,action=filter,chain=$id" > /dev/null || fail "load"
 fio_verify "$DEV" 8M

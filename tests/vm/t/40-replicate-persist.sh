@@ -10,7 +10,7 @@
 
 load_iofilter replicate
 SECT=32768 SZ=$((16 << 20))
-vol=t-rep-pers
+vol='t-rep-pers'
 P=$IOF_PERSIST
 
 # setup REPLICA-TABLE-KIND: loops over the persistent images, the volume,
@@ -30,9 +30,9 @@ replica() {
 	if [ "${2:-}" = create ]; then
 		dm_create t-rep-pr "$t" || fail "replica dm"
 	else
-		dmsetup --noudevsync suspend t-rep-pr &&
+		{ dmsetup --noudevsync suspend t-rep-pr &&
 			dmsetup --noudevsync reload t-rep-pr --table "$t" &&
-			dmsetup --noudevsync resume t-rep-pr || fail "replica $1"
+			dmsetup --noudevsync resume t-rep-pr; } || fail "replica $1"
 	fi
 }
 teardown() {
@@ -66,8 +66,8 @@ case "$IOF_PHASE" in
 	log "dirty regions: $n"
 
 	# a table reload keeps the instance and its bitmap
-	run dmsetup --noudevsync reload $vol --table "0 $SECT iofilter $ORIGIN $vol" &&
-		dmsetup --noudevsync resume $vol || fail "reload"
+	{ run dmsetup --noudevsync reload $vol --table "0 $SECT iofilter $ORIGIN $vol" &&
+		dmsetup --noudevsync resume $vol; } || fail "reload"
 	assert_eq "$n" "$(inst_stat $vol rep dirty_regions)" "dirty after reload"
 	wdd "$DEV" 0 4096 || fail "write after reload"
 	n=$(inst_stat $vol rep dirty_regions)
