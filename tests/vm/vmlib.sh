@@ -6,6 +6,10 @@
 #
 # Environment:
 #   IOF_ACCEL=kvm|tcg   force the accelerator (default: probe, cached)
+#   IOF_TCG_THREAD=single  one host thread for all guest CPUs under TCG
+#                       (default multi: one per CPU; single rules out
+#                       multi-threaded TCG when a guest crash looks like
+#                       the emulator's)
 #   IOF_VM_MEM=2G       guest memory
 #   IOF_VM_CPUS=2       guest CPUs
 #   IOF_VM_LOCK=FILE    the one-VM-at-a-time lock (default $BUILD/vm/qemu.lock)
@@ -53,7 +57,7 @@ vm_accel() {
 	fi
 	case "$accel" in
 	kvm) echo "-accel kvm -cpu host" ;;
-	*) echo "-accel tcg,thread=multi -cpu max" ;;
+	*) echo "-accel tcg,thread=${IOF_TCG_THREAD:-multi} -cpu max" ;;
 	esac
 }
 

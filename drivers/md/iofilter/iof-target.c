@@ -10,9 +10,10 @@
  * one store to its per-bio data and percpu counters.  A bio that crosses a
  * rule boundary, or the io_boundary or max_io_sectors of the chain it goes
  * to, is cut there with dm_accept_partial_bio(); dm sends the rest back
- * through map.  A REQ_NOWAIT bio is never cut: it gets BLK_STS_AGAIN.  A bio bound to a chain holds a reference on the table
- * it was classified with until it completes, so a table swap never changes
- * the rules under an in-flight bio.
+ * through map.  A REQ_NOWAIT bio is never cut: it gets BLK_STS_AGAIN.  A
+ * bio bound to a chain holds a reference on the table it was classified
+ * with until it completes, so a table swap never changes the rules under an
+ * in-flight bio.
  */
 #include <linux/ioprio.h>
 #include <linux/module.h>

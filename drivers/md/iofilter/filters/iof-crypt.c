@@ -35,10 +35,11 @@
  *  small I/O keeps the latency of the inline path.
  *
  * Reads and writes are capped at BIO_MAX_VECS pages (max_io_sectors: the
- * core cuts them) like dm-crypt's writes.  Discards are dropped (completed without reaching the origin)
- * unless allow_discards=1; write-zeroes and secure erase get
- * BLK_STS_NOTSUPP (zeroes on disk would not read back as zeroes), so the
- * block layer falls back to writing zeroed pages, which are encrypted.
+ * core cuts them) like dm-crypt's writes.  Discards are dropped (completed
+ * without reaching the origin) unless allow_discards=1; write-zeroes and
+ * secure erase get BLK_STS_NOTSUPP (zeroes on disk would not read back as
+ * zeroes), so the block layer falls back to writing zeroed pages, which are
+ * encrypted.
  *
  * The key comes from the instance's secret (iofilterctl reads key_file) or
  * from the kernel keyring (key=logon:<description> or key=user:<...>).  It
