@@ -450,6 +450,7 @@ out:
 		cc->filled_since_commit |= cflush;
 	} else {
 		cc->commits++;
+		smp_mb();	/* invalidated flags before inflight: hit_lockless() */
 		list_for_each_entry_safe(e, tmp, &pend, list) {
 			list_del(&e->list);
 			if (atomic_read(&e->inflight)) {

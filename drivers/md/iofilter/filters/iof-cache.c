@@ -17,14 +17,15 @@
  *
  * I/O path.  Bios are cut at cache block boundaries, so each one touches
  * one cache block.  The mapping is a hash of origin block -> entry with a
- * spinlock per bucket: a hit takes only its bucket's lock, raises the
- * entry's in-flight count and remaps the bio to the cache device (the
- * cache class is the last before the origin, so the core submits the bio
- * wherever it points).  Nothing is allocated per hit.  A read miss goes to
- * the origin; if the block passes admission (promote_hits recent misses,
- * counted in hashed counters that halve every 64K misses; not part of a
- * sequential stream) a free entry is taken and
- * dm-kcopyd copies the block from a worker: the miss never waits for it.
+ * spinlock per bucket for every change.  A read hit takes no lock (see
+ * hit_lockless()): it finds the entry, raises its in-flight count and
+ * remaps the bio to the cache device (the cache class is the last before
+ * the origin, so the core submits the bio wherever it points).  Nothing is
+ * allocated per hit.  A read miss goes to the origin; if the block passes
+ * admission (promote_hits recent misses, counted in hashed counters that
+ * halve every 64K misses; not part of a sequential stream) a free entry is
+ * taken and dm-kcopyd copies the block from a worker: the miss never waits
+ * for it.
  * Eviction is CLOCK with a two-bit frequency per entry over clean blocks;
  * with admission this keeps a one-time scan from flushing the hot set.
  *
@@ -90,7 +91,7 @@ struct cc_bucket *cc_bucket_of(struct cc *cc, u64 oblock)
 
 void cc_hash_insert(struct cc *cc, struct cc_entry *e)
 {
-	hlist_add_head(&e->hnode, &cc_bucket_of(cc, e->oblock)->head);
+	hlist_add_head_rcu(&e->hnode, &cc_bucket_of(cc, e->oblock)->head);
 }
 
 static void kick(struct cc *cc)
@@ -114,15 +115,16 @@ void cc_set_failed(struct cc *cc, int err, const char *what)
 /*
  * Take a block out of the cache: its invalid state goes to disk with the
  * next commit, and the block is reused after that (and once no bio uses
- * it).  Bucket lock held, interrupts off.
+ * it: cc_commit() checks e->inflight after a full barrier, for
+ * hit_lockless()).  Bucket lock held, interrupts off.
  */
 static void invalidate(struct cc *cc, struct cc_entry *e)
 {
-	hlist_del_init(&e->hnode);
+	hlist_del_init_rcu(&e->hnode);
 	spin_lock(&cc->lock);
 	if (e->flags & CE_DIRTY)
 		cc->nr_dirty--;
-	e->flags = 0;
+	WRITE_ONCE(e->flags, 0);
 	e->dstate = DS_INVALID;
 	cc_mark_changed(cc, e);
 	list_add_tail(&e->list, &cc->pending_free);
@@ -136,11 +138,12 @@ static void invalidate(struct cc *cc, struct cc_entry *e)
  */
 static void release_unborn(struct cc *cc, struct cc_entry *e)
 {
-	hlist_del_init(&e->hnode);
+	hlist_del_init_rcu(&e->hnode);
 	spin_lock(&cc->lock);
 	if (e->flags & CE_DIRTY)
 		cc->nr_dirty--;
-	e->flags = 0;
+	WRITE_ONCE(e->flags, 0);
+	smp_mb();	/* flags before inflight: pairs with hit_lockless() */
 	if (atomic_read(&e->inflight)) {
 		list_add_tail(&e->list, &cc->pending_free);
 	} else {
@@ -166,15 +169,16 @@ static struct cc_entry *alloc_entry(struct cc *cc, struct cc_bucket *bk,
 	list_del_init(&e->list);
 	cc->nr_free--;
 	cc->nr_used++;
-	e->oblock = ob;
-	e->flags = CE_HASHED | flags;
+	WRITE_ONCE(e->oblock, ob);
+	smp_wmb();	/* oblock before flags: pairs with hit_lockless() */
+	WRITE_ONCE(e->flags, CE_HASHED | flags);
 	e->ref = 0;
 	if (flags & CE_DIRTY)
 		cc->nr_dirty++;
 	if (flags & CE_PROMOTING)
 		list_add_tail(&e->list, &cc->promote);
 	spin_unlock(&cc->lock);
-	hlist_add_head(&e->hnode, &bk->head);
+	hlist_add_head_rcu(&e->hnode, &bk->head);
 	return e;
 }
 
@@ -235,6 +239,67 @@ static void remap_cache(struct cc *cc, struct bio *bio, struct cc_entry *e)
 		bio->bi_opf &= ~REQ_NOWAIT;
 }
 
+/* A read may use @e's cache copy (degraded: only a dirty one) */
+static bool read_hits(u16 eflags, bool failed)
+{
+	return (eflags & (CE_HASHED | CE_VALID)) == (CE_HASHED | CE_VALID) &&
+	       (!failed || (eflags & CE_DIRTY));
+}
+
+#define CC_WALK_MAX	16
+
+/*
+ * A read hit without the bucket lock: the entry for @ob with e->inflight
+ * raised, or NULL when the locked path must decide.  Entries live as long
+ * as the instance, so a walk never touches freed memory, but one unhashed
+ * and reused in another bucket while we stand on it leads the walk into
+ * that bucket's chain: a walk that finds nothing, or walks too far, is not
+ * a verdict.  A hit is confirmed after raising e->inflight, behind a full
+ * barrier; whoever frees a block reads e->inflight behind one too, after
+ * clearing e->flags (release_unborn(), cc_commit() for invalidated
+ * blocks): either the block is kept for us or we see it go.  A block is
+ * given a new oblock before new flags (alloc_entry()), and we read them in
+ * the other order, so a new oblock never comes with an old CE_VALID.
+ */
+static struct cc_entry *hit_lockless(struct cc_bucket *bk, u64 ob,
+				     bool failed)
+{
+	unsigned int n = 0;
+	struct cc_entry *e;
+
+	rcu_read_lock();
+	hlist_for_each_entry_rcu(e, &bk->head, hnode) {
+		if (READ_ONCE(e->oblock) == ob || ++n > CC_WALK_MAX)
+			break;
+	}
+	rcu_read_unlock();
+	if (!e || n > CC_WALK_MAX || !read_hits(READ_ONCE(e->flags), failed))
+		return NULL;
+	atomic_inc(&e->inflight);
+	smp_mb__after_atomic();	/* inflight before flags: see above */
+	if (READ_ONCE(e->oblock) == ob) {
+		smp_rmb();	/* oblock before flags: see alloc_entry() */
+		if (read_hits(READ_ONCE(e->flags), failed))
+			return e;
+	}
+	atomic_dec(&e->inflight);
+	return NULL;
+}
+
+static int read_hit(struct cc *cc, struct bio *bio, struct cc_pb *pb,
+		    struct cc_entry *e)
+{
+	/* CLOCK frequency: a lost update under a race is harmless */
+	if (READ_ONCE(e->ref) < 3)
+		WRITE_ONCE(e->ref, e->ref + 1);
+	pb->kind = CK_READ_HIT;
+	pb->e = e;
+	pb->iter = bio->bi_iter;
+	remap_cache(cc, bio, e);
+	this_cpu_inc(cc->stats->read_hits);
+	return IOF_MAP_CONTINUE;
+}
+
 static int map_read(struct cc *cc, struct bio *bio, struct cc_pb *pb, u64 ob)
 {
 	struct cc_bucket *bk = cc_bucket_of(cc, ob);
@@ -243,19 +308,16 @@ static int map_read(struct cc *cc, struct bio *bio, struct cc_pb *pb, u64 ob)
 	struct cc_entry *e;
 	unsigned long flags;
 
+	e = hit_lockless(bk, ob, failed);
+	if (e)
+		return read_hit(cc, bio, pb, e);
+
 	spin_lock_irqsave(&bk->lock, flags);
 	e = cc_lookup(bk, ob);
-	if (e && (e->flags & CE_VALID) && (!failed || (e->flags & CE_DIRTY))) {
+	if (e && read_hits(e->flags, failed)) {
 		atomic_inc(&e->inflight);
-		if (e->ref < 3)
-			e->ref++;
 		spin_unlock_irqrestore(&bk->lock, flags);
-		pb->kind = CK_READ_HIT;
-		pb->e = e;
-		pb->iter = bio->bi_iter;
-		remap_cache(cc, bio, e);
-		this_cpu_inc(cc->stats->read_hits);
-		return IOF_MAP_CONTINUE;
+		return read_hit(cc, bio, pb, e);
 	}
 	if (!e && !bypass && !failed && !atomic_read(&bk->wr_inflight) &&
 	    admit(cc, ob))

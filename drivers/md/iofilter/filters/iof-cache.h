@@ -184,8 +184,8 @@ struct cc {
 	atomic_t flushing;		/* flush requests: write back all */
 	wait_queue_head_t wait;
 	bool dying;
-	bool failed;
-	bool wb_active;			/* between the watermarks; worker only */			/* cache device failed: degraded */
+	bool failed;			/* cache device failed: degraded */
+	bool wb_active;			/* between the watermarks; worker only */
 
 	struct bio_set bs;		/* writethrough clones */
 	struct cc_stats __percpu *stats;
