@@ -113,6 +113,19 @@ void cc_set_failed(struct cc *cc, int err, const char *what)
 }
 
 /*
+ * Unhash @e and clear its flags: the start of invalidate() and
+ * release_unborn().  Bucket lock and cc->lock held, interrupts off.
+ */
+static void unhash(struct cc *cc, struct cc_entry *e)
+{
+	hlist_del_init_rcu(&e->hnode);
+	if (e->flags & CE_DIRTY)
+		cc->nr_dirty--;
+	WRITE_ONCE(e->flags, 0);
+	cc->nr_used--;
+}
+
+/*
  * Take a block out of the cache: its invalid state goes to disk with the
  * next commit, and the block is reused after that (and once no bio uses
  * it: cc_commit() checks e->inflight after a full barrier, for
@@ -120,29 +133,23 @@ void cc_set_failed(struct cc *cc, int err, const char *what)
  */
 static void invalidate(struct cc *cc, struct cc_entry *e)
 {
-	hlist_del_init_rcu(&e->hnode);
 	spin_lock(&cc->lock);
-	if (e->flags & CE_DIRTY)
-		cc->nr_dirty--;
-	WRITE_ONCE(e->flags, 0);
+	unhash(cc, e);
 	e->dstate = DS_INVALID;
 	cc_mark_changed(cc, e);
 	list_add_tail(&e->list, &cc->pending_free);
-	cc->nr_used--;
 	spin_unlock(&cc->lock);
 }
 
 /*
  * Drop an entry whose data never became valid (failed or stale promotion,
- * failed whole-block write): its disk state is still invalid.
+ * failed whole-block write): its disk state is still invalid, so it is
+ * free at once unless a bio still holds it.
  */
 static void release_unborn(struct cc *cc, struct cc_entry *e)
 {
-	hlist_del_init_rcu(&e->hnode);
 	spin_lock(&cc->lock);
-	if (e->flags & CE_DIRTY)
-		cc->nr_dirty--;
-	WRITE_ONCE(e->flags, 0);
+	unhash(cc, e);
 	smp_mb();	/* flags before inflight: pairs with hit_lockless() */
 	if (atomic_read(&e->inflight)) {
 		list_add_tail(&e->list, &cc->pending_free);
@@ -150,7 +157,6 @@ static void release_unborn(struct cc *cc, struct cc_entry *e)
 		list_add_tail(&e->list, &cc->free);
 		cc->nr_free++;
 	}
-	cc->nr_used--;
 	spin_unlock(&cc->lock);
 }
 
@@ -267,12 +273,11 @@ static struct cc_entry *hit_lockless(struct cc_bucket *bk, u64 ob,
 	unsigned int n = 0;
 	struct cc_entry *e;
 
-	rcu_read_lock();
-	hlist_for_each_entry_rcu(e, &bk->head, hnode) {
+	/* no RCU read section needed: entries are never freed under us */
+	hlist_for_each_entry_rcu(e, &bk->head, hnode, true) {
 		if (READ_ONCE(e->oblock) == ob || ++n > CC_WALK_MAX)
 			break;
 	}
-	rcu_read_unlock();
 	if (!e || n > CC_WALK_MAX || !read_hits(READ_ONCE(e->flags), failed))
 		return NULL;
 	atomic_inc(&e->inflight);
