@@ -681,11 +681,18 @@ struct cc_job {
 	struct cc_entry *e;
 };
 
+/*
+ * A kcopyd job of ours has finished.  Kick the worker before the count
+ * drops: once nr_copies reads zero, cache_destroy() flushes and destroys
+ * the workqueue, and a kick after that would queue work on freed memory.
+ * @cc itself stays valid until we return: dm_kcopyd_client_destroy()
+ * waits for every callback.
+ */
 static void copy_done(struct cc *cc)
 {
+	kick(cc);
 	if (atomic_dec_and_test(&cc->nr_copies))
 		wake_up_all(&cc->wait);
-	kick(cc);
 }
 
 static void promote_done(int read_err, unsigned long write_err, void *ctx)
@@ -1102,10 +1109,11 @@ static void cache_io_hints(struct iofilter_instance *fi,
 
 static void cache_free(struct cc *cc)
 {
-	if (cc->wq)
-		destroy_workqueue(cc->wq);
+	/* kcopyd first: its callbacks kick the workqueue */
 	if (cc->kc)
 		dm_kcopyd_client_destroy(cc->kc);
+	if (cc->wq)
+		destroy_workqueue(cc->wq);
 	cc_meta_close(cc);
 	if (cc->cbdev.bdev)
 		iofilter_bdev_close(&cc->cbdev);
