@@ -45,6 +45,12 @@ for r in $(seq 1 "$ROUNDS"); do
 	st=$(abi status t-td c)
 	dmsetup --noudevsync remove t-td || fail "round $r: remove"
 	log "round $r: at removal: $(echo "$st" | grep -oE '(dirty|read_misses|promotions|writebacks)=[0-9]+' | tr '\n' ' ')"
+	# the round must have exercised what it is about: dirty blocks (so
+	# writebacks were due) and promotions from the reads
+	dirty=$(echo "$st" | tr ' ' '\n' | sed -n 's/^dirty=//p')
+	promo=$(echo "$st" | tr ' ' '\n' | sed -n 's/^promotions=//p')
+	[ "${dirty:-0}" -gt 0 ] || fail "round $r: no dirty blocks at removal: $st"
+	[ "$r" != 1 ] || [ "${promo:-0}" -gt 0 ] || fail "round 1: no promotions: $st"
 done
 
 # Everything acknowledged is there, through the cache and after a flush
