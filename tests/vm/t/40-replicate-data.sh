@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# DESCRIPTION: replicate: initial sync, then fio writes with flushes, discard and write-zeroes leave origin and replica byte-identical, sync and async (io_uring over null_blk: 16-core-nowait)
+# DESCRIPTION: replicate: initial sync, then fio writes with flushes, discard and write-zeroes leave origin and replica byte-identical, sync (replica legs from the writer and from the worker) and async (io_uring over null_blk: 16-core-nowait)
 # TIMEOUT: 600
 # REQUIRES: dmsetup fio blkdiscard
 . "$IOF_ROOT/tests/lib/common.sh"
@@ -9,9 +9,20 @@
 
 load_iofilter replicate
 SZ=$((64 << 20))
+OFFLOAD=/sys/module/iofilter_replicate/parameters/sync_offload_bytes
+[ -w $OFFLOAD ] || fail "no $OFFLOAD"
+offload_default=$(cat $OFFLOAD)
 
-for mode in sync async; do
-	vol=t-rep-$mode
+# sync: replica legs of 64 KiB and more go to a worker by default, so the
+# workloads below use both paths; "sync-worker" sends every leg there
+for variant in sync sync-worker async; do
+	mode=${variant%-worker}
+	vol=t-rep-$variant
+	if [ $variant != $mode ]; then
+		echo 4096 > $OFFLOAD
+	else
+		echo "$offload_default" > $OFFLOAD
+	fi
 	iof_volume "$vol" 64
 	repl=$(mkloop 64)
 	meta=$(mkloop 1)

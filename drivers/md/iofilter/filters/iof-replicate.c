@@ -25,7 +25,8 @@
  * keeps flush order (a flush or FUA/PREFLUSH write is issued only once all
  * writes queued before it are done, and nothing queued after it is issued
  * before it completes) and never has two overlapping writes in flight; once
- * more than max_lag bytes are unreplicated, completions wait.
+ * more than max_lag bytes are unreplicated, completions wait.  A large
+ * sync replica leg is submitted by a worker (submit_leg()).
  *
  * Replica failure.  degrade: the region of every write the replica missed
  * is marked dirty in the bitmap, and the write completes only once the bit
@@ -166,6 +167,12 @@ struct rep_filter {
 	atomic_t async_pending;			/* rep_io alive */
 	struct list_head throttled;		/* rep_pb held at end_io */
 	struct work_struct issue_work;
+
+	/* sync: replica legs handed to another CPU (submit_leg()) */
+	spinlock_t submit_lock;
+	struct bio_list submit;
+	struct work_struct submit_work;
+	struct workqueue_struct *submit_wq;	/* unbound */
 
 	struct bio_set bs;
 	struct workqueue_struct *wq;
@@ -784,6 +791,59 @@ static void sync_endio(struct bio *clone)
 }
 
 /*
+ * Where a sync replica leg is submitted.  In the writer's context, the two
+ * legs are issued one after the other by one CPU: right for small writes,
+ * where a hand-off to another thread costs more than it saves.  But a
+ * device that moves the data in submit_bio (brd, pmem, zram, nbd's socket
+ * send) then serializes the two copies: a leg of at least this many bytes
+ * goes to an unbound worker instead, which the scheduler runs on an idle
+ * CPU, and the copies overlap (dm-raid1 hands every write to kmirrord;
+ * DRBD sends from its own thread).  Async mode gains nothing from it: its
+ * cost is the copy of the data, made by the writer before the replica
+ * write exists.
+ */
+static unsigned int sync_offload_bytes = 64 << 10;
+module_param(sync_offload_bytes, uint, 0644);
+MODULE_PARM_DESC(sync_offload_bytes,
+	"sync mode: a replica write of at least this many bytes is submitted by a worker, not by the writer (default 64KiB; 0: never)");
+
+static void submit_work(struct work_struct *w)
+{
+	struct rep_filter *rf = container_of(w, struct rep_filter, submit_work);
+	struct bio_list list;
+	struct blk_plug plug;
+	struct bio *bio;
+
+	spin_lock_irq(&rf->submit_lock);
+	list = rf->submit;
+	bio_list_init(&rf->submit);
+	spin_unlock_irq(&rf->submit_lock);
+
+	blk_start_plug(&plug);
+	while ((bio = bio_list_pop(&list)))
+		submit_bio_noacct(bio);
+	blk_finish_plug(&plug);
+}
+
+static void submit_leg(struct rep_filter *rf, struct bio *clone)
+{
+	unsigned int min = READ_ONCE(sync_offload_bytes);
+	unsigned long flags;
+	bool kick;
+
+	if (!min || clone->bi_iter.bi_size < min) {
+		submit_bio_noacct(clone);
+		return;
+	}
+	spin_lock_irqsave(&rf->submit_lock, flags);
+	kick = bio_list_empty(&rf->submit);
+	bio_list_add(&rf->submit, clone);
+	spin_unlock_irqrestore(&rf->submit_lock, flags);
+	if (kick)
+		queue_work(rf->submit_wq, &rf->submit_work);
+}
+
+/*
  * REQ_NOWAIT bios (io_uring) must not sleep here: allocate without
  * waiting and let the caller answer BLK_STS_AGAIN when that fails.  The
  * replica leg itself is sent without REQ_NOWAIT: an EAGAIN from the replica
@@ -814,7 +874,7 @@ static int sync_replicate(struct rep_filter *rf, struct rep_pb *pb)
 	clone->bi_end_io = sync_endio;
 	pb->rio = rio;
 	atomic_set(&pb->legs, 2);
-	submit_bio_noacct(clone);
+	submit_leg(rf, clone);
 	return IOF_MAP_CONTINUE;
 }
 
@@ -1539,6 +1599,8 @@ static void rep_teardown(struct rep_filter *rf)
 		cancel_delayed_work_sync(&rf->probe_work);
 		wait_event(rf->wait, !atomic_read(&rf->replica_users));
 	}
+	if (rf->submit_wq)	/* its last run may outlast its last leg */
+		flush_workqueue(rf->submit_wq);
 	if (rf->bufio) {
 		mutex_lock(&rf->meta_lock);
 		if (dm_bufio_write_dirty_buffers(rf->bufio) ||
@@ -1557,6 +1619,8 @@ static void rep_free(struct rep_filter *rf)
 		dm_bufio_client_destroy(rf->bufio);
 	if (rf->wq)
 		destroy_workqueue(rf->wq);
+	if (rf->submit_wq)
+		destroy_workqueue(rf->submit_wq);
 	iofilter_bdev_close(&rf->replica);
 	iofilter_bdev_close(&rf->meta);
 	bioset_exit(&rf->bs);
@@ -1736,6 +1800,9 @@ static struct iofilter_instance *rep_create(struct iofilter_volume *vol,
 	INIT_WORK(&rf->resync_work, resync_work);
 	INIT_WORK(&rf->down_work, down_work);
 	INIT_WORK(&rf->issue_work, issue_work);
+	INIT_WORK(&rf->submit_work, submit_work);
+	spin_lock_init(&rf->submit_lock);
+	bio_list_init(&rf->submit);
 	INIT_DELAYED_WORK(&rf->probe_work, probe_work);
 	rf->itree = RB_ROOT_CACHED;
 
@@ -1787,6 +1854,13 @@ static struct iofilter_instance *rep_create(struct iofilter_volume *vol,
 	rf->wq = alloc_workqueue("iofilter-rep", WQ_MEM_RECLAIM, 0);
 	if (!rf->wq)
 		goto nomem;
+	if (!rf->async) {
+		rf->submit_wq = alloc_workqueue("iofilter-rep-submit",
+						WQ_MEM_RECLAIM | WQ_UNBOUND |
+						WQ_HIGHPRI, 0);
+		if (!rf->submit_wq)
+			goto nomem;
+	}
 	rf->kc = dm_kcopyd_client_create(&dm_kcopyd_throttle);
 	if (IS_ERR(rf->kc)) {
 		r = PTR_ERR(rf->kc);
