@@ -29,7 +29,9 @@ for variant in sync sync-worker async; do
 	# data on the origin before the instance exists: the initial sync copies it
 	wdd "$DEV" $((8 << 20)) $((4 << 20)) || fail "pre-write"
 	extra=
-	[ $mode = async ] && extra=max_lag=256K
+	# async: a small max_lag (completions wait for the replica) that
+	# still lets two 1 MiB copy buffers be kept for reuse
+	[ $mode = async ] && extra=max_lag=2M
 	id=$(abi create "$vol" rep replicate replica="$repl" metadata="$meta" \
 		mode=$mode region_size=64K $extra) || fail "create ($mode)"
 	rep_wait "$vol" rep state in-sync 120
@@ -41,11 +43,11 @@ for variant in sync sync-worker async; do
 	abi load "$vol" action=pass "ops=wdzf,action=filter,chain=$id" > /dev/null ||
 		fail "load"
 	# random writes with fsyncs (flushes), verified through the volume;
-	# a sequential pass; mixed sizes at QD32 (one pass: no two writes to
+	# a sequential pass of 1 MiB writes; mixed sizes at QD32 (one pass: no two writes to
 	# a block in flight at once, whose order would be undefined)
 	fio_verify "$DEV" 16M --fsync=7
 	run fio --name=seq --filename="$DEV" --offset=16M --size=32M --rw=write \
-		--bs=256k --ioengine=libaio --iodepth=8 --direct=1 --fsync=4 \
+		--bs=1m --ioengine=libaio --iodepth=8 --direct=1 --fsync=4 \
 		--output-format=terse > /dev/null || fail "fio seq"
 	run fio --name=mixed --filename="$DEV" --size=48M --rw=randrw --bs=4k-64k \
 		--ioengine=libaio --iodepth=32 --direct=1 --fsync=16 \

@@ -167,6 +167,10 @@ struct rep_filter {
 	atomic_t async_pending;			/* rep_io alive */
 	struct list_head throttled;		/* rep_pb held at end_io */
 	struct work_struct issue_work;
+	/* async copy buffers kept for reuse (rio_free_pages()) */
+	spinlock_t pool_lock;
+	struct list_head pool[2];		/* order 0, REP_COPY_ORDER */
+	unsigned int pool_nr[2], pool_max[2];
 
 	/* sync: replica legs handed to another CPU (submit_leg()) */
 	spinlock_t submit_lock;
@@ -880,6 +884,76 @@ static int sync_replicate(struct rep_filter *rf, struct rep_pb *pb)
 
 /* ---- async replication ---- */
 
+/*
+ * The copy buffers of async writes are kept for reuse, up to
+ * REP_POOL_BYTES (or max_lag, if less) of each of the two sizes
+ * rio_add_pages() asks for first: 4 KiB pages and 1 MiB folios.  With
+ * init_on_alloc (on by default in Debian's kernels, among others) a fresh
+ * page is cleared before we copy over it, and on 1 MiB writes that
+ * clearing cost as much as the copy itself.  mempool would not help: it
+ * goes to the page allocator first.
+ */
+#define REP_POOL_BYTES		(8U << 20)
+
+static struct page *pool_get(struct rep_filter *rf, unsigned int i)
+{
+	struct page *page;
+	unsigned long flags;
+
+	if (!READ_ONCE(rf->pool_nr[i]))
+		return NULL;
+	spin_lock_irqsave(&rf->pool_lock, flags);
+	page = list_first_entry_or_null(&rf->pool[i], struct page, lru);
+	if (page) {
+		list_del(&page->lru);
+		rf->pool_nr[i]--;
+	}
+	spin_unlock_irqrestore(&rf->pool_lock, flags);
+	return page;
+}
+
+static bool pool_put(struct rep_filter *rf, struct folio *folio)
+{
+	unsigned int order = folio_order(folio), i;
+	unsigned long flags;
+	bool kept = false;
+
+	if (order != 0 && order != REP_COPY_ORDER)
+		return false;
+	i = order ? 1 : 0;
+	spin_lock_irqsave(&rf->pool_lock, flags);
+	if (rf->pool_nr[i] < rf->pool_max[i]) {
+		list_add(&folio->lru, &rf->pool[i]);
+		rf->pool_nr[i]++;
+		kept = true;
+	}
+	spin_unlock_irqrestore(&rf->pool_lock, flags);
+	return kept;
+}
+
+static void pool_init(struct rep_filter *rf)
+{
+	u64 bytes = min_t(u64, rf->max_lag, REP_POOL_BYTES);
+
+	spin_lock_init(&rf->pool_lock);
+	INIT_LIST_HEAD(&rf->pool[0]);
+	INIT_LIST_HEAD(&rf->pool[1]);
+	rf->pool_max[0] = bytes >> PAGE_SHIFT;
+	rf->pool_max[1] = bytes >> (PAGE_SHIFT + REP_COPY_ORDER);
+}
+
+static void pool_exit(struct rep_filter *rf)
+{
+	struct folio *folio, *tmp;
+	unsigned int i;
+
+	for (i = 0; i < 2; i++)
+		list_for_each_entry_safe(folio, tmp, &rf->pool[i], lru) {
+			list_del(&folio->lru);
+			folio_put(folio);
+		}
+}
+
 /* The copy buffer of an async write (rio_add_pages()): one folio per bvec */
 static void rio_free_pages(struct rep_io *rio)
 {
@@ -888,30 +962,39 @@ static void rio_free_pages(struct rep_io *rio)
 	if (!rio->bio.bi_vcnt)	/* bio_for_each_folio_all needs a bvec */
 		return;
 	bio_for_each_folio_all(fi, &rio->bio)
-		folio_put(fi.folio);
+		if (!pool_put(rio->rf, fi.folio))
+			folio_put(fi.folio);
 }
 
 /*
  * Fill @clone with @size bytes of buffer for the copy of an async write:
- * as few allocations as memory allows (like dm-crypt's crypt_alloc_buffer),
- * high orders only when they come cheaply, single pages with @gfp as the
- * fallback.  Each allocation is one bvec and one (compound) folio.
+ * from the pool first, else as few allocations as memory allows (like
+ * dm-crypt's crypt_alloc_buffer), high orders only when they come cheaply,
+ * single pages with @gfp as the fallback.  Each allocation is one bvec and
+ * one (compound) folio.
  */
-static int rio_add_pages(struct bio *clone, unsigned int size, gfp_t gfp)
+static int rio_add_pages(struct rep_filter *rf, struct bio *clone,
+			 unsigned int size, gfp_t gfp)
 {
-	unsigned int order = REP_COPY_ORDER, len;
+	unsigned int max_order = REP_COPY_ORDER, order, len;
 	struct page *page;
 
 	while (size) {
-		order = min_t(unsigned int, order,
+		order = min_t(unsigned int, max_order,
 			      __fls(DIV_ROUND_UP(size, PAGE_SIZE)));
-		page = NULL;
+		if (order == REP_COPY_ORDER) {
+			page = pool_get(rf, 1);
+		} else {
+			page = pool_get(rf, 0);
+			if (page)
+				order = 0;
+		}
 		while (order && !page) {
 			page = alloc_pages((gfp & ~__GFP_DIRECT_RECLAIM) |
 					   __GFP_COMP | __GFP_NOMEMALLOC |
 					   __GFP_NORETRY | __GFP_NOWARN, order);
 			if (!page)
-				order--;
+				max_order = --order;
 		}
 		if (!page)
 			page = alloc_page(gfp | __GFP_NOWARN);
@@ -1090,7 +1173,7 @@ static int async_replicate(struct rep_filter *rf, struct rep_pb *pb,
 	clone->bi_end_io = async_endio;
 	if (data) {
 		rio->pages = true;
-		if (rio_add_pages(clone, size, rep_gfp(bio)))
+		if (rio_add_pages(rf, clone, size, rep_gfp(bio)))
 			goto nomem_pages;
 		bio_copy_data(clone, bio);
 	} else {
@@ -1624,6 +1707,7 @@ static void rep_free(struct rep_filter *rf)
 	iofilter_bdev_close(&rf->replica);
 	iofilter_bdev_close(&rf->meta);
 	bioset_exit(&rf->bs);
+	pool_exit(rf);
 	kvfree(rf->dirty);
 	kfree(rf->replica_path);
 	kfree(rf->meta_path);
@@ -1781,6 +1865,7 @@ static struct iofilter_instance *rep_create(struct iofilter_volume *vol,
 	rf->async = mode && !strcmp(mode, "async");
 	rf->fail_mode = on_error && !strcmp(on_error, "fail");
 	rf->max_lag = max_lag;
+	pool_init(rf);
 	rf->vol = vol;
 	rf->origin = iofilter_volume_origin(vol);
 	rf->sectors = iofilter_volume_sectors(vol);
