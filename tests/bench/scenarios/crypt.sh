@@ -9,10 +9,12 @@
 #   iof-crypt      iofilter volume, one rule over the whole device chaining a
 #                  crypt instance (cipher=aes-xts-plain64 sector_size=512
 #                  iv_offset=0, the key as the instance secret); bios of
-#                  256 KiB and more go to its unbound worker (offload_size)
-#   iof-crypt-inline  the same with offload_size=0: every bio converted in
-#                  the submitter's or completion context
-# CRYPT_SECTOR=4096 in the environment runs all three with 4 KiB sectors.
+#                  256 KiB and more go to its unbound worker (offload_size),
+#                  smaller ones too while that pays (module parameter
+#                  spread_ns, default)
+#   iof-crypt-inline  the same with offload_size=0 and spread_ns=0: every bio
+#                  converted in the submitter's or completion context
+# CRYPT_SECTOR=4096 in the environment runs all four with 4 KiB sectors.
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 SIZE_MIB=256
@@ -23,7 +25,7 @@ cmd_configs() {
 	dm-crypt       peer     -                          dm-crypt
 	dm-crypt-nowq  peer     -                          dm-crypt no_{read,write}_workqueue
 	iof-crypt      iofilter dm-crypt:1.5,dm-crypt-nowq:1.0  iofilter crypt
-	iof-crypt-inline iofilter dm-crypt,dm-crypt-nowq  iofilter crypt, offload_size=0
+	iof-crypt-inline iofilter dm-crypt,dm-crypt-nowq  iofilter crypt, offload_size=0 spread_ns=0
 	END
 }
 
@@ -34,8 +36,14 @@ cmd_up() {
 	chmod 600 "$BENCH_STATE/crypt.key"
 }
 
+SPREAD=/sys/module/iofilter_crypt/parameters/spread_ns
+
 cmd_down() {
 	rm -f "$BENCH_STATE/crypt.key"
+	if [ -f "$BENCH_STATE/spread_ns" ]; then
+		cat "$BENCH_STATE/spread_ns" > "$SPREAD" 2> /dev/null
+		rm -f "$BENCH_STATE/spread_ns"
+	fi
 	brd_down
 }
 
@@ -50,6 +58,14 @@ cmd_start() {
 	dm-crypt-nowq) opts+=(no_read_workqueue no_write_workqueue) ;;
 	iof-crypt|iof-crypt-inline)
 		need_iofilter crypt
+		# spread_ns is the module's: the default for iof-crypt, 0 inline
+		[ -f "$BENCH_STATE/spread_ns" ] || cat "$SPREAD" > "$BENCH_STATE/spread_ns" ||
+			fail "no $SPREAD"
+		if [ "$cfg" = iof-crypt ]; then
+			cat "$BENCH_STATE/spread_ns" > "$SPREAD"
+		else
+			echo 0 > "$SPREAD"
+		fi || fail "set spread_ns"
 		iof_volume_up bench-crypt "$dev"
 		id=$(iof_instance bench-crypt key0 crypt --secret-file "$BENCH_STATE/crypt.key" \
 			cipher=aes-xts-plain64 "sector_size=$SECTOR" iv_offset=0 \

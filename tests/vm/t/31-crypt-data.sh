@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# DESCRIPTION: crypt: fio verify at 512 and 4096-byte sectors, deferred paths, discards and write-zeroes, ext4 + fsck over an encrypted volume
+# DESCRIPTION: crypt: fio verify at 512 and 4096-byte sectors, deferred paths, spread bios, discards and write-zeroes, ext4 + fsck over an encrypted volume
 # TIMEOUT: 400
-# REQUIRES: dmsetup fio mkfs.ext4 e2fsck blkdiscard blockdev
+# REQUIRES: dmsetup fio mkfs.ext4 e2fsck blkdiscard blockdev xxd
 . "$IOF_ROOT/tests/lib/common.sh"
 . "$IOF_ROOT/tests/lib/iof.sh"
 
@@ -99,6 +99,40 @@ wdd /dev/mapper/vd 0 $MB || fail "write vd"
 run blkdiscard -o 0 -l $MB /dev/mapper/vd || fail "discard vd"
 cmp -n $MB "$o2" /dev/zero || fail "allow_discards=1: discard did not reach the origin"
 ctl detach vd --yes > /dev/null || fail "detach vd"
+
+# --- spread: small bios handed to the worker when converting them costs
+# more than spread_ns (1 ns here: always, up to spread_depth at once) ---
+P=/sys/module/iofilter_crypt/parameters
+old_ns=$(cat $P/spread_ns) old_depth=$(cat $P/spread_depth)
+spread_restore() { echo "$old_ns" > $P/spread_ns; echo "$old_depth" > $P/spread_depth; }
+trap spread_restore EXIT	# later tests in this boot get the defaults
+echo 1 > $P/spread_ns && echo 4 > $P/spread_depth || fail "set spread parameters"
+o4=$(mkloop 32)
+volume vs "$o4" 512 "range: {start: 0}" "          offload_size: 0"
+fio_verify /dev/mapper/vs 24M --iodepth=32
+sp=$(cstat vs enc spread)
+[ "$sp" -gt 0 ] || fail "spread_ns=1: no bio was spread to the worker"
+# a submitter that waits for each bio: after a few tries, only probes
+w0=$(cstat vs enc writes) s0=$(cstat vs enc spread)
+run fio --name=qd1 --filename=/dev/mapper/vs --size=24M --rw=randwrite \
+	--bs=4k --ioengine=psync --direct=1 --number_ios=2000 \
+	--output-format=terse > /dev/null || fail "QD1 writes"
+w=$(($(cstat vs enc writes) - w0)) s=$(($(cstat vs enc spread) - s0))
+echo "# QD1: $s of $w writes spread"
+[ $((s * 16)) -lt "$w" ] || fail "QD1: $s of $w writes spread (the hand-off gains nothing there)"
+assert_eq 0 "$(cstat vs enc offloaded)" "offloaded bios with offload_size 0"
+assert_eq 0 "$(cstat vs enc errors)" "crypto errors with spread bios"
+# what the worker encrypted, dm-crypt decrypts (and our reads agree)
+rdd /dev/mapper/vs 0 $((24 * MB)) "$IOF_TMP/vs.iof" || fail "read vs"
+ctl detach vs --yes > /dev/null || fail "detach vs"
+spread_restore
+dmsetup --noudevsync create vsdm --table "0 $(blockdev --getsz "$o4") crypt aes-xts-plain64 $(xxd -p -c 64 "$key") 0 $o4 0" &&
+	dmsetup --noudevsync mknodes vsdm || fail "dm-crypt over vs's origin"
+rdd /dev/mapper/vsdm 0 $((24 * MB)) "$IOF_TMP/vs.dm" || fail "read vsdm"
+cmp "$IOF_TMP/vs.iof" "$IOF_TMP/vs.dm" || fail "spread conversions differ from dm-crypt's"
+dm_remove vsdm
+losetup -d "$o4"
+echo "ok - $sp bios spread, byte-identical with dm-crypt"
 
 # --- ext4 over a volume encrypted end to end, aes-cbc-essiv:sha256 ---
 o3=$(mkloop 64)

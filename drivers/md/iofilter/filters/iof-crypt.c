@@ -33,6 +33,10 @@
  *  a queue depth above one is converted on every CPU at once instead of
  *  only the submitter's (what dm-crypt's default kcryptd queue buys), while
  *  small I/O keeps the latency of the inline path.
+ *  Smaller bios go there too when converting one takes longer than handing
+ *  it to another CPU (spread_ns, module parameter; software AES, say) and
+ *  the submitter does not wait for them (a queue depth above one): see
+ *  crypt_spread().
  *
  * Reads and writes are capped at BIO_MAX_VECS pages (max_io_sectors: the
  * core cuts them) like dm-crypt's writes.  Discards are dropped (completed
@@ -88,6 +92,7 @@ struct crypt_stats {
 	u64 write_bytes;
 	u64 deferred;		/* bios moved to the worker for want of memory */
 	u64 offloaded;		/* bios of offload_size or more, to the worker */
+	u64 spread;		/* smaller bios handed to the worker, see below */
 	u64 async;		/* crypto requests that completed later */
 	u64 discards_dropped;
 	u64 rejected;		/* misaligned or out-of-range bios */
@@ -115,6 +120,11 @@ struct iof_crypt {
 	struct bio_set bs;		/* carrier bios: own the bounce bvecs */
 	struct mutex alloc_lock;	/* see crypt_alloc_pages() */
 	struct workqueue_struct *wq;
+	unsigned int cost;		/* ns per KiB converted, moving average */
+	atomic_t spreading;		/* spread bios not yet converted */
+	bool overlap;			/* a bio came while some were spread */
+	int spread_score;		/* < 0: spreading did not pay lately */
+	unsigned int spread_tick;	/* bios considered, for probing */
 	struct crypt_stats __percpu *stats;
 };
 
@@ -130,6 +140,7 @@ struct crypt_io {
 	atomic_t pending;		/* requests in flight + 1 */
 	blk_status_t status;
 	bool write;
+	bool spread;			/* counted in cc->spreading */
 	struct work_struct work;
 };
 
@@ -144,6 +155,19 @@ struct crypt_req {
 };
 
 enum { CONV_DONE, CONV_RESUME };
+
+static unsigned int spread_ns = 20000;
+module_param(spread_ns, uint, 0644);
+MODULE_PARM_DESC(spread_ns,
+	"a bio whose conversion is expected to take at least this long (ns) may be converted by a worker on another CPU (default 20000; 0: never)");
+
+static unsigned int spread_depth;
+module_param(spread_depth, uint, 0644);
+MODULE_PARM_DESC(spread_depth,
+	"most bios of an instance spread to its workers at once (default 0: the number of online CPUs)");
+
+#define SPREAD_SCORE_MAX	8
+#define SPREAD_PROBE		256	/* when it did not pay: one bio in this many */
 
 static inline struct iof_crypt *to_cc(struct iofilter_instance *fi)
 {
@@ -177,6 +201,16 @@ static void crypt_rq_free(struct iof_crypt *cc, struct skcipher_request *req)
 
 static void crypt_finish(struct crypt_io *io);
 static void crypt_finish_work(struct work_struct *w);
+static void crypt_spread_done(struct crypt_io *io);
+
+/* What converting @bytes took, synchronously, goes into cc->cost */
+static void crypt_cost(struct iof_crypt *cc, u64 ns, u32 bytes)
+{
+	u64 c = READ_ONCE(cc->cost), sample = div_u64(ns << 10, bytes);
+
+	sample = min_t(u64, sample, U32_MAX);
+	WRITE_ONCE(cc->cost, c ? (c * 7 + sample) >> 3 : sample);
+}
 
 /* Completion of a request that went asynchronous in the fast path */
 static IOF_CRYPTO_CALLBACK(crypt_done, data)
@@ -221,6 +255,9 @@ static int crypt_convert(struct crypt_io *io, bool can_sleep)
 	unsigned int ss = cc->sector_size;
 	struct bio_vec *vin, *vout;
 	struct bvec_iter in, out;
+	u64 t0 = can_sleep ? 0 : ktime_get_ns();
+	u32 done0 = io->done;
+	bool went_async = false;
 	DECLARE_CRYPTO_WAIT(wait);
 
 	if (io->write) {
@@ -304,6 +341,7 @@ static int crypt_convert(struct crypt_io *io, bool can_sleep)
 			break;
 		case -EINPROGRESS:
 			io->req = NULL;		/* the callback frees it */
+			went_async = true;
 			break;
 		case -EBUSY:
 		case -ENOSPC:
@@ -324,6 +362,8 @@ static int crypt_convert(struct crypt_io *io, bool can_sleep)
 		bvec_iter_advance(vin, &in, ss);
 		bvec_iter_advance(vout, &out, ss);
 	}
+	if (!can_sleep && !went_async && io->done > done0)
+		crypt_cost(cc, ktime_get_ns() - t0, io->done - done0);
 out:
 	crypt_rq_free(cc, io->req);
 	io->req = NULL;
@@ -430,8 +470,12 @@ static void crypt_work(struct work_struct *w)
 	if (io->write && !io->carrier)
 		io->carrier = crypt_alloc_pages(io->cc, io->iter.bi_size,
 						GFP_NOIO);
-	if (!io->status)
+	/* a spread bio is timed like an inline one: see crypt_spread() */
+	if (!io->status &&
+	    (!io->spread || crypt_convert(io, false) == CONV_RESUME))
 		crypt_convert(io, true);
+	if (io->spread)
+		crypt_spread_done(io);
 	if (atomic_dec_and_test(&io->pending))
 		crypt_finish(io);
 }
@@ -448,13 +492,80 @@ static void crypt_defer(struct crypt_io *io)
 	crypt_queue(io);
 }
 
+/*
+ * A bio whose conversion costs more than handing it to another CPU does
+ * (spread_ns: software AES, for one) is converted by the unbound worker
+ * while at most spread_depth others are, so that the submitter goes on with
+ * the next bio while another CPU converts this one; the cost is the moving
+ * average of what synchronous conversions took.  A submitter that waits
+ * for each bio gains nothing but the hand-off's latency:
+ * crypt_spread_done() notices, and then only one bio in SPREAD_PROBE is
+ * spread, to see whether that changed.
+ */
+static bool crypt_spread(struct crypt_io *io)
+{
+	struct iof_crypt *cc = io->cc;
+	unsigned int min_ns = READ_ONCE(spread_ns);
+	unsigned int depth = READ_ONCE(spread_depth) ?: num_online_cpus();
+	unsigned int tick;
+	int n;
+
+	if (!min_ns || num_online_cpus() < 2 ||
+	    (u64)READ_ONCE(cc->cost) * (io->iter.bi_size >> 10) < min_ns)
+		return false;
+	if (READ_ONCE(cc->spread_score) < 0) {
+		/* a racy count: a probe more or less does not matter */
+		tick = READ_ONCE(cc->spread_tick) + 1;
+		WRITE_ONCE(cc->spread_tick, tick);
+		if (tick % SPREAD_PROBE)
+			return false;
+	}
+	if (atomic_read(&cc->spreading) >= depth)
+		return false;
+	n = atomic_inc_return(&cc->spreading);
+	if (n > depth) {
+		atomic_dec(&cc->spreading);
+		return false;
+	}
+	if (n == 1)		/* a new window: will another bio come? */
+		WRITE_ONCE(cc->overlap, false);
+	io->spread = true;
+	this_cpu_inc(cc->stats->spread);
+	crypt_queue(io);
+	return true;
+}
+
+/*
+ * A spread bio is converted.  When none is left, score the window: did
+ * the submitter send another bio while ours were on the worker?  If not, it
+ * was waiting for them (a queue depth of one): the hand-off only added
+ * latency, and after a few such windows bios stay inline but for a probe
+ * now and then.  One window that overlapped is enough to spread again.
+ */
+static void crypt_spread_done(struct crypt_io *io)
+{
+	struct iof_crypt *cc = io->cc;
+	int score;
+
+	io->spread = false;
+	if (atomic_dec_return(&cc->spreading))
+		return;
+	score = READ_ONCE(cc->spread_score);
+	if (READ_ONCE(cc->overlap))
+		score = max(score, 0) + 1;
+	else
+		score--;
+	WRITE_ONCE(cc->spread_score, clamp(score, -SPREAD_SCORE_MAX,
+					   SPREAD_SCORE_MAX));
+}
+
 /* A large bio: convert it on the unbound workqueue (any CPU) */
 static bool crypt_offload(struct crypt_io *io)
 {
 	struct iof_crypt *cc = io->cc;
 
 	if (!cc->offload_size || io->iter.bi_size < cc->offload_size)
-		return false;
+		return crypt_spread(io);
 	this_cpu_inc(cc->stats->offloaded);
 	crypt_queue(io);
 	return true;
@@ -514,6 +625,9 @@ static int crypt_map(struct iofilter_instance *fi, struct bio *bio, void *p,
 	io->done = 0;
 	io->status = BLK_STS_OK;
 	io->write = bio_data_dir(bio) == WRITE;
+	io->spread = false;
+	if (atomic_read(&cc->spreading) && !READ_ONCE(cc->overlap))
+		WRITE_ONCE(cc->overlap, true);
 
 	if (!io->write) {
 		io->iter = bio->bi_iter;
@@ -594,13 +708,14 @@ static void crypt_status(struct iofilter_instance *fi, char *result,
 		s.write_bytes += p->write_bytes;
 		s.deferred += p->deferred;
 		s.offloaded += p->offloaded;
+		s.spread += p->spread;
 		s.async += p->async;
 		s.discards_dropped += p->discards_dropped;
 		s.rejected += p->rejected;
 		s.errors += p->errors;
 	}
 	scnprintf(result, maxlen,
-		  "cipher=%s key_bits=%u key=%s sector_size=%u iv_offset=%llu offset=%llu iv_large_sectors=%d allow_discards=%d offload_size=%u driver=%s reads=%llu writes=%llu read_bytes=%llu write_bytes=%llu deferred=%llu offloaded=%llu async=%llu discards_dropped=%llu rejected=%llu errors=%llu",
+		  "cipher=%s key_bits=%u key=%s sector_size=%u iv_offset=%llu offset=%llu iv_large_sectors=%d allow_discards=%d offload_size=%u driver=%s reads=%llu writes=%llu read_bytes=%llu write_bytes=%llu deferred=%llu offloaded=%llu spread=%llu async=%llu discards_dropped=%llu rejected=%llu errors=%llu",
 		  cc->cipher->name, cc->key_bytes * 8,
 		  cc->key_desc[0] ? cc->key_desc : "secret",
 		  cc->sector_size, cc->iv_offset,
@@ -608,7 +723,7 @@ static void crypt_status(struct iofilter_instance *fi, char *result,
 		  cc->allow_discards, cc->offload_size,
 		  crypto_tfm_alg_driver_name(crypto_skcipher_tfm(cc->tfm)),
 		  s.reads, s.writes, s.read_bytes, s.write_bytes, s.deferred,
-		  s.offloaded, s.async, s.discards_dropped, s.rejected, s.errors);
+		  s.offloaded, s.spread, s.async, s.discards_dropped, s.rejected, s.errors);
 }
 
 static void crypt_io_hints(struct iofilter_instance *fi,
