@@ -97,6 +97,8 @@ struct crypt_stats {
 	u64 discards_dropped;
 	u64 rejected;		/* misaligned or out-of-range bios */
 	u64 errors;		/* crypto errors */
+	/* not a counter: ns per KiB converted on this CPU, moving average */
+	u32 cost;
 };
 
 struct iof_crypt {
@@ -120,12 +122,13 @@ struct iof_crypt {
 	struct bio_set bs;		/* carrier bios: own the bounce bvecs */
 	struct mutex alloc_lock;	/* see crypt_alloc_pages() */
 	struct workqueue_struct *wq;
-	unsigned int cost;		/* ns per KiB converted, moving average */
-	atomic_t spreading;		/* spread bios not yet converted */
+	struct crypt_stats __percpu *stats;
+
+	/* written while spreading: away from the read-mostly fields above */
+	atomic_t spreading ____cacheline_aligned_in_smp; /* not yet converted */
 	bool overlap;			/* a bio came while some were spread */
 	int spread_score;		/* < 0: spreading did not pay lately */
 	unsigned int spread_tick;	/* bios considered, for probing */
-	struct crypt_stats __percpu *stats;
 };
 
 /* Per-bio state, in the core's per-bio area for the crypt class */
@@ -203,13 +206,18 @@ static void crypt_finish(struct crypt_io *io);
 static void crypt_finish_work(struct work_struct *w);
 static void crypt_spread_done(struct crypt_io *io);
 
-/* What converting @bytes took, synchronously, goes into cc->cost */
+/*
+ * What converting @bytes took, synchronously, goes into this CPU's cost
+ * (per CPU: a shared value written by every bio would bounce between them).
+ * Preemption between the read and the write only loses a sample.
+ */
 static void crypt_cost(struct iof_crypt *cc, u64 ns, u32 bytes)
 {
-	u64 c = READ_ONCE(cc->cost), sample = div_u64(ns << 10, bytes);
+	u64 c = this_cpu_read(cc->stats->cost);
+	u64 sample = div_u64(ns << 10, bytes);
 
 	sample = min_t(u64, sample, U32_MAX);
-	WRITE_ONCE(cc->cost, c ? (c * 7 + sample) >> 3 : sample);
+	this_cpu_write(cc->stats->cost, c ? (c * 7 + sample) >> 3 : sample);
 }
 
 /* Completion of a request that went asynchronous in the fast path */
@@ -497,7 +505,7 @@ static void crypt_defer(struct crypt_io *io)
  * (spread_ns: software AES, for one) is converted by the unbound worker
  * while at most spread_depth others are, so that the submitter goes on with
  * the next bio while another CPU converts this one; the cost is the moving
- * average of what synchronous conversions took.  A submitter that waits
+ * average of what synchronous conversions took on this CPU.  A submitter that waits
  * for each bio gains nothing but the hand-off's latency:
  * crypt_spread_done() notices, and then only one bio in SPREAD_PROBE is
  * spread, to see whether that changed.
@@ -511,7 +519,8 @@ static bool crypt_spread(struct crypt_io *io)
 	int n;
 
 	if (!min_ns || num_online_cpus() < 2 ||
-	    (u64)READ_ONCE(cc->cost) * (io->iter.bi_size >> 10) < min_ns)
+	    (u64)this_cpu_read(cc->stats->cost) * (io->iter.bi_size >> 10) <
+	    min_ns)
 		return false;
 	if (READ_ONCE(cc->spread_score) < 0) {
 		/* a racy count: a probe more or less does not matter */
