@@ -97,8 +97,9 @@ struct crypt_stats {
 	u64 discards_dropped;
 	u64 rejected;		/* misaligned or out-of-range bios */
 	u64 errors;		/* crypto errors */
-	/* not a counter: ns per KiB converted on this CPU, moving average */
+	/* not counters: ns per KiB converted on this CPU, moving average */
 	u32 cost;
+	u32 cost_tick;		/* conversions seen, to time one in 16 */
 };
 
 struct iof_crypt {
@@ -263,7 +264,10 @@ static int crypt_convert(struct crypt_io *io, bool can_sleep)
 	unsigned int ss = cc->sector_size;
 	struct bio_vec *vin, *vout;
 	struct bvec_iter in, out;
-	u64 t0 = can_sleep ? 0 : ktime_get_ns();
+	/* timing every bio would cost more than the hand-off decision needs */
+	bool timed = !can_sleep && READ_ONCE(spread_ns) &&
+		     !(this_cpu_inc_return(cc->stats->cost_tick) & 15);
+	u64 t0 = timed ? ktime_get_ns() : 0;
 	u32 done0 = io->done;
 	bool went_async = false;
 	DECLARE_CRYPTO_WAIT(wait);
@@ -370,7 +374,7 @@ static int crypt_convert(struct crypt_io *io, bool can_sleep)
 		bvec_iter_advance(vin, &in, ss);
 		bvec_iter_advance(vout, &out, ss);
 	}
-	if (!can_sleep && !went_async && io->done > done0)
+	if (timed && !went_async && io->done > done0)
 		crypt_cost(cc, ktime_get_ns() - t0, io->done - done0);
 out:
 	crypt_rq_free(cc, io->req);
@@ -505,7 +509,8 @@ static void crypt_defer(struct crypt_io *io)
  * (spread_ns: software AES, for one) is converted by the unbound worker
  * while at most spread_depth others are, so that the submitter goes on with
  * the next bio while another CPU converts this one; the cost is the moving
- * average of what synchronous conversions took on this CPU.  A submitter that waits
+ * average of what synchronous conversions took on this CPU (one in 16
+ * timed).  A submitter that waits
  * for each bio gains nothing but the hand-off's latency:
  * crypt_spread_done() notices, and then only one bio in SPREAD_PROBE is
  * spread, to see whether that changed.
