@@ -43,8 +43,9 @@ for variant in sync sync-worker async; do
 	abi load "$vol" action=pass "ops=wdzf,action=filter,chain=$id" > /dev/null ||
 		fail "load"
 	# random writes with fsyncs (flushes), verified through the volume;
-	# a sequential pass of 1 MiB writes; mixed sizes at QD32 (one pass: no two writes to
-	# a block in flight at once, whose order would be undefined)
+	# a sequential pass of 1 MiB writes; mixed sizes at QD32 (one pass:
+	# no two writes to a block in flight at once, whose order would be
+	# undefined)
 	fio_verify "$DEV" 16M --fsync=7
 	run fio --name=seq --filename="$DEV" --offset=16M --size=32M --rw=write \
 		--bs=1m --ioengine=libaio --iodepth=8 --direct=1 --fsync=4 \
