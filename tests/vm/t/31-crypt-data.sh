@@ -73,6 +73,11 @@ for ss in 512 4096; do
 	fi
 	assert_eq 0 "$(cstat v$ss enc errors)" "crypto errors"
 	assert_eq 0 "$(cstat v$ss enc rejected)" "rejected bios"
+	# bounce pages given back are kept for reuse (the data above was
+	# written through reused ones), never more than 512 per instance
+	kept=$(cstat v$ss enc bounce_kept)
+	[ "$kept" -gt 0 ] && [ "$kept" -le 512 ] ||
+		fail "bounce_kept=$kept after the writes (expected 1 to 512)"
 	echo "ok - fio verify sector_size=$ss"
 done
 
