@@ -425,6 +425,11 @@ static void crypt_page_free(void *element, void *data)
 	struct page *page = element;
 	unsigned long flags;
 
+	/* kept only when nobody else holds it (no lower layer should) */
+	if (page_ref_count(page) != 1) {
+		put_page(page);
+		return;
+	}
 	spin_lock_irqsave(&cc->free_lock, flags);
 	if (cc->nr_free < CRYPT_FREE_PAGES) {
 		list_add(&page->lru, &cc->free_pages);
