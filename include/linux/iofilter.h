@@ -20,6 +20,7 @@
 #include <linux/bio.h>
 #include <linux/blk_types.h>
 #include <linux/list.h>
+#include <linux/spinlock_types.h>
 #include <linux/module.h>
 #include <linux/types.h>
 #include <uapi/linux/iofilter.h>
@@ -248,5 +249,27 @@ struct iofilter_bdev {
 int iofilter_bdev_open(const char *path, bool write, void *holder,
 		       struct iofilter_bdev *ib);
 void iofilter_bdev_close(struct iofilter_bdev *ib);
+
+/*
+ * Data buffers kept for reuse: folios of one order, up to @max of them.
+ * With init_on_alloc (on by default in Debian's kernels, among others) a
+ * fresh page is cleared before the caller overwrites it whole; a filter
+ * that fills buffers itself (bounce pages, copies) keeps them here
+ * instead.  Any context.  Only for buffers nobody else holds once their
+ * I/O has completed.
+ */
+struct iofilter_stash {
+	spinlock_t lock;
+	struct list_head folios;
+	unsigned int nr;
+	unsigned int max;
+};
+void iofilter_stash_init(struct iofilter_stash *st, unsigned int max);
+/* A kept folio's first page, or NULL when none is kept */
+struct page *iofilter_stash_get(struct iofilter_stash *st);
+/* Keep @folio; false (the caller frees it) when the stash is full */
+bool iofilter_stash_put(struct iofilter_stash *st, struct folio *folio);
+/* Free every kept folio; nothing may use the stash concurrently */
+void iofilter_stash_drain(struct iofilter_stash *st);
 
 #endif /* _LINUX_IOFILTER_H */

@@ -10,6 +10,7 @@
 #include <linux/ctype.h>
 #include <linux/kernel.h>
 #include <linux/kmod.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/ratelimit.h>
 #include <linux/slab.h>
@@ -261,6 +262,61 @@ void iofilter_latch_error(struct iofilter_instance *fi, int err,
 			    iofilter_volume_name(fi->vol), fi->name, what, err);
 }
 EXPORT_SYMBOL_GPL(iofilter_latch_error);
+
+void iofilter_stash_init(struct iofilter_stash *st, unsigned int max)
+{
+	spin_lock_init(&st->lock);
+	INIT_LIST_HEAD(&st->folios);
+	st->nr = 0;
+	st->max = max;
+}
+EXPORT_SYMBOL_GPL(iofilter_stash_init);
+
+struct page *iofilter_stash_get(struct iofilter_stash *st)
+{
+	struct folio *folio;
+	unsigned long flags;
+
+	if (!READ_ONCE(st->nr))
+		return NULL;
+	spin_lock_irqsave(&st->lock, flags);
+	folio = list_first_entry_or_null(&st->folios, struct folio, lru);
+	if (folio) {
+		list_del(&folio->lru);
+		st->nr--;
+	}
+	spin_unlock_irqrestore(&st->lock, flags);
+	return folio ? &folio->page : NULL;
+}
+EXPORT_SYMBOL_GPL(iofilter_stash_get);
+
+bool iofilter_stash_put(struct iofilter_stash *st, struct folio *folio)
+{
+	unsigned long flags;
+	bool kept = false;
+
+	spin_lock_irqsave(&st->lock, flags);
+	if (st->nr < st->max) {
+		list_add(&folio->lru, &st->folios);
+		st->nr++;
+		kept = true;
+	}
+	spin_unlock_irqrestore(&st->lock, flags);
+	return kept;
+}
+EXPORT_SYMBOL_GPL(iofilter_stash_put);
+
+void iofilter_stash_drain(struct iofilter_stash *st)
+{
+	struct folio *folio, *tmp;
+
+	list_for_each_entry_safe(folio, tmp, &st->folios, lru) {
+		list_del(&folio->lru);
+		folio_put(folio);
+	}
+	st->nr = 0;
+}
+EXPORT_SYMBOL_GPL(iofilter_stash_drain);
 
 static int __init iofilter_init(void)
 {

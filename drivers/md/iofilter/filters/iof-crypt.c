@@ -121,9 +121,7 @@ struct iof_crypt {
 	unsigned int iv_off;		/* offset of the IV in it */
 	mempool_t req_pool;
 	mempool_t page_pool;
-	spinlock_t free_lock;		/* bounce pages kept for reuse */
-	struct list_head free_pages;
-	unsigned int nr_free;
+	struct iofilter_stash kept;	/* bounce pages kept for reuse */
 	struct bio_set bs;		/* carrier bios: own the bounce bvecs */
 	struct mutex alloc_lock;	/* see crypt_alloc_pages() */
 	struct workqueue_struct *wq;
@@ -389,7 +387,7 @@ out:
 /* ---- bounce pages ---- */
 
 /*
- * Bounce pages given back are kept for reuse, up to CRYPT_FREE_PAGES per
+ * Bounce pages given back are kept for reuse, up to CRYPT_KEPT_PAGES per
  * instance, behind the page mempool (its alloc and free functions): with
  * init_on_alloc (on by default in Debian's kernels, among others) a page
  * from the allocator is cleared before we get it, only to be overwritten
@@ -398,24 +396,13 @@ out:
  * stays what guarantees progress: mempool_free() refills it before it
  * hands a page to crypt_page_free().
  */
-#define CRYPT_FREE_PAGES	(2 * BIO_MAX_VECS)
+#define CRYPT_KEPT_PAGES	(2 * BIO_MAX_VECS)
 
 static void *crypt_page_alloc(gfp_t gfp, void *data)
 {
 	struct iof_crypt *cc = data;
-	struct page *page = NULL;
-	unsigned long flags;
+	struct page *page = iofilter_stash_get(&cc->kept);
 
-	if (READ_ONCE(cc->nr_free)) {
-		spin_lock_irqsave(&cc->free_lock, flags);
-		page = list_first_entry_or_null(&cc->free_pages, struct page,
-						lru);
-		if (page) {
-			list_del(&page->lru);
-			cc->nr_free--;
-		}
-		spin_unlock_irqrestore(&cc->free_lock, flags);
-	}
 	return page ? page : alloc_page(gfp);
 }
 
@@ -423,34 +410,9 @@ static void crypt_page_free(void *element, void *data)
 {
 	struct iof_crypt *cc = data;
 	struct page *page = element;
-	unsigned long flags;
 
-	/* kept only when nobody else holds it (no lower layer should) */
-	if (page_ref_count(page) != 1) {
-		put_page(page);
-		return;
-	}
-	spin_lock_irqsave(&cc->free_lock, flags);
-	if (cc->nr_free < CRYPT_FREE_PAGES) {
-		list_add(&page->lru, &cc->free_pages);
-		cc->nr_free++;
-		page = NULL;
-	}
-	spin_unlock_irqrestore(&cc->free_lock, flags);
-	if (page)
+	if (!iofilter_stash_put(&cc->kept, page_folio(page)))
 		__free_page(page);
-}
-
-/* After mempool_exit(): give the kept pages back to the allocator */
-static void crypt_pages_drain(struct iof_crypt *cc)
-{
-	struct page *page, *tmp;
-
-	list_for_each_entry_safe(page, tmp, &cc->free_pages, lru) {
-		list_del(&page->lru);
-		__free_page(page);
-	}
-	cc->nr_free = 0;
 }
 
 static void crypt_free_pages(struct iof_crypt *cc, struct bio *carrier)
@@ -807,7 +769,7 @@ static void crypt_status(struct iofilter_instance *fi, char *result,
 		  crypto_tfm_alg_driver_name(crypto_skcipher_tfm(cc->tfm)),
 		  s.reads, s.writes, s.read_bytes, s.write_bytes, s.deferred,
 		  s.offloaded, s.spread, s.async, s.discards_dropped, s.rejected, s.errors,
-		  READ_ONCE(cc->nr_free));
+		  READ_ONCE(cc->kept.nr));
 }
 
 static void crypt_io_hints(struct iofilter_instance *fi,
@@ -834,7 +796,7 @@ static void crypt_destroy(struct iofilter_instance *fi)
 		destroy_workqueue(cc->wq);
 	bioset_exit(&cc->bs);
 	mempool_exit(&cc->page_pool);
-	crypt_pages_drain(cc);
+	iofilter_stash_drain(&cc->kept);	/* after: mempool_exit fills it */
 	mempool_exit(&cc->req_pool);
 	if (cc->tfm)
 		crypto_free_skcipher(cc->tfm);	/* zeroes the key schedule */
@@ -1089,8 +1051,7 @@ static struct iofilter_instance *crypt_create(struct iofilter_volume *vol,
 	}
 	cc->fi.ops = &crypt_ops;
 	mutex_init(&cc->alloc_lock);
-	spin_lock_init(&cc->free_lock);
-	INIT_LIST_HEAD(&cc->free_pages);
+	iofilter_stash_init(&cc->kept, CRYPT_KEPT_PAGES);
 
 	r = crypt_parse(cc, vol, argc, argv, error, error_len);
 	if (r)

@@ -168,9 +168,7 @@ struct rep_filter {
 	struct list_head throttled;		/* rep_pb held at end_io */
 	struct work_struct issue_work;
 	/* async copy buffers kept for reuse (rio_free_pages()) */
-	spinlock_t pool_lock;
-	struct list_head pool[2];		/* order 0, REP_COPY_ORDER */
-	unsigned int pool_nr[2], pool_max[2];
+	struct iofilter_stash pool[2];		/* order 0, REP_COPY_ORDER */
 
 	/* sync: replica legs handed to another CPU (submit_leg()) */
 	spinlock_t submit_lock;
@@ -895,63 +893,28 @@ static int sync_replicate(struct rep_filter *rf, struct rep_pb *pb)
  */
 #define REP_POOL_BYTES		(8U << 20)
 
-static struct page *pool_get(struct rep_filter *rf, unsigned int i)
-{
-	struct page *page;
-	unsigned long flags;
-
-	if (!READ_ONCE(rf->pool_nr[i]))
-		return NULL;
-	spin_lock_irqsave(&rf->pool_lock, flags);
-	page = list_first_entry_or_null(&rf->pool[i], struct page, lru);
-	if (page) {
-		list_del(&page->lru);
-		rf->pool_nr[i]--;
-	}
-	spin_unlock_irqrestore(&rf->pool_lock, flags);
-	return page;
-}
-
 static bool pool_put(struct rep_filter *rf, struct folio *folio)
 {
-	unsigned int order = folio_order(folio), i;
-	unsigned long flags;
-	bool kept = false;
+	unsigned int order = folio_order(folio);
 
 	if (order != 0 && order != REP_COPY_ORDER)
 		return false;
-	i = order ? 1 : 0;
-	spin_lock_irqsave(&rf->pool_lock, flags);
-	if (rf->pool_nr[i] < rf->pool_max[i]) {
-		list_add(&folio->lru, &rf->pool[i]);
-		rf->pool_nr[i]++;
-		kept = true;
-	}
-	spin_unlock_irqrestore(&rf->pool_lock, flags);
-	return kept;
+	return iofilter_stash_put(&rf->pool[order ? 1 : 0], folio);
 }
 
 static void pool_init(struct rep_filter *rf)
 {
 	u64 bytes = min_t(u64, rf->max_lag, REP_POOL_BYTES);
 
-	spin_lock_init(&rf->pool_lock);
-	INIT_LIST_HEAD(&rf->pool[0]);
-	INIT_LIST_HEAD(&rf->pool[1]);
-	rf->pool_max[0] = bytes >> PAGE_SHIFT;
-	rf->pool_max[1] = bytes >> (PAGE_SHIFT + REP_COPY_ORDER);
+	iofilter_stash_init(&rf->pool[0], bytes >> PAGE_SHIFT);
+	iofilter_stash_init(&rf->pool[1],
+			    bytes >> (PAGE_SHIFT + REP_COPY_ORDER));
 }
 
 static void pool_exit(struct rep_filter *rf)
 {
-	struct folio *folio, *tmp;
-	unsigned int i;
-
-	for (i = 0; i < 2; i++)
-		list_for_each_entry_safe(folio, tmp, &rf->pool[i], lru) {
-			list_del(&folio->lru);
-			folio_put(folio);
-		}
+	iofilter_stash_drain(&rf->pool[0]);
+	iofilter_stash_drain(&rf->pool[1]);
 }
 
 /* The copy buffer of an async write (rio_add_pages()): one folio per bvec */
@@ -983,9 +946,9 @@ static int rio_add_pages(struct rep_filter *rf, struct bio *clone,
 		order = min_t(unsigned int, max_order,
 			      __fls(DIV_ROUND_UP(size, PAGE_SIZE)));
 		if (order == REP_COPY_ORDER) {
-			page = pool_get(rf, 1);
+			page = iofilter_stash_get(&rf->pool[1]);
 		} else {
-			page = pool_get(rf, 0);
+			page = iofilter_stash_get(&rf->pool[0]);
 			if (page)
 				order = 0;
 		}
