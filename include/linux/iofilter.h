@@ -224,6 +224,16 @@ struct block_device *iofilter_volume_origin(struct iofilter_volume *vol);
 sector_t iofilter_volume_sectors(struct iofilter_volume *vol);
 
 /*
+ * Read @nr_sectors from @sector into @pages (at most BIO_MAX_VECS pages)
+ * as the instances of the classes after @fi's and the origin hold them,
+ * routed by the current table as a user's read would be: what a filter's
+ * background copy must read instead of the origin (a write-back cache
+ * below may hold newer data).  Process context; 0 or a negative errno.
+ */
+int iofilter_read_below(struct iofilter_instance *fi, sector_t sector,
+			unsigned int nr_sectors, struct page **pages);
+
+/*
  * Latch an error on the instance: shown in status (IOF_INST_ERROR) and
  * logged once, rate limited.  Any context.
  */

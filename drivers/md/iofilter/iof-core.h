@@ -155,6 +155,7 @@ struct iofilter_volume {
 
 	struct iof_vstats __percpu *stats;
 	struct bio_set flush_bs;	/* flush fan-out clones */
+	struct bio_set below_bs;	/* iofilter_read_below() */
 };
 
 /* Per target (ti->private) */
@@ -177,15 +178,19 @@ struct iof_io {
 	u8 pos;				/* filters whose map has run */
 	u8 flags;
 	u8 opi;
-	u8 pad[1];
+	u8 base;			/* where the chain started */
 	u8 pb[IOF_NR_CLASSES][IOFILTER_PB_SIZE] __aligned(8);
 };
 
 #define IOF_IO_FLUSH_CLONE	0x1	/* ends at the chain, not the origin */
+#define IOF_IO_BELOW		0x2	/* iofilter_read_below(): no dm clone */
 
 #define IOF_PER_IO_SIZE		sizeof(struct iof_io)
 
-/* Flush clones carry their iof_io in the bio_set's front pad */
+/*
+ * Bios of the core's own (flush clones, reads from below an instance)
+ * carry their iof_io in the bio_set's front pad
+ */
 struct iof_flush_io {
 	struct iof_io io;
 	struct bio bio;

@@ -21,9 +21,12 @@
 
 #include "iof-core.h"
 
+static void iof_below_endio(struct bio *bio);
+
 static struct iof_io *bio_io(struct bio *bio)
 {
-	if (bio->bi_end_io == iof_flush_endio)
+	if (bio->bi_end_io == iof_flush_endio ||
+	    bio->bi_end_io == iof_below_endio)
 		return &container_of(bio, struct iof_flush_io, bio)->io;
 	return dm_per_bio_data(bio, IOF_PER_IO_SIZE);
 }
@@ -91,6 +94,8 @@ static void chain_done_async(struct iof_io *io, struct bio *bio)
 {
 	if (io->flags & IOF_IO_FLUSH_CLONE)
 		bio_endio(bio);		/* the parent flush goes to the origin */
+	else if (io->flags & IOF_IO_BELOW)
+		submit_bio_noacct(bio);	/* not a dm clone */
 	else
 		dm_submit_bio_remap(bio, NULL);
 }
@@ -156,14 +161,15 @@ void iofilter_complete(struct bio *bio, blk_status_t status)
 EXPORT_SYMBOL_GPL(iofilter_complete);
 
 /*
- * Run the filters' end_io in reverse order from io->pos down.  Returns
+ * Run the filters' end_io in reverse order from io->pos down to where the
+ * chain started.  Returns
  * DM_ENDIO_INCOMPLETE when a filter keeps the bio for more work.
  */
 static int run_endio(struct iof_io *io, struct bio *bio, blk_status_t *st)
 {
 	const struct iof_chain *c = io->chain;
 
-	while (io->pos) {
+	while (io->pos > io->base) {
 		struct iofilter_instance *fi = c->fi[--io->pos];
 
 		if (!fi->ops->end_io)
@@ -228,6 +234,7 @@ static void flush_fan_out(struct iofilter_volume *vol, struct iof_ptable *t,
 		io->flags = IOF_IO_FLUSH_CLONE;
 		io->opi = IOF_OPI_FLUSH;
 		io->rule = t->nr_rules;
+		io->base = 0;
 		percpu_ref_get(&t->ref);
 		bio_inc_remaining(bio);
 		if (run_chain(io, clone))
@@ -416,6 +423,7 @@ static int iof_map(struct dm_target *ti, struct bio *bio)
 		io->table = t;
 		io->rule = rule;
 		io->pos = 0;
+		io->base = 0;
 		io->flags = 0;
 		io->opi = opi;
 		io->parent = NULL;
@@ -463,6 +471,135 @@ static int iof_end_io(struct dm_target *ti, struct bio *bio,
 	percpu_ref_put(&io->table->ref);
 	return DM_ENDIO_DONE;
 }
+
+/* ---- reads from below an instance ---- */
+
+struct iof_below {
+	atomic_t pending;		/* pieces, and one for the submitter */
+	blk_status_t status;		/* the first error */
+	struct bio *whole;		/* the last piece; owns the bvecs */
+	struct completion done;
+};
+
+static void iof_below_endio(struct bio *bio)
+{
+	struct iof_below *b = bio->bi_private;
+	struct iof_io *io = bio_io(bio);
+	blk_status_t st = bio->bi_status;
+
+	if (run_endio(io, bio, &st) == DM_ENDIO_INCOMPLETE)
+		return;
+	if (st)
+		cmpxchg(&b->status, BLK_STS_OK, st);
+	if (bio != b->whole)
+		bio_put(bio);
+	if (atomic_dec_and_test(&b->pending))
+		complete(&b->done);
+}
+
+/* Where in @c the instances below the class of @fi begin */
+static unsigned int chain_below(const struct iof_chain *c,
+				const struct iofilter_instance *fi)
+{
+	unsigned int i;
+
+	for (i = 0; i < c->n; i++)
+		if (c->fi[i]->type->class > fi->type->class)
+			break;
+	return i;
+}
+
+static const struct iof_chain iof_no_chain;
+
+/**
+ * iofilter_read_below() - read a range as the instances below @fi see it
+ * @fi: the instance asking; only instances of a later class are used
+ * @sector: first volume sector
+ * @nr_sectors: how many; @pages hold them (at most BIO_MAX_VECS pages)
+ * @pages: the buffer, page by page
+ *
+ * The rules of the current table route the read as they route a user's
+ * read of the range, split at rule boundaries and at the chains' I/O
+ * limits; each piece runs the part of its chain after @fi's class (a
+ * write-back cache below a replicate instance gives its dirty blocks,
+ * the origin would give stale data) and then goes to the origin.  Rules
+ * that pass or deny a read send the piece straight to the origin.  For a
+ * filter's background copies (resync): process context, may sleep.
+ * Returns 0 or a negative errno.
+ */
+int iofilter_read_below(struct iofilter_instance *fi, sector_t sector,
+			unsigned int nr_sectors, struct page **pages)
+{
+	struct iofilter_volume *vol = fi->vol;
+	unsigned int left = nr_sectors << SECTOR_SHIFT;
+	unsigned int nr_pages = DIV_ROUND_UP(left, PAGE_SIZE);
+	unsigned int i, rule, cut;
+	struct iof_ptable *t;
+	struct iof_below b;
+	struct bio *bio;
+
+	might_sleep();
+	if (!nr_sectors || nr_sectors > (BIO_MAX_VECS << PAGE_SECTORS_SHIFT) ||
+	    sector >= vol->sectors || nr_sectors > vol->sectors - sector)
+		return -EINVAL;
+
+	bio = bio_alloc_bioset(vol->origin, nr_pages, REQ_OP_READ, GFP_NOIO,
+			       &vol->below_bs);
+	for (i = 0; i < nr_pages; i++) {
+		unsigned int len = min_t(unsigned int, left, PAGE_SIZE);
+
+		__bio_add_page(bio, pages[i], len, 0);
+		left -= len;
+	}
+	bio->bi_iter.bi_sector = sector;
+	atomic_set(&b.pending, 1);
+	b.status = BLK_STS_OK;
+	b.whole = bio;
+	init_completion(&b.done);
+
+	rcu_read_lock();
+	t = rcu_dereference(vol->table);
+	percpu_ref_get(&t->ref);
+	rcu_read_unlock();
+
+	do {
+		const struct iof_chain *c = &iof_no_chain;
+		const struct iof_krule *k;
+		struct bio *piece = bio;
+		struct iof_io *io;
+
+		cut = iof_table_lookup(t, bio, IOF_OPI_READ, bio_rq_flags(bio),
+				       bio_prio_class(bio), &rule);
+		k = &t->rules[rule];
+		if (k->action == IOF_ACTION_FILTER) {
+			c = &k->chain;
+			cut = chain_cut(c, bio, cut);
+		}
+		if (cut)	/* from a bio_set with GFP_NOIO: cannot fail */
+			piece = bio_split(bio, cut, GFP_NOIO, &vol->below_bs);
+		piece->bi_end_io = iof_below_endio;
+		piece->bi_private = &b;
+		io = bio_io(piece);
+		io->chain = c;
+		io->table = t;
+		io->parent = NULL;
+		io->rule = rule;
+		io->pos = chain_below(c, fi);
+		io->base = io->pos;
+		io->flags = IOF_IO_BELOW;
+		io->opi = IOF_OPI_READ;
+		atomic_inc(&b.pending);
+		if (run_chain(io, piece))
+			submit_bio_noacct(piece);
+	} while (cut);
+
+	if (!atomic_dec_and_test(&b.pending))
+		wait_for_completion_io(&b.done);
+	percpu_ref_put(&t->ref);
+	bio_put(bio);
+	return blk_status_to_errno(b.status);
+}
+EXPORT_SYMBOL_GPL(iofilter_read_below);
 
 static void iof_status(struct dm_target *ti, status_type_t type,
 		       unsigned int status_flags, char *result,

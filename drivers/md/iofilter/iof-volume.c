@@ -63,6 +63,7 @@ static void volume_free(struct kref *ref)
 	struct iofilter_volume *vol = container_of(ref, struct iofilter_volume,
 						   ref);
 
+	bioset_exit(&vol->below_bs);
 	bioset_exit(&vol->flush_bs);
 	free_percpu(vol->stats);
 	kfree(vol);
@@ -102,6 +103,9 @@ static struct iofilter_volume *volume_alloc(const char *name,
 	if (bioset_init(&vol->flush_bs, 16, offsetof(struct iof_flush_io, bio),
 			0))
 		goto bad;
+	if (bioset_init(&vol->below_bs, 2, offsetof(struct iof_flush_io, bio),
+			BIOSET_NEED_BVECS))
+		goto bad;
 
 	t = iof_table_build(vol, NULL, NULL, 0, &dflt, &erule, msg,
 			    sizeof(msg));
@@ -112,6 +116,7 @@ static struct iofilter_volume *volume_alloc(const char *name,
 	mutex_unlock(&vol->lock);
 	return vol;
 bad:
+	bioset_exit(&vol->below_bs);
 	bioset_exit(&vol->flush_bs);
 	free_percpu(vol->stats);
 	kfree(vol);
