@@ -32,8 +32,10 @@
  * is marked dirty in the bitmap, and the write completes only once the bit
  * is on the metadata device (a region is marked before the write is
  * acknowledged, as dm-raid1 and DRBD do); the replica is closed and probed
- * every second; when it answers, resync copies the dirty regions (dm-kcopyd)
- * under live I/O.  fail: writes fail while the replica is down.
+ * every second; when it answers, resync copies the dirty regions under live
+ * I/O, reading them through the instances below us (iofilter_read_below():
+ * a write-back cache there holds newer data than the origin).  fail: writes
+ * fail while the replica is down.
  *
  * REQ_NOWAIT (io_uring): map never sleeps; when a clone or a copy cannot be
  * allocated without waiting, the bio completes with BLK_STS_AGAIN and
@@ -57,8 +59,6 @@
 #include <linux/blkdev.h>
 #include <linux/crc32.h>
 #include <linux/dm-bufio.h>
-#include <linux/dm-io.h>
-#include <linux/dm-kcopyd.h>
 #include <linux/interval_tree_generic.h>
 #include <linux/iofilter.h>
 #include <linux/log2.h>
@@ -79,10 +79,13 @@
 #define REP_BITS_PER_BLOCK	(REP_BLOCK * 8)
 #define REP_MAX_REGIONS		(1UL << 28)
 #define REP_COPY_SECTORS	2048		/* resync: at most 1MiB per copy */
+#define REP_COPY_PAGES		(REP_COPY_SECTORS >> PAGE_SECTORS_SHIFT)
 #define REP_COPY_ORDER		8		/* async copy buffers: 1MiB folios */
 #define REP_PROBE_DELAY		HZ
 
-DECLARE_DM_KCOPYD_THROTTLE_WITH_MODULE_PARM(resync_throttle,
+static unsigned int resync_throttle = 100;
+module_param(resync_throttle, uint, 0644);
+MODULE_PARM_DESC(resync_throttle,
 	"Percentage of time the resync copier may be busy (default 100)");
 
 enum rep_state {
@@ -147,11 +150,8 @@ struct rep_filter {
 	struct work_struct commit_work;
 
 	/* resync */
-	struct dm_kcopyd_client *kc;
 	struct work_struct resync_work;
-	struct completion copy_done;
-	int copy_read_err;
-	unsigned long copy_write_err;
+	struct page *copy_pages[REP_COPY_PAGES];	/* the copy buffer */
 	atomic64_t resynced;
 
 	/* the replica going away and coming back */
@@ -1334,13 +1334,49 @@ static int rep_end_io(struct iofilter_instance *fi, struct bio *bio, void *p,
 
 /* ---- resync ---- */
 
-static void copy_done(int read_err, unsigned long write_err, void *context)
+/*
+ * Copy [lo, hi) to the replica as the volume below us holds it (not the
+ * origin: a write-back cache below may hold newer data).  Returns 0 or a
+ * negative errno, with *write_err telling which side failed.
+ */
+static int copy_range(struct rep_filter *rf, sector_t lo, sector_t hi,
+		      bool *write_err)
 {
-	struct rep_filter *rf = context;
+	unsigned int nr = hi - lo, left = nr << SECTOR_SHIFT, i;
+	struct bio *bio;
+	int r;
 
-	rf->copy_read_err = read_err;
-	rf->copy_write_err = write_err;
-	complete(&rf->copy_done);
+	*write_err = false;
+	r = iofilter_read_below(&rf->fi, lo, nr, rf->copy_pages);
+	if (r)
+		return r;
+	bio = bio_alloc(rf->replica.bdev, DIV_ROUND_UP(left, PAGE_SIZE),
+			REQ_OP_WRITE, GFP_NOIO);
+	for (i = 0; left; i++) {
+		unsigned int len = min_t(unsigned int, left, PAGE_SIZE);
+
+		__bio_add_page(bio, rf->copy_pages[i], len, 0);
+		left -= len;
+	}
+	bio->bi_iter.bi_sector = lo;
+	r = submit_bio_wait(bio);
+	bio_put(bio);
+	if (r)
+		*write_err = true;
+	return r;
+}
+
+/* resync_throttle: after a copy that took @busy_ns, rest for the rest */
+static void copy_throttle(struct rep_filter *rf, u64 busy_ns)
+{
+	unsigned int pct = READ_ONCE(resync_throttle);
+	u64 rest;
+
+	if (!pct || pct >= 100)
+		return;
+	rest = min_t(u64, div_u64(busy_ns * (100 - pct), pct), NSEC_PER_SEC);
+	wait_event_hrtimeout(rf->wait, READ_ONCE(rf->stopping),
+			     ns_to_ktime(rest));
 }
 
 static void resync_work(struct work_struct *w)
@@ -1348,9 +1384,10 @@ static void resync_work(struct work_struct *w)
 	struct rep_filter *rf = container_of(w, struct rep_filter, resync_work);
 	unsigned long r = 0, n, max_n, copies = 0;
 	const char *vname = iofilter_volume_name(rf->vol);
-	struct dm_io_region from, to;
 	sector_t lo, hi;
-	bool failed;
+	bool write_err;
+	u64 start;
+	int err;
 
 	max_n = max(1UL, (unsigned long)REP_COPY_SECTORS >> rf->region_shift);
 	while (!READ_ONCE(rf->stopping) &&
@@ -1378,18 +1415,10 @@ static void resync_work(struct work_struct *w)
 		if (!replica_get(rf))
 			break;
 		lock_range(rf, lo, hi);
-		from.bdev = rf->origin;
-		from.sector = lo;
-		from.count = hi - lo;
-		to.bdev = rf->replica.bdev;
-		to.sector = lo;
-		to.count = hi - lo;
-		reinit_completion(&rf->copy_done);
-		dm_kcopyd_copy(rf->kc, &from, 1, &to, 0, copy_done, rf);
-		wait_for_completion(&rf->copy_done);
+		start = ktime_get_ns();
+		err = copy_range(rf, lo, hi, &write_err);
 		replica_put(rf);
-		failed = rf->copy_read_err || rf->copy_write_err;
-		if (!failed) {
+		if (!err) {
 			mutex_lock(&rf->meta_lock);
 			meta_set_bits(rf, r, r + n - 1, false);
 			mutex_unlock(&rf->meta_lock);
@@ -1399,12 +1428,11 @@ static void resync_work(struct work_struct *w)
 			atomic64_add(hi - lo, &rf->resynced);
 		}
 		unlock_range(rf);
-		if (failed) {
-			if (rf->copy_write_err) {
+		if (err) {
+			if (write_err) {
 				replica_failed(rf, BLK_STS_IOERR);
 			} else {
-				rep_latch(rf, -EIO,
-						     "resync: origin read");
+				rep_latch(rf, err, "resync: read");
 				set_state(rf, REP_SYNCING, REP_DEGRADED);
 				queue_work(rf->wq, &rf->down_work);
 			}
@@ -1416,6 +1444,7 @@ static void resync_work(struct work_struct *w)
 			dm_bufio_write_dirty_buffers(rf->bufio);
 			mutex_unlock(&rf->meta_lock);
 		}
+		copy_throttle(rf, ktime_get_ns() - start);
 		cond_resched();
 	}
 }
@@ -1659,8 +1688,11 @@ static void rep_teardown(struct rep_filter *rf)
 
 static void rep_free(struct rep_filter *rf)
 {
-	if (rf->kc)
-		dm_kcopyd_client_destroy(rf->kc);
+	unsigned int i;
+
+	for (i = 0; i < REP_COPY_PAGES; i++)
+		if (rf->copy_pages[i])
+			__free_page(rf->copy_pages[i]);
 	if (rf->bufio)
 		dm_bufio_client_destroy(rf->bufio);
 	if (rf->wq)
@@ -1772,6 +1804,7 @@ static struct iofilter_instance *rep_create(struct iofilter_volume *vol,
 	const char *replica, *meta, *mode, *on_error;
 	struct rep_filter *rf;
 	u64 region, max_lag, need;
+	unsigned int i;
 	int r;
 
 	if (secret_len) {
@@ -1838,7 +1871,6 @@ static struct iofilter_instance *rep_create(struct iofilter_volume *vol,
 	mutex_init(&rf->meta_lock);
 	mutex_init(&rf->probe_lock);
 	init_waitqueue_head(&rf->wait);
-	init_completion(&rf->copy_done);
 	INIT_LIST_HEAD(&rf->delayed);
 	INIT_LIST_HEAD(&rf->commit_pbs);
 	INIT_LIST_HEAD(&rf->commit_rios);
@@ -1909,12 +1941,10 @@ static struct iofilter_instance *rep_create(struct iofilter_volume *vol,
 		if (!rf->submit_wq)
 			goto nomem;
 	}
-	rf->kc = dm_kcopyd_client_create(&dm_kcopyd_throttle);
-	if (IS_ERR(rf->kc)) {
-		r = PTR_ERR(rf->kc);
-		rf->kc = NULL;
-		scnprintf(error, error_len, "cannot create the dm-kcopyd client: error %d", r);
-		goto bad;
+	for (i = 0; i < REP_COPY_PAGES; i++) {
+		rf->copy_pages[i] = alloc_page(GFP_KERNEL);
+		if (!rf->copy_pages[i])
+			goto nomem;
 	}
 	rf->bufio = dm_bufio_client_create(rf->meta.bdev, REP_BLOCK, 1, 0,
 					   NULL, NULL, 0);
