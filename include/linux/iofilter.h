@@ -228,7 +228,9 @@ sector_t iofilter_volume_sectors(struct iofilter_volume *vol);
  * as the instances of the classes after @fi's and the origin hold them,
  * routed by the current table as a user's read would be: what a filter's
  * background copy must read instead of the origin (a write-back cache
- * below may hold newer data).  Process context; 0 or a negative errno.
+ * below may hold newer data).  The bios carry REQ_BACKGROUND (a cache does
+ * not promote for them).  Process context, not from inside a bio
+ * submission; 0 or a negative errno.
  */
 int iofilter_read_below(struct iofilter_instance *fi, sector_t sector,
 			unsigned int nr_sectors, struct page **pages);

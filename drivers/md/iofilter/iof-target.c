@@ -523,8 +523,10 @@ static const struct iof_chain iof_no_chain;
  * limits; each piece runs the part of its chain after @fi's class (a
  * write-back cache below a replicate instance gives its dirty blocks,
  * the origin would give stale data) and then goes to the origin.  Rules
- * that pass or deny a read send the piece straight to the origin.  For a
- * filter's background copies (resync): process context, may sleep.
+ * that pass or deny a read send the piece straight to the origin.  The
+ * bios carry REQ_BACKGROUND: a cache serves them but does not promote for
+ * them.  For a filter's background copies (resync): process context, may
+ * sleep, never from inside a bio submission.
  * Returns 0 or a negative errno.
  */
 int iofilter_read_below(struct iofilter_instance *fi, sector_t sector,
@@ -543,7 +545,11 @@ int iofilter_read_below(struct iofilter_instance *fi, sector_t sector,
 	    sector >= vol->sectors || nr_sectors > vol->sectors - sector)
 		return -EINVAL;
 
-	bio = bio_alloc_bioset(vol->origin, nr_pages, REQ_OP_READ, GFP_NOIO,
+	if (WARN_ON_ONCE(current->bio_list))	/* its pieces would wait on us */
+		return -EDEADLK;
+
+	bio = bio_alloc_bioset(vol->origin, nr_pages,
+			       REQ_OP_READ | REQ_BACKGROUND, GFP_NOIO,
 			       &vol->below_bs);
 	for (i = 0; i < nr_pages; i++) {
 		unsigned int len = min_t(unsigned int, left, PAGE_SIZE);

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# DESCRIPTION: replicate over a write-back cache: the initial sync and a resync copy what the cache holds (its dirty blocks), not the stale origin
+# DESCRIPTION: replicate over a write-back cache: the initial sync and a resync copy what the cache holds (its dirty blocks), not the stale origin, and promote nothing
 # TIMEOUT: 600
 # REQUIRES: dmsetup fio
 . "$IOF_ROOT/tests/lib/common.sh"
@@ -37,7 +37,8 @@ origin_stale() {
 }
 
 # a write-back cache that keeps its dirty blocks (no writeback, no bypass)
-cid=$(abi create $vol c cache cache_dev="$cdev" mode=writeback \
+# and would promote on every read miss
+cid=$(abi create $vol c cache cache_dev="$cdev" mode=writeback promote_hits=1 \
 	seq_threshold=0 low_watermark=95 high_watermark=100) || fail "create cache"
 abi load $vol action=pass "ops=rwdzf,action=filter,chain=$cid" > /dev/null ||
 	fail "load cache rule"
@@ -45,10 +46,15 @@ wdd "$DEV" $((8 << 20)) $((4 << 20)) || fail "write through the cache"
 [ "$(inst_stat $vol c dirty)" -gt 0 ] || fail "no dirty blocks in the cache"
 origin_stale $((8 << 20)) $((4 << 20))
 
-# ---- a new replica's full initial sync reads through the cache
+# ---- a new replica's full initial sync reads through the cache, which
+# serves it but promotes nothing for it (the resync's reads are background)
+p0=$(inst_stat $vol c promotions) b0=$(inst_stat $vol c bypassed)
 rid=$(abi create $vol rep replicate replica=$R metadata="$meta") || fail "create replicate"
 rep_wait $vol rep state in-sync 120
 rep_status $vol rep
+log "c: $(abi status $vol c)"
+assert_eq "$p0" "$(inst_stat $vol c promotions)" "promotions during the initial sync"
+[ "$(inst_stat $vol c bypassed)" -gt "$b0" ] || fail "resync reads not seen by the cache"
 rep_cmp "$DEV" "$back" $SZ
 abi load $vol action=pass "ops=rwdzf,action=filter,chain=$rid+$cid" > /dev/null ||
 	fail "load replicate+cache rule"

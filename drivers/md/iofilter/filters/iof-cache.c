@@ -23,7 +23,8 @@
  * the origin, so the core submits the bio wherever it points).  Nothing is
  * allocated per hit.  A read miss goes to the origin; if the block passes
  * admission (promote_hits recent misses, counted in hashed counters that
- * halve every 64K misses; not part of a sequential stream) a free entry is
+ * halve every 64K misses; not part of a sequential stream; not a background
+ * read such as another filter's resync, REQ_BACKGROUND) a free entry is
  * taken and dm-kcopyd copies the block from a worker: the miss never waits
  * for it.
  * Eviction is CLOCK with a two-bit frequency per entry over clean blocks;
@@ -316,6 +317,9 @@ static int map_read(struct cc *cc, struct bio *bio, struct cc_pb *pb, u64 ob)
 	e = hit_lockless(bk, ob, failed);
 	if (e)
 		return read_hit(cc, bio, pb, e);
+	/* a resync reading through us (iofilter_read_below()): no promotion */
+	if (bio->bi_opf & REQ_BACKGROUND)
+		bypass = true;
 
 	spin_lock_irqsave(&bk->lock, flags);
 	e = cc_lookup(bk, ob);
