@@ -116,6 +116,7 @@ struct iofilter_ops {
 	 * Optional suspend/resume hooks, called with the volume's dm device
 	 * (same contract as the target_type hooks of the same name).  May
 	 * sleep.  postsuspend runs once no bio is in flight on the volume.
+	 * resume also runs when dm gives a suspend up after presuspend.
 	 */
 	void (*presuspend)(struct iofilter_instance *fi);
 	void (*postsuspend)(struct iofilter_instance *fi);

@@ -542,7 +542,8 @@ int iofilter_read_below(struct iofilter_instance *fi, sector_t sector,
 
 	might_sleep();
 	if (!nr_sectors || nr_sectors > (BIO_MAX_VECS << PAGE_SECTORS_SHIFT) ||
-	    sector >= vol->sectors || nr_sectors > vol->sectors - sector)
+	    sector >= READ_ONCE(vol->sectors) ||
+	    nr_sectors > READ_ONCE(vol->sectors) - sector)
 		return -EINVAL;
 
 	if (WARN_ON_ONCE(current->bio_list))	/* its pieces would wait on us */
@@ -745,6 +746,16 @@ static void iof_postsuspend(struct dm_target *ti)
 	mutex_unlock(&vol->lock);
 }
 
+/* A suspend given up after presuspend: the instances go on as on resume */
+static void iof_presuspend_undo(struct dm_target *ti)
+{
+	struct iofilter_volume *vol = ((struct iof_target *)ti->private)->vol;
+
+	mutex_lock(&vol->lock);
+	iof_volume_call_each(vol, resume_one);
+	mutex_unlock(&vol->lock);
+}
+
 static int iof_preresume(struct dm_target *ti)
 {
 	struct iofilter_volume *vol = ((struct iof_target *)ti->private)->vol;
@@ -779,6 +790,7 @@ static struct target_type iof_target = {
 	.iterate_devices = iof_iterate_devices,
 	.io_hints = iof_io_hints,
 	.presuspend = iof_presuspend,
+	.presuspend_undo = iof_presuspend_undo,
 	.postsuspend = iof_postsuspend,
 	.preresume = iof_preresume,
 	.resume = iof_resume,

@@ -84,6 +84,24 @@ assert_eq 0 "$(inst_stat $vol rep dirty_regions)" "dirty after resync"
 [ "$(inst_stat $vol c dirty)" -gt 0 ] || fail "the cache was written back: nothing proven"
 rep_cmp "$DEV" "$back" $SZ
 
+# ---- a suspended volume gets no background I/O: resync pauses, goes on at resume
+replica_table "0 $SECT error"
+wdd "$DEV" $((40 << 20)) $((8 << 20)) || fail "write while the replica fails"
+rep_wait $vol rep state degraded 30
+echo 1 > $thr || fail "set resync_throttle"	# slow: a rest of 99x each copy
+replica_table "0 $SECT linear $back 0"
+abi msg $vol rep resync > /dev/null 2>&1 || true
+rep_wait $vol rep state syncing 30
+run dmsetup --noudevsync suspend $vol || fail "suspend"
+r1=$(inst_stat $vol rep resynced_bytes)
+sleep 3
+assert_eq "$r1" "$(inst_stat $vol rep resynced_bytes)" "bytes resynced while suspended"
+assert_eq syncing "$(inst_stat $vol rep state)" "state while suspended"
+echo 100 > $thr
+run dmsetup --noudevsync resume $vol || fail "resume"
+rep_wait $vol rep state in-sync 120
+rep_cmp "$DEV" "$back" $SZ
+
 # ---- the cache flushed, the origin matches the replica too
 out=$(abi msg $vol c flush) || fail "cache flush"
 log "$out"

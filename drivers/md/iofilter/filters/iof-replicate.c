@@ -129,6 +129,7 @@ struct rep_filter {
 
 	int state;				/* enum rep_state, under lock */
 	bool stopping;
+	bool paused;				/* volume suspended: no resync */
 	atomic_t replica_users;			/* I/O using replica.bdev */
 	wait_queue_head_t wait;			/* drains of all kinds */
 	spinlock_t lock;
@@ -1375,7 +1376,8 @@ static void copy_throttle(struct rep_filter *rf, u64 busy_ns)
 	if (!pct || pct >= 100)
 		return;
 	rest = min_t(u64, div_u64(busy_ns * (100 - pct), pct), NSEC_PER_SEC);
-	wait_event_hrtimeout(rf->wait, READ_ONCE(rf->stopping),
+	wait_event_hrtimeout(rf->wait,
+			     READ_ONCE(rf->stopping) || READ_ONCE(rf->paused),
 			     ns_to_ktime(rest));
 }
 
@@ -1390,7 +1392,7 @@ static void resync_work(struct work_struct *w)
 	int err;
 
 	max_n = max(1UL, (unsigned long)REP_COPY_SECTORS >> rf->region_shift);
-	while (!READ_ONCE(rf->stopping) &&
+	while (!READ_ONCE(rf->stopping) && !READ_ONCE(rf->paused) &&
 	       get_state(rf) == REP_SYNCING) {
 		r = find_next_bit(rf->dirty, rf->nr_regions, r);
 		if (r >= rf->nr_regions) {
@@ -1657,6 +1659,29 @@ static int rep_message(struct iofilter_instance *fi, unsigned int argc,
 	return -EINVAL;
 }
 
+/*
+ * A suspended volume gets no background I/O from us (dm-raid1 stops its
+ * recovery the same way): resync stops after the copy in progress and
+ * goes on from the bitmap at resume.  Writes still go to both legs.
+ */
+static void rep_presuspend(struct iofilter_instance *fi)
+{
+	struct rep_filter *rf = to_rf(fi);
+
+	WRITE_ONCE(rf->paused, true);
+	rep_wake(rf);		/* out of a throttle rest */
+	cancel_work_sync(&rf->resync_work);
+}
+
+static void rep_resume(struct iofilter_instance *fi)
+{
+	struct rep_filter *rf = to_rf(fi);
+
+	WRITE_ONCE(rf->paused, false);
+	if (get_state(rf) == REP_SYNCING && !READ_ONCE(rf->stopping))
+		queue_work(rf->wq, &rf->resync_work);
+}
+
 static bool rep_is_dirty(struct iofilter_instance *fi)
 {
 	return atomic_read(&to_rf(fi)->async_pending) > 0;
@@ -1724,6 +1749,8 @@ static const struct iofilter_ops rep_ops = {
 	.status = rep_status,
 	.message = rep_message,
 	.is_dirty = rep_is_dirty,
+	.presuspend = rep_presuspend,
+	.resume = rep_resume,
 };
 
 static const char * const rep_params[] = {
