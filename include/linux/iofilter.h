@@ -236,6 +236,18 @@ sector_t iofilter_volume_sectors(struct iofilter_volume *vol);
 int iofilter_read_below(struct iofilter_instance *fi, sector_t sector,
 			unsigned int nr_sectors, struct page **pages);
 
+/* Add the first @bytes of a page array (whole pages, then the rest) to @bio */
+static inline void iofilter_bio_add_pages(struct bio *bio, struct page **pages,
+					  unsigned int bytes)
+{
+	unsigned int i, len;
+
+	for (i = 0; bytes; i++, bytes -= len) {
+		len = min_t(unsigned int, bytes, PAGE_SIZE);
+		__bio_add_page(bio, pages[i], len, 0);
+	}
+}
+
 /*
  * Latch an error on the instance: shown in status (IOF_INST_ERROR) and
  * logged once, rate limited.  Any context.

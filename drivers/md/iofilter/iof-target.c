@@ -477,7 +477,6 @@ static int iof_end_io(struct dm_target *ti, struct bio *bio,
 struct iof_below {
 	atomic_t pending;		/* pieces, and one for the submitter */
 	blk_status_t status;		/* the first error */
-	struct bio *whole;		/* the last piece; owns the bvecs */
 	struct completion done;
 };
 
@@ -491,8 +490,7 @@ static void iof_below_endio(struct bio *bio)
 		return;
 	if (st)
 		cmpxchg(&b->status, BLK_STS_OK, st);
-	if (bio != b->whole)
-		bio_put(bio);
+	bio_put(bio);
 	if (atomic_dec_and_test(&b->pending))
 		complete(&b->done);
 }
@@ -533,9 +531,7 @@ int iofilter_read_below(struct iofilter_instance *fi, sector_t sector,
 			unsigned int nr_sectors, struct page **pages)
 {
 	struct iofilter_volume *vol = fi->vol;
-	unsigned int left = nr_sectors << SECTOR_SHIFT;
-	unsigned int nr_pages = DIV_ROUND_UP(left, PAGE_SIZE);
-	unsigned int i, rule, cut;
+	unsigned int bytes = nr_sectors << SECTOR_SHIFT, rule, cut;
 	struct iof_ptable *t;
 	struct iof_below b;
 	struct bio *bio;
@@ -549,19 +545,15 @@ int iofilter_read_below(struct iofilter_instance *fi, sector_t sector,
 	if (WARN_ON_ONCE(current->bio_list))	/* its pieces would wait on us */
 		return -EDEADLK;
 
-	bio = bio_alloc_bioset(vol->origin, nr_pages,
+	bio = bio_alloc_bioset(vol->origin, DIV_ROUND_UP(bytes, PAGE_SIZE),
 			       REQ_OP_READ | REQ_BACKGROUND, GFP_NOIO,
 			       &vol->below_bs);
-	for (i = 0; i < nr_pages; i++) {
-		unsigned int len = min_t(unsigned int, left, PAGE_SIZE);
-
-		__bio_add_page(bio, pages[i], len, 0);
-		left -= len;
-	}
+	iofilter_bio_add_pages(bio, pages, bytes);
 	bio->bi_iter.bi_sector = sector;
+	/* ours: the split pieces share its bvecs and are put at their end */
+	bio_get(bio);
 	atomic_set(&b.pending, 1);
 	b.status = BLK_STS_OK;
-	b.whole = bio;
 	init_completion(&b.done);
 
 	rcu_read_lock();
@@ -746,16 +738,6 @@ static void iof_postsuspend(struct dm_target *ti)
 	mutex_unlock(&vol->lock);
 }
 
-/* A suspend given up after presuspend: the instances go on as on resume */
-static void iof_presuspend_undo(struct dm_target *ti)
-{
-	struct iofilter_volume *vol = ((struct iof_target *)ti->private)->vol;
-
-	mutex_lock(&vol->lock);
-	iof_volume_call_each(vol, resume_one);
-	mutex_unlock(&vol->lock);
-}
-
 static int iof_preresume(struct dm_target *ti)
 {
 	struct iofilter_volume *vol = ((struct iof_target *)ti->private)->vol;
@@ -790,7 +772,7 @@ static struct target_type iof_target = {
 	.iterate_devices = iof_iterate_devices,
 	.io_hints = iof_io_hints,
 	.presuspend = iof_presuspend,
-	.presuspend_undo = iof_presuspend_undo,
+	.presuspend_undo = iof_resume,	/* a suspend given up: go on */
 	.postsuspend = iof_postsuspend,
 	.preresume = iof_preresume,
 	.resume = iof_resume,

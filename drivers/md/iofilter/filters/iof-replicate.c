@@ -1343,7 +1343,7 @@ static int rep_end_io(struct iofilter_instance *fi, struct bio *bio, void *p,
 static int copy_range(struct rep_filter *rf, sector_t lo, sector_t hi,
 		      bool *write_err)
 {
-	unsigned int nr = hi - lo, left = nr << SECTOR_SHIFT, i;
+	unsigned int nr = hi - lo, bytes = nr << SECTOR_SHIFT;
 	struct bio *bio;
 	int r;
 
@@ -1351,14 +1351,9 @@ static int copy_range(struct rep_filter *rf, sector_t lo, sector_t hi,
 	r = iofilter_read_below(&rf->fi, lo, nr, rf->copy_pages);
 	if (r)
 		return r;
-	bio = bio_alloc(rf->replica.bdev, DIV_ROUND_UP(left, PAGE_SIZE),
+	bio = bio_alloc(rf->replica.bdev, DIV_ROUND_UP(bytes, PAGE_SIZE),
 			REQ_OP_WRITE, GFP_NOIO);
-	for (i = 0; left; i++) {
-		unsigned int len = min_t(unsigned int, left, PAGE_SIZE);
-
-		__bio_add_page(bio, rf->copy_pages[i], len, 0);
-		left -= len;
-	}
+	iofilter_bio_add_pages(bio, rf->copy_pages, bytes);
 	bio->bi_iter.bi_sector = lo;
 	r = submit_bio_wait(bio);
 	bio_put(bio);
