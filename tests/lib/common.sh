@@ -78,6 +78,14 @@ dm_create() {
 	dmsetup --noudevsync mknodes "$name"
 }
 
+# dm_swap NAME TABLE: suspend NAME, load TABLE, resume (a device failing or
+# coming back under a live stack)
+dm_swap() {
+	{ run dmsetup --noudevsync suspend "$1" &&
+		dmsetup --noudevsync reload "$1" --table "$2" &&
+		dmsetup --noudevsync resume "$1"; } || fail "$1: table $2"
+}
+
 dm_remove() {
 	run dmsetup --noudevsync remove --retry "$1"
 }

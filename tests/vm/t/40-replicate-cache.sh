@@ -18,11 +18,7 @@ cdev=$(mkloop 64)
 dm_create t-rc-r "0 $SECT linear $back 0" || fail "replica dm"
 R=/dev/mapper/t-rc-r
 
-replica_table() {
-	{ run dmsetup --noudevsync suspend t-rc-r &&
-		dmsetup --noudevsync reload t-rc-r --table "$1" &&
-		dmsetup --noudevsync resume t-rc-r; } || fail "replica table $1"
-}
+replica_table() { dm_swap t-rc-r "$1"; }
 
 # origin_stale OFF LEN: the volume reads other data than its origin holds
 # there (the cache has newer, dirty data): what makes the checks below mean

@@ -19,11 +19,7 @@ dm_create t-rep-r "0 $SECT linear $back 0" || fail "replica dm"
 R=/dev/mapper/t-rep-r
 
 # replica_table TABLE: swap the replica's table under the instance
-replica_table() {
-	{ run dmsetup --noudevsync suspend t-rep-r &&
-		dmsetup --noudevsync reload t-rep-r --table "$1" &&
-		dmsetup --noudevsync resume t-rep-r; } || fail "replica table $1"
-}
+replica_table() { dm_swap t-rep-r "$1"; }
 
 id=$(abi create $vol rep replicate replica=$R metadata="$meta") || fail "create"
 rep_wait $vol rep state in-sync 120
