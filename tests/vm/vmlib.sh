@@ -10,6 +10,10 @@
 #                       (default multi: one per CPU; single rules out
 #                       multi-threaded TCG when a guest crash looks like
 #                       the emulator's)
+#   IOF_VM_ICOUNT=1     deterministic TCG: one host thread and the guest clock
+#                       counting executed instructions (-icount shift=0,
+#                       sleep=off; 1 ns each): CPU cost per I/O, not speed
+#   IOF_VM_CPU=MODEL    the guest CPU model under TCG (default max)
 #   IOF_VM_MEM=2G       guest memory
 #   IOF_VM_CPUS=2       guest CPUs
 #   IOF_VM_LOCK=FILE    the one-VM-at-a-time lock (default $BUILD/vm/qemu.lock)
@@ -57,7 +61,11 @@ vm_accel() {
 	fi
 	case "$accel" in
 	kvm) echo "-accel kvm -cpu host" ;;
-	*) echo "-accel tcg,thread=${IOF_TCG_THREAD:-multi} -cpu max" ;;
+	*)	if [ "${IOF_VM_ICOUNT:-0}" = 1 ]; then
+			echo "-accel tcg,thread=single -icount shift=0,sleep=off -cpu ${IOF_VM_CPU:-max}"
+		else
+			echo "-accel tcg,thread=${IOF_TCG_THREAD:-multi} -cpu ${IOF_VM_CPU:-max}"
+		fi ;;
 	esac
 }
 
@@ -102,6 +110,37 @@ vm_start() {
 	: > "$console"
 	qemu-system-x86_64 "${args[@]}" < /dev/null > "$console.qemu" 2>&1 &
 	VM_PID=$!
+}
+
+# vm_memcheck_snap: the reference for the guest's end-of-boot check of the
+# files it maps (tests/vm/memcheck), in $BUILD/vm/memcheck.md5.
+vm_memcheck_snap() {
+	mkdir -p "$BUILD/vm"
+	"$IOF_ROOT/tests/vm/memcheck" snap "$BUILD/vm/memcheck.md5"
+}
+
+# vm_memcheck_result RESDIR: print the verdict of every boot that wrote
+# one (RESDIR/memcheck-BOOT); return 1 when a boot found a mapped file
+# changed in guest memory that did not change on the host.
+vm_memcheck_result() {
+	local res=$1 f bad=0 host_changed
+	host_changed=$("$IOF_ROOT/tests/vm/memcheck" recheck "$BUILD/vm/memcheck.md5")
+	for f in "$res"/memcheck-*; do
+		[ -f "$f" ] || continue
+		if grep -q '^memcheck: CORRUPT' "$f"; then
+			if [ -n "$host_changed" ] &&
+				! grep '^memcheck: CORRUPT' "$f" | sed 's/^memcheck: CORRUPT //' |
+				grep -vxF -f <(printf '%s\n' "$host_changed") > /dev/null; then
+				echo "boot ${f##*-}: files changed on the host during the run (not guest corruption): $host_changed"
+				continue
+			fi
+			echo "boot ${f##*-}: GUEST MEMORY CORRUPTION: $(grep '^memcheck: CORRUPT' "$f" | sed 's/^memcheck: CORRUPT //' | tr '\n' ' ')"
+			bad=1
+		else
+			echo "boot ${f##*-}: $(tail -n 1 "$f")"
+		fi
+	done
+	return $bad
 }
 
 # vm_kill: stop the VM started by vm_start (if still running) and reap it.
