@@ -62,28 +62,32 @@ crash_remove_slices() {
 # the stack down without flushing it (a crash keeps what the disks have),
 # leave the log in $CR_LOG.  The policy must exist.
 crash_record() {
-	local data logdev
-	log "seed $CRASH_SEED: $CRASH_WRITES writes, $CRASH_POINTS crash points"
-	data=$(mkloop $CR_MB "$IOF_TMP/data.img") || exit 1
-	logdev=$(mkloop 512 "$CR_LOG") || exit 1
-	dm_create t-crlog "0 $((CR_MB * 2048)) log-writes $data $logdev" ||
-		fail "create log-writes"
-	crash_slices /dev/mapper/t-crlog
-	crash_apply || fail "apply on the fresh devices"
+	crash_record_start
 	run "$STAMP" write -d "$CR_DEV" -S "$CR_STATE" -s "$CRASH_SEED" \
 		-n $CR_BLOCKS -w "$CRASH_WRITES" -L t-crlog "$@" ||
 		fail "workload"
-	crash_record_end "$data" "$logdev"
+	crash_record_end
 }
 
-# crash_record_end DATA_LOOP LOG_LOOP: remove the stack (no flush) and the
-# log device; the log is complete in $CR_LOG.
+# crash_record_start: the logged device t-crlog, its slices, the volume
+crash_record_start() {
+	log "seed $CRASH_SEED: $CRASH_WRITES writes, $CRASH_POINTS crash points"
+	CR_DATA=$(mkloop $CR_MB "$IOF_TMP/data.img") || exit 1
+	CR_LOGDEV=$(mkloop 512 "$CR_LOG") || exit 1
+	dm_create t-crlog "0 $((CR_MB * 2048)) log-writes $CR_DATA $CR_LOGDEV" ||
+		fail "create log-writes"
+	crash_slices /dev/mapper/t-crlog
+	crash_apply || fail "apply on the fresh devices"
+}
+
+# crash_record_end: remove the stack (no flush) and the log device; the log
+# is complete in $CR_LOG.
 crash_record_end() {
 	log "$(dmsetup status t-crlog)"
 	dmsetup --noudevsync remove --retry "$CR_VOL" || fail "remove $CR_VOL"
 	crash_remove_slices
 	dmsetup --noudevsync remove --retry t-crlog || fail "remove log-writes"
-	losetup -d "$1" "$2"
+	losetup -d "$CR_DATA" "$CR_LOGDEV"
 	log "log: $("$REPLAY" list "$CR_LOG" | head -n1), $("$REPLAY" marks "$CR_LOG" | grep -c '^iof-') marks"
 }
 
@@ -93,16 +97,25 @@ crash_apply() {
 		{ cat "$IOF_TMP/apply.out"; return 1; }
 }
 
-# crash_down: remove the volume (instances go with it; no flush needed)
+# crash_down: remove the volume if it is there (instances go with it; no
+# flush needed)
 crash_down() {
-	dmsetup --noudevsync remove --retry "$CR_VOL" > /dev/null 2>&1 ||
-		{ dmsetup --noudevsync remove --retry "$CR_VOL"; fail "remove $CR_VOL"; }
+	dmsetup --noudevsync remove --retry "$CR_VOL" > /dev/null 2>&1 && return 0
+	dmsetup info "$CR_VOL" > /dev/null 2>&1 || return 0
+	dmsetup --noudevsync remove --retry "$CR_VOL" || fail "remove $CR_VOL"
 }
 
-# crash_verify MARK: the volume holds, in every block, a generation written
-# to it no older than the durable one at MARK (-1: nothing checked)
+# crash_verify MARK [fs]: the volume holds, in every block, a generation
+# written to it no older than the durable one at MARK (-1: nothing checked);
+# with "fs", the files in $IOF_TMP/mnt (ext4 on the volume, mounted)
 crash_verify() {
 	[ "$1" -ge 0 ] || return 0
+	[ "${2:-}" = fs ] && {
+		"$STAMP" fsverify -D "$IOF_TMP/mnt" -S "$CR_STATE" -m "$1" > "$IOF_TMP/verify.out" 2>&1 &&
+			return 0
+		cat "$IOF_TMP/verify.out"
+		return 1
+	}
 	"$STAMP" verify -d "$CR_DEV" -S "$CR_STATE" -m "$1" > "$IOF_TMP/verify.out" 2>&1 &&
 		return 0
 	cat "$IOF_TMP/verify.out"
@@ -135,7 +148,7 @@ crash_replay() {
 		n=$((n + 1))
 		# once: the verifier sees lost writes (the state at an early mark
 		# is not the state at the last one)
-		if [ "$sane" = 0 ] && [ "$m" -ge 0 ] && [ "$m" -lt $((last - 2)) ]; then
+		if [ "$sane" = 0 ] && [ "${CR_SANITY:-1}" = 1 ] && [ "$m" -ge 0 ] && [ "$m" -lt $((last - 2)) ]; then
 			crash_apply || fail "apply at point $p"
 			! crash_verify "$last" > /dev/null ||
 				fail "point $p (mark iof-$m) passes the check of mark iof-$last: the verifier is blind"
@@ -149,18 +162,19 @@ crash_replay() {
 		if ! "$check" "$p" "$m" > "$IOF_TMP/check.out" 2>&1; then
 			bad=$((bad + 1))
 			failed="$failed $p"
-			echo "# FAILED at point $p (last mark iof-$m):"
+			echo "# FAILED at point $p (last mark ${m/#-1/none}):"
 			sed 's/^/#   /' "$IOF_TMP/check.out" | head -n 40
 			[ "$bad" -le 3 ] && cp "$IOF_TMP/work.img" "$IOF_RESULTS/work-$p.img" 2> /dev/null
 		fi
-		dmsetup info "$CR_VOL" > /dev/null 2>&1 && crash_down
+		crash_down
 		ms_check=$((ms_check + (${EPOCHREALTIME/./} - t1) / 1000))
 	done < "$IOF_TMP/points"
-	[ "$sane" = 1 ] || fail "no crash point early enough to check the verifier"
+	[ "$sane" = 1 ] || [ "${CR_SANITY:-1}" = 0 ] || fail "no crash point early enough to check the verifier"
 	log "$IOF_TEST: $n crash points tried in $(($(date +%s) - t0))s (replay $((ms_replay / 1000))s, check $((ms_check / 1000))s), $bad failed${failed:+ (points:$failed)}; seed $CRASH_SEED"
 	[ "$bad" = 0 ] || {
 		cp "$CR_LOG" "$IOF_RESULTS/log.img" 2> /dev/null
 		cp -r "$CR_STATE" "$IOF_RESULTS/state" 2> /dev/null
+		[ -f "$IOF_TMP/key" ] && cp "$IOF_TMP/key" "$IOF_RESULTS/"	# a test key
 		fail "$bad of $n crash points lost acknowledged writes or failed to re-assemble (re-run: CRASH_SEED=$CRASH_SEED)"
 	}
 	crash_remove_slices
@@ -183,4 +197,18 @@ crash_wait_sync() {
 	done
 	echo "$1 not in-sync after 60s: $(abi status "$CR_VOL" "$1")"
 	return 1
+}
+
+# crash_check_pair POINT MARK INSTANCE: after a crash the stack re-assembles,
+# the replicate instance resyncs to in-sync, every write durable at MARK
+# reads back, and after a flush (the cache below writes back, the replica
+# is flushed) origin and replica are identical.
+crash_check_pair() {
+	crash_apply || { echo "apply failed: the stack does not re-assemble"; return 1; }
+	crash_wait_sync "$3" || return 1
+	crash_verify "$2" || return 1
+	"$IOF_TOOL" flush "$CR_VOL" > "$IOF_TMP/flush.out" 2>&1 ||
+		{ cat "$IOF_TMP/flush.out"; echo "flush failed"; return 1; }
+	crash_cmp /dev/mapper/t-cr-origin /dev/mapper/t-cr-replica $((CR_BLOCKS * 4096)) ||
+		{ echo "origin and replica differ after resync: $(abi status "$CR_VOL" "$3")"; return 1; }
 }

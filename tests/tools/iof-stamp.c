@@ -264,6 +264,18 @@ static void *worker(void *arg)
 		int sync = splitmix(&w->rnd) % 100 < o.sync_pct;
 		uint32_t gen;
 
+		/*
+		 * dm-log-writes logs a plain write at the next flush but a FUA
+		 * write at once, so a FUA write over a plain one not yet
+		 * flushed would be replayed before it, which no disk does:
+		 * flush the plain one first.
+		 */
+		if (fua && completed[b] > durable[b]) {
+			off_t off;
+
+			sync_point(block_fd(b, &off), o.fs ? u * o.fblocks : 0,
+				   o.fs ? o.fblocks : o.nblocks);
+		}
 		pthread_mutex_lock(&state_lock);
 		gen = next_gen++;
 		gen_block[gen] = b;
