@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # DESCRIPTION: crash-point replay, full chain crypt -> replicate (sync) -> cache (write-back): at 200 sampled crash points the stack re-assembles with iofilterctl apply, the pair resyncs to byte-identical and every write durable at the last mark reads back
-# TIMEOUT: 900
+# TIMEOUT: 2400
 # REQUIRES: dmsetup losetup mod:dm-log-writes iofilter tool
 . "$IOF_ROOT/tests/lib/common.sh"
 . "$IOF_ROOT/tests/lib/iof.sh"
