@@ -7,6 +7,7 @@
 #   make modules-all     build the modules for every supported Debian kernel
 #   make check           deps, build for both kernels, host unit tests, VM suite
 #   make demo            boot a VM and show iofilter at work
+#   make crashtest       crash-point replay tests with thousands of points (CRASH_POINTS=, CRASH_SEED=)
 #   make bench           benchmarks vs dm-linear/dm-crypt/dm-raid1/dm-cache... (SCENARIOS=, QUICK=1)
 #   make install         modules_install + depmod, iofilterctl and its man page
 #
@@ -36,12 +37,12 @@ DESTDIR ?=
 
 KSRC_DIRS := drivers include
 .PHONY: all modules modules-all tool test-tools clean install install-modules install-tool \
-	deps check unit vm-check demo bench sparse help
+	deps check unit vm-check crashtest demo bench sparse help
 
 all: modules tool
 
 help:
-	@sed -n '3,13p' Makefile
+	@sed -n '3,14p' Makefile
 
 $(BUILD)/%/.tree: FORCE
 	@mkdir -p $(BUILD)/$*
@@ -90,6 +91,21 @@ vm-check:
 
 check:
 	@scripts/check.sh
+
+# make crashtest [CRASH_POINTS=2000] [CRASH_SEED=n] [CRASH_WRITES=800] [KVERS=...]:
+# tests/vm/t/6?-crash-*.sh with CRASH_POINTS crash points per scenario
+# (make check: 200), timeouts scaled to match; results in
+# build/vm/results-REL-crashtest/.  See tests/README.md.
+CRASH_POINTS ?= 2000
+CRASH_WRITES ?= 800
+CRASH_SEED ?=
+crashtest:
+	@mkdir -p $(BUILD)/vm
+	@{ echo CRASH_POINTS=$(CRASH_POINTS); echo CRASH_WRITES=$(CRASH_WRITES); \
+	   $(if $(CRASH_SEED),echo CRASH_SEED=$(CRASH_SEED);) } > $(BUILD)/vm/crash.conf
+	@IOF_RUN_TAG=-crashtest IOF_TIMEOUT_MULT=$$(( $(CRASH_POINTS) / 200 + 1 )) \
+		tests/vm/run-suite $(if $(KVERS),--kernels "$(KVERS)") --tests '6?-crash-*' --keep; \
+		rc=$$?; rm -f $(BUILD)/vm/crash.conf; exit $$rc
 
 demo:
 	@scripts/deps.sh
