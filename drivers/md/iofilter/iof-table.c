@@ -12,6 +12,7 @@
  */
 #include <linux/bitmap.h>
 #include <linux/ioprio.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
 #include <linux/vmalloc.h>
@@ -79,12 +80,19 @@ void iof_table_destroy(struct iof_ptable *t)
 	kfree(t);
 }
 
+/*
+ * iof_wq is WQ_MEM_RECLAIM: what runs there (instance destructors that
+ * write back, say) may be what reclaim waits for, so nothing it allocates
+ * may recurse into I/O.
+ */
 static void iof_table_free_work(struct work_struct *w)
 {
 	struct iof_ptable *t = container_of(w, struct iof_ptable, free_work);
 	struct completion *drained = t->drained;
+	unsigned int noio = memalloc_noio_save();
 
 	iof_table_destroy(t);
+	memalloc_noio_restore(noio);
 	if (drained)
 		complete(drained);
 }
