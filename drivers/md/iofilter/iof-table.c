@@ -246,6 +246,20 @@ static int convert_rule(struct iofilter_volume *vol, const struct iof_rule *u,
 			return BAD(-EINVAL, "%s must see all I/O to its range: its rule may match by range only",
 				   k->chain.fi[j]->name);
 	}
+	for (i = 0; i < k->chain.n; i++) {
+		struct iofilter_instance *fi = k->chain.fi[i];
+		char why[128] = "";
+		int r;
+
+		if (!fi->ops->check_range)
+			continue;
+		r = fi->ops->check_range(fi, k->has_range ? k->start : 0,
+					 k->has_range ? k->end - k->start :
+					 vol->sectors, why, sizeof(why));
+		if (r)
+			return BAD(r, "%s refuses the range: %s", fi->name,
+				   why);
+	}
 	return 0;
 #undef BAD
 }
