@@ -122,9 +122,26 @@ struct iofilter_ops {
 	void (*postsuspend)(struct iofilter_instance *fi);
 	void (*resume)(struct iofilter_instance *fi);
 
-	/* Optional.  Adjust the volume's queue limits (e.g. block size). */
+	/*
+	 * Optional.  Adjust the volume's queue limits (e.g. block size, or
+	 * no discards).  Called when dm computes the limits of a table being
+	 * resumed, for every instance of the volume: an instance created on
+	 * a live volume counts from its next reload, so map must still
+	 * refuse what it does not support.  May sleep.
+	 */
 	void (*io_hints)(struct iofilter_instance *fi,
 			 struct queue_limits *limits);
+
+	/*
+	 * Optional.  May a rule bind the instance to sectors [start, start +
+	 * nr) of the volume (the whole volume for a rule without a range)?
+	 * Called for each rule that uses it while a table is built, before
+	 * anything is swapped in.  Returns 0, or -errno with a one-line
+	 * reason in @error (it reaches the user as the load's message).  May
+	 * sleep.
+	 */
+	int (*check_range)(struct iofilter_instance *fi, sector_t start,
+			   sector_t nr, char *error, size_t error_len);
 
 	/* Optional.  True while the instance holds data not on the origin. */
 	bool (*is_dirty)(struct iofilter_instance *fi);

@@ -634,6 +634,141 @@ static int cmd_abi(int argc, char **argv)
 	expect("live table untouched by refused loads",
 	       live_generation(vol) == gen0 ? 0 : -1, 0);
 
+	/* messages, instance get/rename/remove, stats, version, table get */
+	INIT(c);
+	strcpy(c.volume, vol);
+	strcpy(c.name, "abi-m");
+	strcpy(c.type, "count");
+	expect("create: a count instance for the cases below",
+	       xioctl(IOF_IOC_INSTANCE_CREATE, &c), 0);
+	{
+		char words[] = "reset flush", res[256];
+		struct iof_message m;
+		struct iof_instance_get g;
+		struct iof_instance_rename rn;
+		struct iof_instance_remove rm;
+		struct iof_stats st;
+		struct iof_table tg;
+
+#define MSG(len, ptr_, rlen) do {					\
+		INIT(m);						\
+		strcpy(m.volume, vol);					\
+		strcpy(m.name, "abi-m");				\
+		m.msg = (uintptr_t)(ptr_);				\
+		m.msg_len = (len);					\
+		m.result = (uintptr_t)res;				\
+		m.result_len = (rlen);					\
+	} while (0)
+		MSG(6, "reset", sizeof(res));
+		expect("message: valid", xioctl(IOF_IOC_MESSAGE, &m), 0);
+		/* the regression: no NUL within msg_len oopsed the kernel */
+		MSG(5, "reset", sizeof(res));
+		expect("message: not NUL-terminated", xioctl(IOF_IOC_MESSAGE, &m), -EINVAL);
+		words[5] = '\0';
+		MSG(sizeof(words), words, sizeof(res));
+		expect("message: NUL inside the text", xioctl(IOF_IOC_MESSAGE, &m), -EINVAL);
+		MSG(0, "reset", sizeof(res));
+		expect("message: msg_len 0", xioctl(IOF_IOC_MESSAGE, &m), -EINVAL);
+		MSG(IOF_MSG_LEN + 1, buf, sizeof(res));
+		expect("message: msg_len above the limit", xioctl(IOF_IOC_MESSAGE, &m), -EINVAL);
+		MSG(6, "reset", IOF_MAX_TEXT_LEN + 1);
+		expect("message: result buffer above the limit", xioctl(IOF_IOC_MESSAGE, &m), -EINVAL);
+		MSG(4, "   ", sizeof(res));
+		expect("message: no words", xioctl(IOF_IOC_MESSAGE, &m), -EINVAL);
+		MSG(6, 8, sizeof(res));
+		expect("message: bad msg pointer", xioctl(IOF_IOC_MESSAGE, &m), -EFAULT);
+		MSG(6, "reset", sizeof(res));
+		m.result = 8;
+		expect("message: bad result pointer", xioctl(IOF_IOC_MESSAGE, &m), -EFAULT);
+		MSG(6, "bogus", sizeof(res));
+		expect("message: unknown verb", xioctl(IOF_IOC_MESSAGE, &m), -EINVAL);
+		MSG(6, "reset", sizeof(res));
+		strcpy(m.name, "no-such");
+		expect("message: unknown instance", xioctl(IOF_IOC_MESSAGE, &m), -ENOENT);
+#undef MSG
+		INIT(g);
+		strcpy(g.volume, vol);
+		strcpy(g.name, "abi-m");
+		g.status = (uintptr_t)buf;
+		g.status_len = sizeof(buf);
+		expect("get: valid", xioctl(IOF_IOC_INSTANCE_GET, &g), 0);
+		INIT(g);
+		strcpy(g.volume, vol);
+		strcpy(g.name, "abi-m");
+		g.info.users = 1;
+		expect("get: output info set", xioctl(IOF_IOC_INSTANCE_GET, &g), -EINVAL);
+		INIT(g);
+		strcpy(g.volume, vol);
+		strcpy(g.name, "abi-m");
+		g.status_len = IOF_MAX_TEXT_LEN + 1;
+		expect("get: status buffer above the limit", xioctl(IOF_IOC_INSTANCE_GET, &g), -EINVAL);
+		INIT(g);
+		strcpy(g.volume, vol);
+		strcpy(g.name, "abi-m");
+		g.status = 8;
+		g.status_len = 64;
+		expect("get: bad status pointer", xioctl(IOF_IOC_INSTANCE_GET, &g), -EFAULT);
+		INIT(g);
+		strcpy(g.volume, vol);
+		memset(g.name, 'q', sizeof(g.name));
+		expect("get: unterminated name", xioctl(IOF_IOC_INSTANCE_GET, &g), -EINVAL);
+
+		INIT(rn);
+		strcpy(rn.volume, vol);
+		strcpy(rn.name, "no-such");
+		strcpy(rn.new_name, "abi-n");
+		expect("rename: unknown instance", xioctl(IOF_IOC_INSTANCE_RENAME, &rn), -ENOENT);
+		INIT(rn);
+		strcpy(rn.volume, vol);
+		strcpy(rn.name, "abi-m");
+		strcpy(rn.new_name, "abi-m");
+		expect("rename: to a name in use", xioctl(IOF_IOC_INSTANCE_RENAME, &rn), -EEXIST);
+		memset(rn.new_name, 'q', sizeof(rn.new_name));
+		expect("rename: unterminated new name", xioctl(IOF_IOC_INSTANCE_RENAME, &rn), -EINVAL);
+
+		INIT(st);
+		strcpy(st.volume, vol);
+		st.reset = 2;
+		expect("stats: reset above 1", xioctl(IOF_IOC_STATS, &st), -EINVAL);
+		INIT(st);
+		strcpy(st.volume, vol);
+		st.vol.passed = 1;
+		expect("stats: output field set", xioctl(IOF_IOC_STATS, &st), -EINVAL);
+		INIT(st);
+		strcpy(st.volume, vol);
+		st.nr_rules = IOF_MAX_RULES + 1;
+		expect("stats: too many rules", xioctl(IOF_IOC_STATS, &st), -E2BIG);
+
+		INIT(tg);
+		strcpy(tg.volume, vol);
+		tg.rule_size = sizeof(struct iof_rule);
+		tg.expected_generation = 1;
+		expect("table get: input field of a load set", xioctl(IOF_IOC_TABLE_GET, &tg), -EINVAL);
+		INIT(tg);
+		strcpy(tg.volume, vol);
+		tg.rule_size = sizeof(struct iof_rule);
+		tg.hdr.flags = IOF_HDR_DRY_RUN;
+		expect("table get: dry-run flag refused", xioctl(IOF_IOC_TABLE_GET, &tg), -EINVAL);
+
+		INIT(v);
+		v.nr_volumes = 1;
+		expect("version: output field set", xioctl(IOF_IOC_VERSION, &v), -EINVAL);
+		INIT(l);
+		strcpy(l.volume, vol);
+		expect("list types: volume given", xioctl(IOF_IOC_LIST_TYPES, &l), -EINVAL);
+
+		INIT(rm);
+		strcpy(rm.volume, vol);
+		strcpy(rm.name, "no-such");
+		expect("remove: unknown instance", xioctl(IOF_IOC_INSTANCE_REMOVE, &rm), -ENOENT);
+		INIT(rm);
+		strcpy(rm.volume, vol);
+		strcpy(rm.name, "abi-m");
+		expect("remove: the count instance", xioctl(IOF_IOC_INSTANCE_REMOVE, &rm), 0);
+	}
+	expect("unknown command number past the table",
+	       xioctl(_IOWR(IOF_IOCTL_MAGIC, 0xff, struct iof_version), &v), -ENOTTY);
+
 	/* unprivileged callers */
 	pid = fork();
 	if (pid == 0) {

@@ -1325,6 +1325,46 @@ static void check_overlaps(struct pctx *c, struct pvolume *v, const bool *report
 	free(s);
 }
 
+/* A size parameter of a filter: @def when absent; false when it is no size. */
+static bool size_param(const struct pfilter *f, const char *key, uint64_t def, uint64_t *v)
+{
+	size_t i;
+
+	for (i = 0; i < f->nparams; i++)
+		if (!strcmp(f->params[i].key, key))
+			return !parse_size(f->params[i].val, v);
+	*v = def;
+	return true;
+}
+
+/*
+ * A crypt rule covers whole crypto sectors at or above the filter's offset
+ * (the kernel refuses anything else at load: crypt_check_range()).  A range
+ * that runs to the end of the volume is checked against its size by the
+ * kernel; parameters that are no sizes are the kernel's to refuse.
+ */
+static void check_crypt_range(struct pctx *c, const struct prule *r, const struct pfilter *x)
+{
+	uint64_t ss, off;
+	char b1[32], b2[32], b3[32];
+
+	if (strcmp(x->type, "crypt") || !r->has_range)
+		return;
+	if (!size_param(x, "sector_size", 512, &ss) || !ss || (ss & (ss - 1)) ||
+	    !size_param(x, "offset", 0, &off))
+		return;
+	if (r->start < off)
+		ERR(c, r->range_m, "the crypt filter maps the volume from its offset on: start the range there or lower the offset",
+		    "range starts at %s, below offset %s of %s filter %s",
+		    fmt_size(r->start, b1, sizeof(b1)), fmt_size(off, b2, sizeof(b2)), x->type, Q(x->name));
+	else if ((r->start - off) % ss || r->len % ss)
+		ERR(c, r->range_m, "crypt encrypts whole sectors of sector_size bytes, counted from its offset",
+		    "range %s..%s is not made of whole %" PRIu64 "-byte sectors of %s filter %s (offset %s)",
+		    fmt_size(r->start, b1, sizeof(b1)),
+		    r->len ? fmt_size(r->start + r->len, b2, sizeof(b2)) : "end",
+		    ss, x->type, Q(x->name), fmt_size(off, b3, sizeof(b3)));
+}
+
 unsigned policy_check(struct policy *p, const struct ftypes *types, struct diags *d)
 {
 	struct pctx c = { .d = d, .p = p };
@@ -1378,6 +1418,7 @@ unsigned policy_check(struct policy *p, const struct ftypes *types, struct diags
 			if (r->ioprio_given && r->ioprio != IOF_PRIO_ALL)
 				ERR(&c, r->ioprio_m, "a crypt rule matches by range alone, so every I/O to the range is encrypted",
 				    "rule uses %s filter %s but also matches by ioprio", x->type, Q(x->name));
+			check_crypt_range(&c, r, x);
 			for (j = 0; j < i; j++)
 				if (ranges_meet(&v->rules[j], r)) {
 					char lbl[96];

@@ -12,6 +12,7 @@
 #include <linux/capability.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
+#include <linux/nospec.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
@@ -596,7 +597,8 @@ static int ctl_message(void *arg)
 			r = -EFAULT;
 	}
 out:
-	argv_free(argv);
+	if (argv)	/* argv_free() reads the word before argv: not NULL-safe */
+		argv_free(argv);
 	kfree(result);
 	kfree(msg);
 	return r;
@@ -609,19 +611,20 @@ struct iof_ctl_cmd {
 	u32 flags_ok;
 };
 
+/* Indexed by command number; a hole has cmd 0, which no ioctl matches. */
 static const struct iof_ctl_cmd iof_cmds[] = {
-	{ IOF_IOC_VERSION, ctl_version, false, 0 },
-	{ IOF_IOC_LIST_TYPES, ctl_list_types, true, 0 },
-	{ IOF_IOC_LIST_VOLUMES, ctl_list_volumes, true, 0 },
-	{ IOF_IOC_LIST_INSTANCES, ctl_list_instances, true, 0 },
-	{ IOF_IOC_INSTANCE_CREATE, ctl_instance_create, true, 0 },
-	{ IOF_IOC_INSTANCE_REMOVE, ctl_instance_remove, true, 0 },
-	{ IOF_IOC_INSTANCE_GET, ctl_instance_get, true, 0 },
-	{ IOF_IOC_TABLE_LOAD, ctl_table_load, true, IOF_HDR_DRY_RUN },
-	{ IOF_IOC_TABLE_GET, ctl_table_get, true, 0 },
-	{ IOF_IOC_STATS, ctl_stats, true, 0 },
-	{ IOF_IOC_MESSAGE, ctl_message, true, 0 },
-	{ IOF_IOC_INSTANCE_RENAME, ctl_instance_rename, true, 0 },
+	[_IOC_NR(IOF_IOC_VERSION)] = { IOF_IOC_VERSION, ctl_version, false, 0 },
+	[_IOC_NR(IOF_IOC_LIST_TYPES)] = { IOF_IOC_LIST_TYPES, ctl_list_types, true, 0 },
+	[_IOC_NR(IOF_IOC_LIST_VOLUMES)] = { IOF_IOC_LIST_VOLUMES, ctl_list_volumes, true, 0 },
+	[_IOC_NR(IOF_IOC_LIST_INSTANCES)] = { IOF_IOC_LIST_INSTANCES, ctl_list_instances, true, 0 },
+	[_IOC_NR(IOF_IOC_INSTANCE_CREATE)] = { IOF_IOC_INSTANCE_CREATE, ctl_instance_create, true, 0 },
+	[_IOC_NR(IOF_IOC_INSTANCE_REMOVE)] = { IOF_IOC_INSTANCE_REMOVE, ctl_instance_remove, true, 0 },
+	[_IOC_NR(IOF_IOC_INSTANCE_GET)] = { IOF_IOC_INSTANCE_GET, ctl_instance_get, true, 0 },
+	[_IOC_NR(IOF_IOC_TABLE_LOAD)] = { IOF_IOC_TABLE_LOAD, ctl_table_load, true, IOF_HDR_DRY_RUN },
+	[_IOC_NR(IOF_IOC_TABLE_GET)] = { IOF_IOC_TABLE_GET, ctl_table_get, true, 0 },
+	[_IOC_NR(IOF_IOC_STATS)] = { IOF_IOC_STATS, ctl_stats, true, 0 },
+	[_IOC_NR(IOF_IOC_MESSAGE)] = { IOF_IOC_MESSAGE, ctl_message, true, 0 },
+	[_IOC_NR(IOF_IOC_INSTANCE_RENAME)] = { IOF_IOC_INSTANCE_RENAME, ctl_instance_rename, true, 0 },
 };
 
 static long iof_ctl_ioctl(struct file *file, unsigned int cmd,
@@ -630,15 +633,16 @@ static long iof_ctl_ioctl(struct file *file, unsigned int cmd,
 	void __user *up = (void __user *)uarg;
 	const struct iof_ctl_cmd *c = NULL;
 	struct iof_ioctl_hdr *hdr;
+	unsigned int nr = _IOC_NR(cmd);
 	size_t size;
 	void *arg;
 	int r;
 
-	if (_IOC_TYPE(cmd) != IOF_IOCTL_MAGIC ||
-	    _IOC_NR(cmd) >= ARRAY_SIZE(iof_cmds))
+	if (_IOC_TYPE(cmd) != IOF_IOCTL_MAGIC || nr >= ARRAY_SIZE(iof_cmds))
 		return -ENOTTY;
-	c = &iof_cmds[_IOC_NR(cmd)];
-	if (c->cmd != cmd)
+	/* a user-chosen index: no speculative read past the table */
+	c = &iof_cmds[array_index_nospec(nr, ARRAY_SIZE(iof_cmds))];
+	if (!c->fn || c->cmd != cmd)
 		return -ENOTTY;	/* wrong size or direction for that number */
 	if (c->admin && !capable(CAP_SYS_ADMIN))
 		return -EPERM;

@@ -12,6 +12,7 @@
  */
 #include <linux/bitmap.h>
 #include <linux/ioprio.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
 #include <linux/vmalloc.h>
@@ -79,12 +80,19 @@ void iof_table_destroy(struct iof_ptable *t)
 	kfree(t);
 }
 
+/*
+ * iof_wq is WQ_MEM_RECLAIM: what runs there (instance destructors that
+ * write back, say) may be what reclaim waits for, so nothing it allocates
+ * may recurse into I/O.
+ */
 static void iof_table_free_work(struct work_struct *w)
 {
 	struct iof_ptable *t = container_of(w, struct iof_ptable, free_work);
 	struct completion *drained = t->drained;
+	unsigned int noio = memalloc_noio_save();
 
 	iof_table_destroy(t);
+	memalloc_noio_restore(noio);
 	if (drained)
 		complete(drained);
 }
@@ -237,6 +245,20 @@ static int convert_rule(struct iofilter_volume *vol, const struct iof_rule *u,
 		    (k->ioprio_classes && k->ioprio_classes != IOF_PRIO_ALL))
 			return BAD(-EINVAL, "%s must see all I/O to its range: its rule may match by range only",
 				   k->chain.fi[j]->name);
+	}
+	for (i = 0; i < k->chain.n; i++) {
+		struct iofilter_instance *fi = k->chain.fi[i];
+		char why[128] = "";
+		int r;
+
+		if (!fi->ops->check_range)
+			continue;
+		r = fi->ops->check_range(fi, k->has_range ? k->start : 0,
+					 k->has_range ? k->end - k->start :
+					 vol->sectors, why, sizeof(why));
+		if (r)
+			return BAD(r, "%s refuses the range: %s", fi->name,
+				   why);
 	}
 	return 0;
 #undef BAD

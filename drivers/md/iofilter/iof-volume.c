@@ -13,6 +13,7 @@
  * destroyed, in process context, when the last of these goes.
  */
 #include <linux/ctype.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 
@@ -306,8 +307,12 @@ static void inst_destroy_work(struct work_struct *w)
 	struct iof_inst *inst = container_of(w, struct iof_inst, destroy_work);
 	struct iofilter_type *type = inst->fi->type;
 	struct completion *gone = inst->gone;
+	unsigned int noio;
 
+	/* iof_wq is WQ_MEM_RECLAIM: see iof_table_free_work() */
+	noio = memalloc_noio_save();
 	inst->fi->ops->destroy(inst->fi);
+	memalloc_noio_restore(noio);
 	atomic_dec(&type->nr_instances);
 	iof_type_put(type);
 	kfree(inst->params);

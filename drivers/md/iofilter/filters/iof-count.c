@@ -20,6 +20,7 @@
 #include <linux/iofilter.h>
 #include <linux/module.h>
 #include <linux/percpu.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/workqueue.h>
 
@@ -77,15 +78,20 @@ static unsigned int op_index(struct bio *bio)
 static void count_continue_work(struct work_struct *w)
 {
 	struct count_pb *pb = container_of(w, struct count_pb, work);
+	/* a WQ_MEM_RECLAIM worker: nothing below may recurse into I/O */
+	unsigned int noio = memalloc_noio_save();
 
 	iofilter_continue(pb->bio);
+	memalloc_noio_restore(noio);
 }
 
 static void count_endio_work(struct work_struct *w)
 {
 	struct count_pb *pb = container_of(w, struct count_pb, work);
+	unsigned int noio = memalloc_noio_save();
 
 	iofilter_endio_continue(pb->bio, pb->status);
+	memalloc_noio_restore(noio);
 }
 
 static int count_map(struct iofilter_instance *fi, struct bio *bio, void *p,

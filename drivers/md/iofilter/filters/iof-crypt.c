@@ -40,11 +40,19 @@
  *  crypt_spread().
  *
  * Reads and writes are capped at BIO_MAX_VECS pages (max_io_sectors: the
- * core cuts them) like dm-crypt's writes.  Discards are dropped (completed
- * without reaching the origin) unless allow_discards=1; write-zeroes and
- * secure erase get BLK_STS_NOTSUPP (zeroes on disk would not read back as
- * zeroes), so the block layer falls back to writing zeroed pages, which are
+ * core cuts them) like dm-crypt's writes.  As with dm-crypt, discards
+ * reach the origin only with allow_discards=1; otherwise the volume does
+ * not advertise them (io_hints) and one that comes all the same (the
+ * instance was created on a live volume, whose limits change at its next
+ * reload) fails with BLK_STS_NOTSUPP, never reporting success for blocks
+ * that still hold their data.  Write-zeroes and secure erase are never
+ * advertised and get BLK_STS_NOTSUPP (zeroes on disk would not read back
+ * as zeroes): blkdev_issue_zeroout() then writes zeroed pages, which are
  * encrypted.
+ *
+ * The rules that use an instance must cover whole crypto sectors at or
+ * above offset (check_range, at table load): I/O outside them could only
+ * fail.
  *
  * The key comes from the instance's secret (iofilterctl reads key_file) or
  * from the kernel keyring (key=logon:<description> or key=user:<...>).  It
@@ -63,6 +71,7 @@
 #include <linux/module.h>
 #include <linux/percpu.h>
 #include <linux/scatterlist.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/workqueue.h>
 
@@ -95,7 +104,7 @@ struct crypt_stats {
 	u64 offloaded;		/* bios of offload_size or more, to the worker */
 	u64 spread;		/* smaller bios handed to the worker, see below */
 	u64 async;		/* crypto requests that completed later */
-	u64 discards_dropped;
+	u64 discards_refused;	/* allow_discards=0 */
 	u64 rejected;		/* misaligned or out-of-range bios */
 	u64 errors;		/* crypto errors */
 	/* not counters: ns per KiB converted on this CPU, moving average */
@@ -501,14 +510,24 @@ static void crypt_finish(struct crypt_io *io)
 	iofilter_continue(io->bio);
 }
 
+/*
+ * The workers run on a WQ_MEM_RECLAIM queue: reclaim may be waiting for
+ * the very bio they hold, so nothing allocated there, by us, the crypto
+ * API or the rest of the chain iofilter_continue() runs, may recurse into
+ * I/O.  The scope makes every allocation in it GFP_NOIO.
+ */
 static void crypt_finish_work(struct work_struct *w)
 {
+	unsigned int noio = memalloc_noio_save();
+
 	crypt_finish(container_of(w, struct crypt_io, work));
+	memalloc_noio_restore(noio);
 }
 
 static void crypt_work(struct work_struct *w)
 {
 	struct crypt_io *io = container_of(w, struct crypt_io, work);
+	unsigned int noio = memalloc_noio_save();
 
 	if (io->write && !io->carrier)
 		io->carrier = crypt_alloc_pages(io->cc, io->iter.bi_size,
@@ -521,6 +540,7 @@ static void crypt_work(struct work_struct *w)
 		crypt_spread_done(io);
 	if (atomic_dec_and_test(&io->pending))
 		crypt_finish(io);
+	memalloc_noio_restore(noio);
 }
 
 static void crypt_queue(struct crypt_io *io)
@@ -649,10 +669,11 @@ static int crypt_map(struct iofilter_instance *fi, struct bio *bio, void *p,
 	case REQ_OP_DISCARD:
 		if (cc->allow_discards)
 			return IOF_MAP_CONTINUE;
-		this_cpu_inc(cc->stats->discards_dropped);
-		*status = BLK_STS_OK;
+		/* dm-crypt's answer: the blocks keep their data, say so */
+		this_cpu_inc(cc->stats->discards_refused);
+		*status = BLK_STS_NOTSUPP;
 		return IOF_MAP_COMPLETE;
-	default:	/* write-zeroes, secure erase */
+	default:	/* write-zeroes, secure erase: never advertised */
 		*status = BLK_STS_NOTSUPP;
 		return IOF_MAP_COMPLETE;
 	}
@@ -755,12 +776,12 @@ static void crypt_status(struct iofilter_instance *fi, char *result,
 		s.offloaded += p->offloaded;
 		s.spread += p->spread;
 		s.async += p->async;
-		s.discards_dropped += p->discards_dropped;
+		s.discards_refused += p->discards_refused;
 		s.rejected += p->rejected;
 		s.errors += p->errors;
 	}
 	scnprintf(result, maxlen,
-		  "cipher=%s key_bits=%u key=%s sector_size=%u iv_offset=%llu offset=%llu iv_large_sectors=%d allow_discards=%d offload_size=%u driver=%s reads=%llu writes=%llu read_bytes=%llu write_bytes=%llu deferred=%llu offloaded=%llu spread=%llu async=%llu discards_dropped=%llu rejected=%llu errors=%llu bounce_kept=%u",
+		  "cipher=%s key_bits=%u key=%s sector_size=%u iv_offset=%llu offset=%llu iv_large_sectors=%d allow_discards=%d offload_size=%u driver=%s reads=%llu writes=%llu read_bytes=%llu write_bytes=%llu deferred=%llu offloaded=%llu spread=%llu async=%llu discards_refused=%llu rejected=%llu errors=%llu bounce_kept=%u",
 		  cc->cipher->name, cc->key_bytes * 8,
 		  cc->key_desc[0] ? cc->key_desc : "secret",
 		  cc->sector_size, cc->iv_offset,
@@ -768,7 +789,7 @@ static void crypt_status(struct iofilter_instance *fi, char *result,
 		  cc->allow_discards, cc->offload_size,
 		  crypto_tfm_alg_driver_name(crypto_skcipher_tfm(cc->tfm)),
 		  s.reads, s.writes, s.read_bytes, s.write_bytes, s.deferred,
-		  s.offloaded, s.spread, s.async, s.discards_dropped, s.rejected, s.errors,
+		  s.offloaded, s.spread, s.async, s.discards_refused, s.rejected, s.errors,
 		  READ_ONCE(cc->kept.nr));
 }
 
@@ -786,6 +807,50 @@ static void crypt_io_hints(struct iofilter_instance *fi,
 	limits->io_min = max_t(unsigned int, limits->io_min, cc->sector_size);
 	limits->dma_alignment = max_t(unsigned int, limits->dma_alignment,
 				      limits->logical_block_size - 1);
+	/*
+	 * What map refuses is not advertised (dm-crypt sets no
+	 * num_write_zeroes_bios, and num_discard_bios only with
+	 * allow_discards); the limits are the volume's, so this holds for
+	 * all of it.  blk_stack_limits() takes write-zeroes with min() but
+	 * discards only from a bottom with a discard_granularity: clear it.
+	 */
+	limits->max_write_zeroes_sectors = 0;
+	limits->max_secure_erase_sectors = 0;
+	if (!cc->allow_discards) {
+		limits->max_discard_sectors = 0;
+		limits->max_hw_discard_sectors = 0;
+		limits->discard_granularity = 0;
+	}
+}
+
+/*
+ * Every rule that uses the instance covers whole crypto sectors at or above
+ * offset: anything else could only fail (crypt_bad_bio()) or, for a range
+ * that starts below offset, be data no dm-crypt table can map.
+ */
+static int crypt_check_range(struct iofilter_instance *fi, sector_t start,
+			     sector_t nr, char *error, size_t error_len)
+{
+	struct iof_crypt *cc = to_cc(fi);
+	unsigned int mask = (cc->sector_size >> SECTOR_SHIFT) - 1;
+
+	if (start < cc->offset) {
+		scnprintf(error, error_len,
+			  "range starts at byte %llu, below offset %llu",
+			  (unsigned long long)start << SECTOR_SHIFT,
+			  (unsigned long long)cc->offset << SECTOR_SHIFT);
+		return -EINVAL;
+	}
+	if (((start - cc->offset) | nr) & mask) {
+		scnprintf(error, error_len,
+			  "range [%llu, %llu) is not made of whole %u-byte sectors counted from offset %llu",
+			  (unsigned long long)start << SECTOR_SHIFT,
+			  (unsigned long long)(start + nr) << SECTOR_SHIFT,
+			  cc->sector_size,
+			  (unsigned long long)cc->offset << SECTOR_SHIFT);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static void crypt_destroy(struct iofilter_instance *fi)
@@ -810,6 +875,7 @@ static const struct iofilter_ops crypt_ops = {
 	.end_io = crypt_end_io,
 	.status = crypt_status,
 	.io_hints = crypt_io_hints,
+	.check_range = crypt_check_range,
 };
 
 /* ---- create ---- */
