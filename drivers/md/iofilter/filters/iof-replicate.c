@@ -37,6 +37,10 @@
  * a write-back cache there holds newer data than the origin).  fail: writes
  * fail while the replica is down.
  *
+ * Resync runs only while the volume is live: it starts from the resume
+ * hook (which the core also calls after create() on a live volume), and
+ * stops at presuspend.
+ *
  * REQ_NOWAIT (io_uring): map never sleeps; when a clone or a copy cannot be
  * allocated without waiting, the bio completes with BLK_STS_AGAIN and
  * io_uring retries it from a worker.  Once a write has its replica clone or
@@ -129,7 +133,7 @@ struct rep_filter {
 
 	int state;				/* enum rep_state, under lock */
 	bool stopping;
-	bool paused;				/* volume suspended: no resync */
+	bool paused;				/* suspended, or not resumed yet */
 	atomic_t replica_users;			/* I/O using replica.bdev */
 	wait_queue_head_t wait;			/* drains of all kinds */
 	spinlock_t lock;
@@ -1668,6 +1672,7 @@ static void rep_presuspend(struct iofilter_instance *fi)
 	cancel_work_sync(&rf->resync_work);
 }
 
+/* Also right after create() on a live volume: resync starts here */
 static void rep_resume(struct iofilter_instance *fi)
 {
 	struct rep_filter *rf = to_rf(fi);
@@ -1984,12 +1989,12 @@ static struct iofilter_instance *rep_create(struct iofilter_volume *vol,
 		goto bad;
 	}
 
-	if (atomic_long_read(&rf->nr_dirty)) {
-		rf->state = REP_SYNCING;
-		queue_work(rf->wq, &rf->resync_work);
-	} else {
-		rf->state = REP_IN_SYNC;
-	}
+	/*
+	 * No background work yet: the core has not bound us, and the volume
+	 * may be suspended or never resumed.  rep_resume() starts resync.
+	 */
+	rf->paused = true;
+	rf->state = atomic_long_read(&rf->nr_dirty) ? REP_SYNCING : REP_IN_SYNC;
 	if (rf->async)	/* async copies go out in one bio each */
 		rf->fi.max_io_sectors = (BIO_MAX_VECS * PAGE_SIZE) >>
 					SECTOR_SHIFT;
