@@ -1004,6 +1004,8 @@ static void rio_free(struct rep_io *rio)
 	if (rio->pages)
 		rio_free_pages(rio);
 	bio_put(&rio->bio);
+	/* the lag before the list: pairs with rep_end_io() */
+	smp_mb();
 	throttled = !list_empty_careful(&rf->throttled);
 	replica_put(rf);
 	if (throttled)
@@ -1321,13 +1323,21 @@ static int rep_end_io(struct iofilter_instance *fi, struct bio *bio, void *p,
 		rio_put(rio);
 		pb->flags = 0;
 		if (atomic64_read(&rf->lag) > rf->max_lag) {
+			/*
+			 * On the list first, then the lag again: rio_free()
+			 * lowers the lag, then looks at the list without the
+			 * lock, so either it sees us or we see its lag.
+			 */
 			spin_lock_irqsave(&rf->lock, flags);
+			pb->status = *status;
+			list_add_tail(&pb->list, &rf->throttled);
+			/* the list before the lag: pairs with rio_free() */
+			smp_mb();
 			if (atomic64_read(&rf->lag) > rf->max_lag) {
-				pb->status = *status;
-				list_add_tail(&pb->list, &rf->throttled);
 				spin_unlock_irqrestore(&rf->lock, flags);
 				return IOF_ENDIO_INCOMPLETE;
 			}
+			list_del_init(&pb->list);
 			spin_unlock_irqrestore(&rf->lock, flags);
 		}
 		return IOF_ENDIO_DONE;
