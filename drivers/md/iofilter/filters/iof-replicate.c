@@ -34,8 +34,9 @@
  * acknowledged, as dm-raid1 and DRBD do); the replica is closed and probed
  * every second; when it answers, resync copies the dirty regions under live
  * I/O, reading them through the instances below us (iofilter_read_below():
- * a write-back cache there holds newer data than the origin).  fail: writes
- * fail while the replica is down.
+ * a write-back cache there holds newer data than the origin), 1MiB at a
+ * time, a region larger than that locked whole.  fail: writes fail while
+ * the replica is down.
  *
  * Resync runs only while the volume is live: it starts from the resume
  * hook (which the core also calls after create() on a live volume), and
@@ -1349,31 +1350,47 @@ static int rep_end_io(struct iofilter_instance *fi, struct bio *bio, void *p,
 
 /* ---- resync ---- */
 
+/* Suspend or teardown: the copier stops */
+static inline bool copy_stop(struct rep_filter *rf)
+{
+	return READ_ONCE(rf->stopping) || READ_ONCE(rf->paused);
+}
+
 /*
  * Copy [lo, hi) to the replica as the volume below us holds it (not the
- * origin: a write-back cache below may hold newer data).  Returns 0 or a
- * negative errno, with *write_err telling which side failed.
+ * origin: a write-back cache below may hold newer data), REP_COPY_SECTORS
+ * at a time: what iofilter_read_below() reads at once, and a region may be
+ * larger.  Returns 0, -EINTR when the copier must stop first, or a
+ * negative errno with *write_err telling which side failed.
  */
 static int copy_range(struct rep_filter *rf, sector_t lo, sector_t hi,
 		      bool *write_err)
 {
-	unsigned int nr = hi - lo, bytes = nr << SECTOR_SHIFT;
+	unsigned int nr, bytes;
 	struct bio *bio;
 	int r;
 
 	*write_err = false;
-	r = iofilter_read_below(&rf->fi, lo, nr, rf->copy_pages);
-	if (r)
-		return r;
-	bio = bio_alloc(rf->replica.bdev, DIV_ROUND_UP(bytes, PAGE_SIZE),
-			REQ_OP_WRITE, GFP_NOIO);
-	iofilter_bio_add_pages(bio, rf->copy_pages, bytes);
-	bio->bi_iter.bi_sector = lo;
-	r = submit_bio_wait(bio);
-	bio_put(bio);
-	if (r)
-		*write_err = true;
-	return r;
+	for (; lo < hi; lo += nr) {
+		if (copy_stop(rf))
+			return -EINTR;
+		nr = min_t(sector_t, hi - lo, REP_COPY_SECTORS);
+		bytes = nr << SECTOR_SHIFT;
+		r = iofilter_read_below(&rf->fi, lo, nr, rf->copy_pages);
+		if (r)
+			return r;
+		bio = bio_alloc(rf->replica.bdev, DIV_ROUND_UP(bytes, PAGE_SIZE),
+				REQ_OP_WRITE, GFP_NOIO);
+		iofilter_bio_add_pages(bio, rf->copy_pages, bytes);
+		bio->bi_iter.bi_sector = lo;
+		r = submit_bio_wait(bio);
+		bio_put(bio);
+		if (r) {
+			*write_err = true;
+			return r;
+		}
+	}
+	return 0;
 }
 
 /* resync_throttle: after a copy that took @busy_ns, rest for the rest */
@@ -1385,9 +1402,7 @@ static void copy_throttle(struct rep_filter *rf, u64 busy_ns)
 	if (!pct || pct >= 100)
 		return;
 	rest = min_t(u64, div_u64(busy_ns * (100 - pct), pct), NSEC_PER_SEC);
-	wait_event_hrtimeout(rf->wait,
-			     READ_ONCE(rf->stopping) || READ_ONCE(rf->paused),
-			     ns_to_ktime(rest));
+	wait_event_hrtimeout(rf->wait, copy_stop(rf), ns_to_ktime(rest));
 }
 
 static void resync_work(struct work_struct *w)
@@ -1401,8 +1416,7 @@ static void resync_work(struct work_struct *w)
 	int err;
 
 	max_n = max(1UL, (unsigned long)REP_COPY_SECTORS >> rf->region_shift);
-	while (!READ_ONCE(rf->stopping) && !READ_ONCE(rf->paused) &&
-	       get_state(rf) == REP_SYNCING) {
+	while (!copy_stop(rf) && get_state(rf) == REP_SYNCING) {
 		r = find_next_bit(rf->dirty, rf->nr_regions, r);
 		if (r >= rf->nr_regions) {
 			if (atomic_long_read(&rf->nr_dirty)) {
@@ -1425,6 +1439,7 @@ static void resync_work(struct work_struct *w)
 			   rf->sectors);
 		if (!replica_get(rf))
 			break;
+		/* a large region is locked whole: writes to it wait */
 		lock_range(rf, lo, hi);
 		start = ktime_get_ns();
 		err = copy_range(rf, lo, hi, &write_err);
@@ -1439,6 +1454,8 @@ static void resync_work(struct work_struct *w)
 			atomic64_add(hi - lo, &rf->resynced);
 		}
 		unlock_range(rf);
+		if (err == -EINTR)	/* the region stays dirty */
+			break;
 		if (err) {
 			if (write_err) {
 				replica_failed(rf, BLK_STS_IOERR);
