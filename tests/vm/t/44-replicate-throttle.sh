@@ -35,7 +35,7 @@ for j in 0 1; do
 	pids[j]=$!
 done
 for j in 0 1; do
-	wait ${pids[j]} || { cat "$IOF_TMP/fio$j.out"; fail "fio job $j"; }
+	wait "${pids[j]}" || { cat "$IOF_TMP/fio$j.out"; fail "fio job $j"; }
 done
 # one write at a time, from one writer: each write is the last in
 # flight, and a completion whose wakeup is lost has nobody after it to
