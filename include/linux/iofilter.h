@@ -116,7 +116,12 @@ struct iofilter_ops {
 	 * Optional suspend/resume hooks, called with the volume's dm device
 	 * (same contract as the target_type hooks of the same name).  May
 	 * sleep.  postsuspend runs once no bio is in flight on the volume.
-	 * resume also runs when dm gives a suspend up after presuspend.
+	 * resume also runs when dm gives a suspend up after presuspend, and
+	 * once right after create() when the volume is live (resumed and
+	 * not suspended).  A filter starts its background work (a resync,
+	 * a writeback) from resume, never from create(): create() runs
+	 * before the core has bound the instance (type, vol, name unset),
+	 * maybe on a volume that is suspended or was never resumed.
 	 */
 	void (*presuspend)(struct iofilter_instance *fi);
 	void (*postsuspend)(struct iofilter_instance *fi);
@@ -248,7 +253,8 @@ sector_t iofilter_volume_sectors(struct iofilter_volume *vol);
  * background copy must read instead of the origin (a write-back cache
  * below may hold newer data).  The bios carry REQ_BACKGROUND (a cache does
  * not promote for them).  Process context, not from inside a bio
- * submission; 0 or a negative errno.
+ * submission, by a bound instance; 0, -ENODEV once the volume is being
+ * torn down, or a negative errno.
  */
 int iofilter_read_below(struct iofilter_instance *fi, sector_t sector,
 			unsigned int nr_sectors, struct page **pages);

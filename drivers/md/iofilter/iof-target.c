@@ -525,7 +525,8 @@ static const struct iof_chain iof_no_chain;
  * bios carry REQ_BACKGROUND: a cache serves them but does not promote for
  * them.  For a filter's background copies (resync): process context, may
  * sleep, never from inside a bio submission.
- * Returns 0 or a negative errno.
+ * Returns 0, -ENODEV once the volume is being torn down (no table), or a
+ * negative errno.
  */
 int iofilter_read_below(struct iofilter_instance *fi, sector_t sector,
 			unsigned int nr_sectors, struct page **pages)
@@ -537,6 +538,8 @@ int iofilter_read_below(struct iofilter_instance *fi, sector_t sector,
 	struct bio *bio;
 
 	might_sleep();
+	if (WARN_ON_ONCE(!vol))	/* not bound yet: called from create() */
+		return -ENODEV;
 	if (!nr_sectors || nr_sectors > (BIO_MAX_VECS << PAGE_SECTORS_SHIFT) ||
 	    sector >= READ_ONCE(vol->sectors) ||
 	    nr_sectors > READ_ONCE(vol->sectors) - sector)
@@ -544,6 +547,15 @@ int iofilter_read_below(struct iofilter_instance *fi, sector_t sector,
 
 	if (WARN_ON_ONCE(current->bio_list))	/* its pieces would wait on us */
 		return -EDEADLK;
+
+	/* none once the volume is going away (its last target's dtr) */
+	rcu_read_lock();
+	t = rcu_dereference(vol->table);
+	if (t)
+		percpu_ref_get(&t->ref);
+	rcu_read_unlock();
+	if (!t)
+		return -ENODEV;
 
 	bio = bio_alloc_bioset(vol->origin, DIV_ROUND_UP(bytes, PAGE_SIZE),
 			       REQ_OP_READ | REQ_BACKGROUND, GFP_NOIO,
@@ -555,11 +567,6 @@ int iofilter_read_below(struct iofilter_instance *fi, sector_t sector,
 	atomic_set(&b.pending, 1);
 	b.status = BLK_STS_OK;
 	init_completion(&b.done);
-
-	rcu_read_lock();
-	t = rcu_dereference(vol->table);
-	percpu_ref_get(&t->ref);
-	rcu_read_unlock();
 
 	do {
 		const struct iof_chain *c = &iof_no_chain;

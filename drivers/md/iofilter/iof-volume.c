@@ -98,6 +98,8 @@ static struct iofilter_volume *volume_alloc(const char *name,
 	vol->origin_dev = dev->bdev->bd_dev;
 	vol->origin = dev->bdev;
 	vol->sectors = ti->len;
+	/* a dm device is suspended until its first resume */
+	vol->suspended = true;
 	vol->stats = alloc_percpu(struct iof_vstats);
 	if (!vol->stats)
 		goto bad;
@@ -459,6 +461,9 @@ int iof_inst_create(struct iofilter_volume *vol, const char *name,
 	atomic_inc(&type->nr_instances);
 	list_add_tail(&inst->list, &vol->instances);
 	vol->nr_instances++;
+	/* bound now: a live volume lets it start its background work */
+	if (!vol->suspended && fi->ops->resume)
+		fi->ops->resume(fi);
 	*id = inst->id;
 	kfree(argv);
 	kfree(params);

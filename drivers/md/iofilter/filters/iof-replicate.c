@@ -34,8 +34,19 @@
  * acknowledged, as dm-raid1 and DRBD do); the replica is closed and probed
  * every second; when it answers, resync copies the dirty regions under live
  * I/O, reading them through the instances below us (iofilter_read_below():
- * a write-back cache there holds newer data than the origin).  fail: writes
- * fail while the replica is down.
+ * a write-back cache there holds newer data than the origin), 1MiB at a
+ * time, a region larger than that locked whole.  fail: writes fail while
+ * the replica is down.
+ *
+ * What the replica has not flushed is not clean.  The regions written to
+ * it since its last good flush are remembered (the unflushed bitmap) and
+ * marked dirty when it goes down; resync clears a region's bit on disk,
+ * and sets in-sync, only after a flush of the replica; the clean flag is
+ * written after one (uf_mark(), resync_commit()).
+ *
+ * Resync runs only while the volume is live: it starts from the resume
+ * hook (which the core also calls after create() on a live volume), and
+ * stops at presuspend.
  *
  * REQ_NOWAIT (io_uring): map never sleeps; when a clone or a copy cannot be
  * allocated without waiting, the bio completes with BLK_STS_AGAIN and
@@ -129,7 +140,7 @@ struct rep_filter {
 
 	int state;				/* enum rep_state, under lock */
 	bool stopping;
-	bool paused;				/* volume suspended: no resync */
+	bool paused;				/* suspended, or not resumed yet */
 	atomic_t replica_users;			/* I/O using replica.bdev */
 	wait_queue_head_t wait;			/* drains of all kinds */
 	spinlock_t lock;
@@ -143,6 +154,18 @@ struct rep_filter {
 	/* the dirty bitmap: a bit is set here once it is on disk */
 	unsigned long *dirty;
 	atomic_long_t nr_dirty;
+	/*
+	 * Regions written to the replica since its last good flush, in two
+	 * generations: writes mark unflushed[uf_cur]; a flush that finds
+	 * no other flush running owns the other (uf_busy, uf_old) and
+	 * clears it when it succeeds (uf_flush_start()).
+	 */
+	unsigned long *unflushed[2];
+	unsigned int uf_cur, uf_old;
+	bool uf_busy;
+	struct work_struct uf_work;
+	/* copied by resync, still dirty on disk until the replica flushes */
+	unsigned long *copied;
 	struct dm_bufio_client *bufio;
 	struct mutex meta_lock;			/* bufio blocks */
 	struct mutex probe_lock;		/* opening/closing the replica */
@@ -200,6 +223,7 @@ struct rep_pb {
 #define PB_EPOCH	0x02	/* holds epoch_count[epoch] */
 #define PB_MAP_DEFER	0x04	/* commit its dirty bits, then continue */
 #define PB_ENDIO_DEFER	0x08	/* commit its dirty bits, then complete */
+#define PB_UF_FLUSH	0x10	/* its replica flush owns a generation */
 
 static_assert(sizeof(struct rep_pb) <= IOFILTER_PB_SIZE);
 
@@ -221,6 +245,7 @@ struct rep_io {
 	bool barrier;
 	bool failed;
 	bool pages;
+	bool uf_flush;			/* a flush owning a generation */
 	struct bio bio;			/* last */
 };
 
@@ -504,6 +529,126 @@ bad:
 	return ret;
 }
 
+/*
+ * ---- what the replica has not made durable ----
+ *
+ * A replica write that completed may still sit in the replica's volatile
+ * cache: it is durable only once a later flush of the replica succeeds.
+ * A replica that loses power loses it, and its next I/O (often that
+ * flush) fails.  So a region is clean, on disk or in memory, only for data
+ * the replica has flushed (DRBD's activity log, dm-raid1's region hash):
+ * the regions written since the last good flush are kept in the unflushed
+ * bitmap, and when the replica goes down they are marked dirty before it
+ * is used again (uf_merge()); resync clears the bits of what it copied on
+ * disk only after a flush (resync_commit()).
+ *
+ * A flush covers the writes that completed before it was issued.  A write
+ * marks the generation current when its completion runs, which is after
+ * the replica completed it: a write that completed before a flush was
+ * issued marks the generation that flush owns (or a later one, which is
+ * only conservative), one that completes later marks the new generation.
+ * Overlapping flushes: only one owns a generation; the others clear
+ * nothing.
+ */
+
+/* Any context */
+static void uf_mark(struct rep_filter *rf, sector_t s, u32 nr)
+{
+	unsigned long *uf = rf->unflushed[READ_ONCE(rf->uf_cur)];
+	unsigned long r, last = region_of(rf, s + nr - 1);
+
+	for (r = region_of(rf, s); r <= last; r++)
+		if (!test_bit(r, uf))
+			set_bit(r, uf);
+}
+
+/* A replica flush is about to be issued: true when it owns a generation */
+static bool uf_flush_start_locked(struct rep_filter *rf)
+{
+	lockdep_assert_held(&rf->lock);
+	if (rf->uf_busy)
+		return false;
+	rf->uf_busy = true;
+	rf->uf_old = rf->uf_cur;
+	WRITE_ONCE(rf->uf_cur, !rf->uf_cur);
+	return true;
+}
+
+static bool uf_flush_start(struct rep_filter *rf)
+{
+	unsigned long flags;
+	bool own;
+
+	spin_lock_irqsave(&rf->lock, flags);
+	own = uf_flush_start_locked(rf);
+	spin_unlock_irqrestore(&rf->lock, flags);
+	return own;
+}
+
+/*
+ * The flush that owns a generation is done.  On success its regions are
+ * durable on the replica (cleared by a worker: the bitmap may be large);
+ * on failure they stay and the replica goes down.  Any context.
+ */
+static void uf_flush_end(struct rep_filter *rf, bool ok)
+{
+	unsigned long flags;
+
+	if (ok) {
+		queue_work(rf->wq, &rf->uf_work);
+		return;
+	}
+	spin_lock_irqsave(&rf->lock, flags);
+	rf->uf_busy = false;
+	spin_unlock_irqrestore(&rf->lock, flags);
+}
+
+static void uf_work(struct work_struct *w)
+{
+	struct rep_filter *rf = container_of(w, struct rep_filter, uf_work);
+
+	/* a late mark lost here completed before the flush was issued */
+	bitmap_zero(rf->unflushed[rf->uf_old], rf->nr_regions);
+	spin_lock_irq(&rf->lock);
+	rf->uf_busy = false;
+	spin_unlock_irq(&rf->lock);
+}
+
+/*
+ * The replica went down, or is about to be trusted again: every region
+ * written to it since its last good flush is dirty, on disk and in memory.
+ * No replica I/O may be in flight (replica_users is zero).  May sleep.
+ */
+static void uf_merge(struct rep_filter *rf)
+{
+	unsigned long r, n = 0;
+	unsigned int i;
+	int ret = 0;
+
+	mutex_lock(&rf->meta_lock);
+	for (i = 0; i < 2; i++) {
+		for_each_set_bit(r, rf->unflushed[i], rf->nr_regions) {
+			clear_bit(r, rf->unflushed[i]);
+			if (test_bit(r, rf->dirty))
+				continue;
+			if (!ret)
+				ret = meta_set_bits(rf, r, r, true);
+			/* in memory even if the metadata failed: resync it */
+			if (!test_and_set_bit(r, rf->dirty))
+				atomic_long_inc(&rf->nr_dirty);
+			n++;
+		}
+	}
+	if (n && !ret)
+		ret = dm_bufio_write_dirty_buffers(rf->bufio);
+	mutex_unlock(&rf->meta_lock);
+	if (ret)
+		rep_latch(rf, ret, "dirty bitmap write");
+	if (n)
+		DMWARN_LIMIT("%s: %lu regions written to replica %s since its last flush are dirty",
+			     iofilter_volume_name(rf->vol), n, rf->replica_path);
+}
+
 /* ---- the replica's state ---- */
 
 static inline bool replica_usable(int state)
@@ -706,14 +851,23 @@ static void commit_work(struct work_struct *w)
 			r = meta_mark(rf, rio->sector, rio->nr_sectors);
 	if (!r)
 		r = dm_bufio_write_dirty_buffers(rf->bufio);
+	/*
+	 * In memory under meta_lock: resync_commit() clears a bit on disk
+	 * only while it is clear in memory.
+	 */
+	if (!r) {
+		list_for_each_entry(pb, &pbs, list)
+			set_dirty_mem(rf, pb->sector, pb->nr_sectors);
+		list_for_each_entry(rio, &rios, list)
+			if (rio->nr_sectors)
+				set_dirty_mem(rf, rio->sector, rio->nr_sectors);
+	}
 	mutex_unlock(&rf->meta_lock);
 	if (r)
 		rep_latch(rf, r, "dirty bitmap write");
 
 	list_for_each_entry_safe(pb, tpb, &pbs, list) {
 		list_del_init(&pb->list);
-		if (!r)
-			set_dirty_mem(rf, pb->sector, pb->nr_sectors);
 		if (pb->flags & PB_MAP_DEFER) {
 			pb->flags &= ~PB_MAP_DEFER;
 			if (r) {
@@ -732,8 +886,6 @@ static void commit_work(struct work_struct *w)
 	}
 	list_for_each_entry_safe(rio, trio, &rios, list) {
 		list_del_init(&rio->list);
-		if (!r && rio->nr_sectors)
-			set_dirty_mem(rf, rio->sector, rio->nr_sectors);
 		rio_free(rio);
 	}
 	/* a write missed the replica while it was usable (no memory) */
@@ -757,6 +909,13 @@ static bool sync_finish(struct rep_filter *rf, struct rep_pb *pb)
 
 	pb->rio = NULL;
 	bio_put(&rio->bio);
+	if (pb->flags & PB_UF_FLUSH) {
+		pb->flags &= ~PB_UF_FLUSH;
+		uf_flush_end(rf, !rst);
+	}
+	/* before the user goes: uf_merge() runs once there are none */
+	if (!rst && pb->nr_sectors)
+		uf_mark(rf, pb->sector, pb->nr_sectors);
 	replica_put(rf);
 	if (unlikely(rst == BLK_STS_NOTSUPP) &&
 	    bio_op(pb->bio) != REQ_OP_WRITE) {
@@ -876,6 +1035,8 @@ static int sync_replicate(struct rep_filter *rf, struct rep_pb *pb)
 	rio->status = BLK_STS_OK;
 	clone->bi_end_io = sync_endio;
 	pb->rio = rio;
+	if ((pb->bio->bi_opf & REQ_PREFLUSH) && uf_flush_start(rf))
+		pb->flags |= PB_UF_FLUSH;
 	atomic_set(&pb->legs, 2);
 	submit_leg(rf, clone);
 	return IOF_MAP_CONTINUE;
@@ -1000,6 +1161,8 @@ static void rio_free(struct rep_io *rio)
 	if (rio->pages)
 		rio_free_pages(rio);
 	bio_put(&rio->bio);
+	/* the lag before the list: pairs with rep_end_io() */
+	smp_mb();
 	throttled = !list_empty_careful(&rf->throttled);
 	replica_put(rf);
 	if (throttled)
@@ -1041,6 +1204,9 @@ static bool can_issue(struct rep_filter *rf, struct rep_io *rio)
 static void mark_issued(struct rep_filter *rf, struct rep_io *rio)
 {
 	rf->a_inflight++;
+	/* nothing else in flight: it covers every write completed so far */
+	if (rio->barrier && (rio->bio.bi_opf & REQ_PREFLUSH))
+		rio->uf_flush = uf_flush_start_locked(rf);
 	if (rio->barrier)
 		rf->a_barrier = true;
 	else if (rio->nr_sectors)
@@ -1055,6 +1221,11 @@ static void async_endio(struct bio *bio)
 	unsigned long flags;
 	bool kick;
 
+	/* its own data is not covered by its preflush: the new generation */
+	if (rio->uf_flush)
+		uf_flush_end(rf, !st);
+	if (!st && rio->nr_sectors)
+		uf_mark(rf, rio->sector, rio->nr_sectors);
 	spin_lock_irqsave(&rf->lock, flags);
 	rf->a_inflight--;
 	if (rio->barrier)
@@ -1317,13 +1488,21 @@ static int rep_end_io(struct iofilter_instance *fi, struct bio *bio, void *p,
 		rio_put(rio);
 		pb->flags = 0;
 		if (atomic64_read(&rf->lag) > rf->max_lag) {
+			/*
+			 * On the list first, then the lag again: rio_free()
+			 * lowers the lag, then looks at the list without the
+			 * lock, so either it sees us or we see its lag.
+			 */
 			spin_lock_irqsave(&rf->lock, flags);
+			pb->status = *status;
+			list_add_tail(&pb->list, &rf->throttled);
+			/* the list before the lag: pairs with rio_free() */
+			smp_mb();
 			if (atomic64_read(&rf->lag) > rf->max_lag) {
-				pb->status = *status;
-				list_add_tail(&pb->list, &rf->throttled);
 				spin_unlock_irqrestore(&rf->lock, flags);
 				return IOF_ENDIO_INCOMPLETE;
 			}
+			list_del_init(&pb->list);
 			spin_unlock_irqrestore(&rf->lock, flags);
 		}
 		return IOF_ENDIO_DONE;
@@ -1335,31 +1514,99 @@ static int rep_end_io(struct iofilter_instance *fi, struct bio *bio, void *p,
 
 /* ---- resync ---- */
 
+/* Suspend or teardown: the copier stops */
+static inline bool copy_stop(struct rep_filter *rf)
+{
+	return READ_ONCE(rf->stopping) || READ_ONCE(rf->paused);
+}
+
 /*
  * Copy [lo, hi) to the replica as the volume below us holds it (not the
- * origin: a write-back cache below may hold newer data).  Returns 0 or a
- * negative errno, with *write_err telling which side failed.
+ * origin: a write-back cache below may hold newer data), REP_COPY_SECTORS
+ * at a time: what iofilter_read_below() reads at once, and a region may be
+ * larger.  Returns 0, -EINTR when the copier must stop first, or a
+ * negative errno with *write_err telling which side failed.
  */
 static int copy_range(struct rep_filter *rf, sector_t lo, sector_t hi,
 		      bool *write_err)
 {
-	unsigned int nr = hi - lo, bytes = nr << SECTOR_SHIFT;
+	unsigned int nr, bytes;
 	struct bio *bio;
 	int r;
 
 	*write_err = false;
-	r = iofilter_read_below(&rf->fi, lo, nr, rf->copy_pages);
+	for (; lo < hi; lo += nr) {
+		if (copy_stop(rf))
+			return -EINTR;
+		nr = min_t(sector_t, hi - lo, REP_COPY_SECTORS);
+		bytes = nr << SECTOR_SHIFT;
+		r = iofilter_read_below(&rf->fi, lo, nr, rf->copy_pages);
+		if (r)
+			return r;
+		bio = bio_alloc(rf->replica.bdev, DIV_ROUND_UP(bytes, PAGE_SIZE),
+				REQ_OP_WRITE, GFP_NOIO);
+		iofilter_bio_add_pages(bio, rf->copy_pages, bytes);
+		bio->bi_iter.bi_sector = lo;
+		r = submit_bio_wait(bio);
+		bio_put(bio);
+		if (r) {
+			*write_err = true;
+			return r;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Flush the replica from process context: what it had completed is
+ * durable once this returns 0.  On failure the replica goes down.
+ */
+static int replica_flush(struct rep_filter *rf)
+{
+	bool own;
+	int r;
+
+	if (!replica_get(rf))
+		return -EIO;
+	own = uf_flush_start(rf);
+	r = blkdev_issue_flush(rf->replica.bdev);
+	if (own)
+		uf_flush_end(rf, !r);
+	replica_put(rf);
 	if (r)
-		return r;
-	bio = bio_alloc(rf->replica.bdev, DIV_ROUND_UP(bytes, PAGE_SIZE),
-			REQ_OP_WRITE, GFP_NOIO);
-	iofilter_bio_add_pages(bio, rf->copy_pages, bytes);
-	bio->bi_iter.bi_sector = lo;
-	r = submit_bio_wait(bio);
-	bio_put(bio);
-	if (r)
-		*write_err = true;
+		replica_failed(rf, errno_to_blk_status(r));
 	return r;
+}
+
+/*
+ * Clear on disk the bits of the regions resync copied, once the replica
+ * has made the copies durable: first a flush of the replica, then the
+ * bitmap (DRBD's activity log and dm-raid1's region hash order it the same
+ * way).  A region dirtied again meanwhile stays dirty: commit_work() and
+ * uf_merge() set the memory bit under meta_lock, after the disk bit.
+ * Process context; 0 or a negative errno (the replica or the metadata
+ * failed; the bits stay set on disk).
+ */
+static int resync_commit(struct rep_filter *rf)
+{
+	unsigned long r;
+	int ret;
+
+	ret = replica_flush(rf);
+	if (ret)
+		return ret;
+	mutex_lock(&rf->meta_lock);
+	for_each_set_bit(r, rf->copied, rf->nr_regions) {
+		clear_bit(r, rf->copied);
+		if (!ret && !test_bit(r, rf->dirty))
+			ret = meta_set_bits(rf, r, r, false);
+	}
+	if (!ret)
+		ret = dm_bufio_write_dirty_buffers(rf->bufio);
+	mutex_unlock(&rf->meta_lock);
+	if (ret)
+		rep_latch(rf, ret, "resync: bitmap write");
+	return ret;
 }
 
 /* resync_throttle: after a copy that took @busy_ns, rest for the rest */
@@ -1371,24 +1618,39 @@ static void copy_throttle(struct rep_filter *rf, u64 busy_ns)
 	if (!pct || pct >= 100)
 		return;
 	rest = min_t(u64, div_u64(busy_ns * (100 - pct), pct), NSEC_PER_SEC);
-	wait_event_hrtimeout(rf->wait,
-			     READ_ONCE(rf->stopping) || READ_ONCE(rf->paused),
-			     ns_to_ktime(rest));
+	wait_event_hrtimeout(rf->wait, copy_stop(rf), ns_to_ktime(rest));
 }
+
+/* The copy of regions [r, r + n) is done; replica user held */
+static void copy_done(struct rep_filter *rf, unsigned long r, unsigned long n)
+{
+	sector_t s = (sector_t)r << rf->region_shift;
+
+	/* not on the replica's disk yet: dirty again if it goes down */
+	uf_mark(rf, s, n << rf->region_shift);
+	/* clean in memory: writes to it go to both legs again */
+	for (; n; n--, r++) {
+		set_bit(r, rf->copied);
+		if (test_and_clear_bit(r, rf->dirty))
+			atomic_long_dec(&rf->nr_dirty);
+	}
+}
+
+/* Commit what was copied every this many sectors */
+#define REP_COMMIT_SECTORS	(64 * REP_COPY_SECTORS)
 
 static void resync_work(struct work_struct *w)
 {
 	struct rep_filter *rf = container_of(w, struct rep_filter, resync_work);
-	unsigned long r = 0, n, max_n, copies = 0;
+	unsigned long r = 0, n, max_n;
 	const char *vname = iofilter_volume_name(rf->vol);
-	sector_t lo, hi;
+	sector_t lo, hi, pending = 0;
 	bool write_err;
 	u64 start;
 	int err;
 
 	max_n = max(1UL, (unsigned long)REP_COPY_SECTORS >> rf->region_shift);
-	while (!READ_ONCE(rf->stopping) && !READ_ONCE(rf->paused) &&
-	       get_state(rf) == REP_SYNCING) {
+	while (!copy_stop(rf) && get_state(rf) == REP_SYNCING) {
 		r = find_next_bit(rf->dirty, rf->nr_regions, r);
 		if (r >= rf->nr_regions) {
 			if (atomic_long_read(&rf->nr_dirty)) {
@@ -1396,9 +1658,9 @@ static void resync_work(struct work_struct *w)
 				cond_resched();
 				continue;
 			}
-			mutex_lock(&rf->meta_lock);
-			dm_bufio_write_dirty_buffers(rf->bufio);
-			mutex_unlock(&rf->meta_lock);
+			/* in sync only once the replica has it durably */
+			if (resync_commit(rf))
+				break;
 			set_state(rf, REP_SYNCING, REP_IN_SYNC);
 			DMINFO("%s: replica %s in sync", vname, rf->replica_path);
 			break;
@@ -1411,20 +1673,20 @@ static void resync_work(struct work_struct *w)
 			   rf->sectors);
 		if (!replica_get(rf))
 			break;
+		/* a large region is locked whole: writes to it wait */
 		lock_range(rf, lo, hi);
 		start = ktime_get_ns();
 		err = copy_range(rf, lo, hi, &write_err);
-		replica_put(rf);
 		if (!err) {
-			mutex_lock(&rf->meta_lock);
-			meta_set_bits(rf, r, r + n - 1, false);
-			mutex_unlock(&rf->meta_lock);
-			for (; n; n--, r++)
-				if (test_and_clear_bit(r, rf->dirty))
-					atomic_long_dec(&rf->nr_dirty);
+			copy_done(rf, r, n);
 			atomic64_add(hi - lo, &rf->resynced);
+			pending += hi - lo;
+			r += n;
 		}
+		replica_put(rf);
 		unlock_range(rf);
+		if (err == -EINTR)
+			break;
 		if (err) {
 			if (write_err) {
 				replica_failed(rf, BLK_STS_IOERR);
@@ -1436,10 +1698,10 @@ static void resync_work(struct work_struct *w)
 			break;
 		}
 		/* keep the on-disk bitmap close to the truth */
-		if (!(++copies % 64)) {
-			mutex_lock(&rf->meta_lock);
-			dm_bufio_write_dirty_buffers(rf->bufio);
-			mutex_unlock(&rf->meta_lock);
+		if (pending >= REP_COMMIT_SECTORS) {
+			pending = 0;
+			if (resync_commit(rf))
+				break;
 		}
 		copy_throttle(rf, ktime_get_ns() - start);
 		cond_resched();
@@ -1462,6 +1724,8 @@ static void down_work(struct work_struct *w)
 		return;
 	}
 	iofilter_bdev_close(&rf->replica);
+	/* what it had not flushed may be lost with it */
+	uf_merge(rf);
 	mutex_unlock(&rf->probe_lock);
 	if (!READ_ONCE(rf->stopping))
 		queue_delayed_work(rf->wq, &rf->probe_work, REP_PROBE_DELAY);
@@ -1515,6 +1779,8 @@ static int try_replica(struct rep_filter *rf)
 		iofilter_bdev_close(&rf->replica);
 		return r;
 	}
+	/* nothing it had not flushed counts as clean (down_work did it) */
+	uf_merge(rf);
 	spin_lock_irq(&rf->lock);
 	if (!replica_usable(rf->state))
 		put_state(rf, REP_SYNCING);
@@ -1607,7 +1873,6 @@ static int process_resync_mesg(struct rep_filter *rf, bool full, char *result,
 static int process_flush_mesg(struct rep_filter *rf, char *result,
 			      unsigned int maxlen)
 {
-	struct block_device *bdev;
 	int r = 0;
 
 	/* the async queue drains unless the replica hangs */
@@ -1616,13 +1881,8 @@ static int process_flush_mesg(struct rep_filter *rf, char *result,
 		scnprintf(result, maxlen, "replica queue did not drain");
 		return -ETIMEDOUT;
 	}
-	if (replica_get(rf)) {
-		bdev = rf->replica.bdev;
-		r = blkdev_issue_flush(bdev);
-		replica_put(rf);
-		if (r)
-			replica_failed(rf, errno_to_blk_status(r));
-	}
+	if (replica_usable(get_state(rf)))
+		r = replica_flush(rf);
 	mutex_lock(&rf->meta_lock);
 	if (!r)
 		r = dm_bufio_write_dirty_buffers(rf->bufio);
@@ -1668,6 +1928,7 @@ static void rep_presuspend(struct iofilter_instance *fi)
 	cancel_work_sync(&rf->resync_work);
 }
 
+/* Also right after create() on a live volume: resync starts here */
 static void rep_resume(struct iofilter_instance *fi)
 {
 	struct rep_filter *rf = to_rf(fi);
@@ -1697,6 +1958,13 @@ static void rep_teardown(struct rep_filter *rf)
 	if (rf->submit_wq)	/* its last run may outlast its last leg */
 		flush_workqueue(rf->submit_wq);
 	if (rf->bufio) {
+		/*
+		 * Clean only with everything durable on the replica: flush
+		 * it (sync writes were acknowledged without), then clear what
+		 * resync copied; if it cannot, what it may have lost is dirty.
+		 */
+		if (!replica_usable(get_state(rf)) || resync_commit(rf))
+			uf_merge(rf);
 		mutex_lock(&rf->meta_lock);
 		if (dm_bufio_write_dirty_buffers(rf->bufio) ||
 		    meta_set_clean(rf, true))
@@ -1715,7 +1983,7 @@ static void rep_free(struct rep_filter *rf)
 			__free_page(rf->copy_pages[i]);
 	if (rf->bufio)
 		dm_bufio_client_destroy(rf->bufio);
-	if (rf->wq)
+	if (rf->wq)		/* runs a last uf_work */
 		destroy_workqueue(rf->wq);
 	if (rf->submit_wq)
 		destroy_workqueue(rf->submit_wq);
@@ -1724,6 +1992,9 @@ static void rep_free(struct rep_filter *rf)
 	bioset_exit(&rf->bs);
 	pool_exit(rf);
 	kvfree(rf->dirty);
+	kvfree(rf->unflushed[0]);
+	kvfree(rf->unflushed[1]);
+	kvfree(rf->copied);
 	kfree(rf->replica_path);
 	kfree(rf->meta_path);
 	kfree(rf);
@@ -1903,6 +2174,7 @@ static struct iofilter_instance *rep_create(struct iofilter_volume *vol,
 	INIT_WORK(&rf->down_work, down_work);
 	INIT_WORK(&rf->issue_work, issue_work);
 	INIT_WORK(&rf->submit_work, submit_work);
+	INIT_WORK(&rf->uf_work, uf_work);
 	spin_lock_init(&rf->submit_lock);
 	bio_list_init(&rf->submit);
 	INIT_DELAYED_WORK(&rf->probe_work, probe_work);
@@ -1922,7 +2194,13 @@ static struct iofilter_instance *rep_create(struct iofilter_volume *vol,
 	}
 	rf->dirty = kvcalloc(BITS_TO_LONGS(rf->nr_regions), sizeof(long),
 			     GFP_KERNEL);
-	if (!rf->dirty)
+	rf->unflushed[0] = kvcalloc(BITS_TO_LONGS(rf->nr_regions),
+				    sizeof(long), GFP_KERNEL);
+	rf->unflushed[1] = kvcalloc(BITS_TO_LONGS(rf->nr_regions),
+				    sizeof(long), GFP_KERNEL);
+	rf->copied = kvcalloc(BITS_TO_LONGS(rf->nr_regions), sizeof(long),
+			      GFP_KERNEL);
+	if (!rf->dirty || !rf->unflushed[0] || !rf->unflushed[1] || !rf->copied)
 		goto nomem;
 
 	r = open_dev(rf, "replica", replica, &rf->replica, error, error_len);
@@ -1984,12 +2262,12 @@ static struct iofilter_instance *rep_create(struct iofilter_volume *vol,
 		goto bad;
 	}
 
-	if (atomic_long_read(&rf->nr_dirty)) {
-		rf->state = REP_SYNCING;
-		queue_work(rf->wq, &rf->resync_work);
-	} else {
-		rf->state = REP_IN_SYNC;
-	}
+	/*
+	 * No background work yet: the core has not bound us, and the volume
+	 * may be suspended or never resumed.  rep_resume() starts resync.
+	 */
+	rf->paused = true;
+	rf->state = atomic_long_read(&rf->nr_dirty) ? REP_SYNCING : REP_IN_SYNC;
 	if (rf->async)	/* async copies go out in one bio each */
 		rf->fi.max_io_sectors = (BIO_MAX_VECS * PAGE_SIZE) >>
 					SECTOR_SHIFT;
