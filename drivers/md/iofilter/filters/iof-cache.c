@@ -49,6 +49,11 @@
  *    before writing the entry;
  *  - an entry is marked clean on disk only after the origin was flushed;
  *  - an invalidated block is reused only once its invalid entry is on disk;
+ *  - while any entry may be dirty on disk (nr_ddirty), a FUA write that
+ *    goes to the origin (bypass, writearound, degraded) completes only
+ *    after the next commit, which has the invalidation of its block, and
+ *    every flush commits: the disk's dirty entry would otherwise bring the
+ *    old block back after a crash;
  *  - so a dirty entry on disk is never older than the origin, and a clean
  *    one (which may be, after a crash: an invalidation not yet on disk)
  *    is only trusted after a clean shutdown.
@@ -551,8 +556,14 @@ static int cache_map(struct iofilter_instance *fi, struct bio *bio, void *p,
 	pb->fua = 0;
 
 	if (!bio->bi_iter.bi_size) {
-		/* a flush: only dirty blocks need one (see Consistency) */
-		if (READ_ONCE(cc->mode) != CC_WB && !READ_ONCE(cc->nr_dirty))
+		/*
+		 * A flush: only dirty blocks need one, in memory or on disk
+		 * (an invalidation of a block dirty on disk must reach the
+		 * disk before the flush covering the write that caused it
+		 * completes; see Consistency)
+		 */
+		if (READ_ONCE(cc->mode) != CC_WB && !READ_ONCE(cc->nr_dirty) &&
+		    !READ_ONCE(cc->nr_ddirty))
 			return IOF_MAP_CONTINUE;
 		spin_lock_irqsave(&cc->lock, flags);
 		list_add_tail(&pb->list, &cc->flush_waiters);
@@ -598,7 +609,21 @@ static int cache_end_io(struct iofilter_instance *fi, struct bio *bio,
 	switch (pb->kind) {
 	case CK_ORIGIN_WRITE:
 		atomic_dec(&pb->bk->wr_inflight);
-		return IOF_ENDIO_DONE;
+		if (*status || !(pb->fua & CC_PB_FUA) ||
+		    !READ_ONCE(cc->nr_ddirty))
+			return IOF_ENDIO_DONE;
+		/*
+		 * A FUA write that went to the origin: the disk may still
+		 * hold a dirty entry for its block whose invalidation is not
+		 * committed, and a crash now would bring the old block back.
+		 * Durable once the invalidation is (mapped before, so the
+		 * next commit has it).
+		 */
+		spin_lock_irqsave(&cc->lock, flags);
+		list_add_tail(&pb->list, &cc->fua_waiters);
+		spin_unlock_irqrestore(&cc->lock, flags);
+		kick(cc);
+		return IOF_ENDIO_INCOMPLETE;
 	case CK_READ_HIT:
 		if (likely(!*status) || *status == BLK_STS_AGAIN) {
 			atomic_dec(&e->inflight);
@@ -1003,11 +1028,18 @@ static int do_flush(struct cc *cc, char *result, unsigned int maxlen)
 			    iofilter_volume_name(cc->vol), cc->fi.name, left);
 		return -EIO;
 	}
+	/*
+	 * Entries written back are clean on disk only once committed: until
+	 * then a crash would bring their old data back over newer writes to
+	 * the origin.  A failed commit fails the flush (cc_commit() latched
+	 * the error).
+	 */
 	r = cc_commit(cc, false);
-	if (r && READ_ONCE(cc->failed))
-		r = 0;	/* nothing dirty left: the origin is complete */
-	if (r)
+	if (r) {
+		scnprintf(result, maxlen,
+			  "flush failed: metadata commit error %d", r);
 		return r;
+	}
 	scnprintf(result, maxlen, "flushed %llu blocks", start);
 	return 0;
 }

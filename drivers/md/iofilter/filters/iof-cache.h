@@ -150,6 +150,8 @@ struct cc {
 	struct cc_disk_entry *dimg;	/* snapshot being committed */
 	unsigned long *changed;		/* metadata blocks to write */
 	unsigned long *committing;
+	unsigned long *ddirty;		/* entries dirty on disk (commit_lock) */
+	u64 nr_ddirty;			/* bits set in ddirty; READ_ONCE */
 	struct mutex commit_lock;
 
 	/* mapping */
