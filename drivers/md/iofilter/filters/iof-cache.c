@@ -811,7 +811,9 @@ static void do_retries(struct cc *cc)
 
 static void do_promotions(struct cc *cc)
 {
-	while (atomic_read(&cc->nr_copies) < CC_MAX_COPIES) {
+	/* suspended: the origin may be changing under us (pvmove, snapshot) */
+	while (!READ_ONCE(cc->suspended) &&
+	       atomic_read(&cc->nr_copies) < CC_MAX_COPIES) {
 		struct dm_io_region from, to;
 		struct cc_entry *e;
 		struct cc_job *job;
@@ -825,7 +827,8 @@ static void do_promotions(struct cc *cc)
 		if (!e)
 			return;
 		job = kmalloc(sizeof(*job), GFP_NOIO);
-		if (!job || READ_ONCE(cc->dying) || READ_ONCE(cc->failed)) {
+		if (!job || READ_ONCE(cc->dying) || READ_ONCE(cc->failed) ||
+		    READ_ONCE(cc->suspended)) {
 			struct cc_bucket *bk = cc_bucket_of(cc, e->oblock);
 
 			kfree(job);
@@ -896,7 +899,8 @@ static void do_writeback(struct cc *cc)
 
 	if (!dirty)
 		cc->wb_active = false;
-	if (!dirty || READ_ONCE(cc->failed) || READ_ONCE(cc->dying))
+	if (!dirty || READ_ONCE(cc->failed) || READ_ONCE(cc->dying) ||
+	    READ_ONCE(cc->suspended))
 		return;
 	if (!all) {
 		if (dirty * 100 >= (u64)cc->high_wm * cc->nr_blocks)
@@ -907,7 +911,7 @@ static void do_writeback(struct cc *cc)
 			return;
 	}
 	while (atomic_read(&cc->nr_wb) < CC_MAX_WB &&
-	       scanned++ < cc->nr_blocks) {
+	       scanned++ < cc->nr_blocks && !READ_ONCE(cc->suspended)) {
 		struct dm_io_region from, to;
 		struct cc_bucket *bk;
 		struct cc_entry *e;
@@ -997,7 +1001,7 @@ static void cc_tick(struct work_struct *w)
 	if (commit && !READ_ONCE(cc->failed))
 		cc_commit(cc, false);
 	kick(cc);
-	if (!READ_ONCE(cc->dying))
+	if (!READ_ONCE(cc->dying) && !READ_ONCE(cc->suspended))
 		queue_delayed_work(cc->wq, &cc->tick, CC_TICK);
 }
 
@@ -1010,14 +1014,25 @@ static int do_flush(struct cc *cc, char *result, unsigned int maxlen)
 	u64 start = READ_ONCE(cc->nr_dirty), left;
 	int r;
 
+	if (READ_ONCE(cc->suspended) && start) {
+		scnprintf(result, maxlen,
+			  "flush failed: the volume is suspended (no writeback until it resumes)");
+		return -EBUSY;
+	}
 	atomic_inc(&cc->flushing);
 	kick(cc);
 	r = wait_event_killable(cc->wait, !READ_ONCE(cc->nr_dirty) ||
 				READ_ONCE(cc->failed) ||
+				READ_ONCE(cc->suspended) ||
 				READ_ONCE(cc->writeback_errors) != errs);
 	atomic_dec(&cc->flushing);
 	if (r)
 		return -EINTR;
+	if (READ_ONCE(cc->suspended) && READ_ONCE(cc->nr_dirty)) {
+		scnprintf(result, maxlen,
+			  "flush failed: the volume was suspended (no writeback until it resumes)");
+		return -EBUSY;
+	}
 	left = READ_ONCE(cc->nr_dirty);
 	if (left) {
 		scnprintf(result, maxlen,
@@ -1119,13 +1134,43 @@ static bool cache_is_dirty(struct iofilter_instance *fi)
 	return READ_ONCE(to_cc(fi)->nr_dirty) != 0;
 }
 
+/*
+ * A suspended volume gets no background I/O from us, as dm-cache stops its
+ * worker: under pvmove or an LVM snapshot the origin changes while the
+ * volume is suspended.  From presuspend no promotion or writeback starts;
+ * postsuspend (no bio in flight any more) waits for the copies in flight,
+ * stops the tick and commits.  Bios still mapped before postsuspend get
+ * their flushes and FUA commits as usual.  resume (also when dm gives the
+ * suspend up) starts it all again.
+ */
+static void cache_presuspend(struct iofilter_instance *fi)
+{
+	struct cc *cc = to_cc(fi);
+
+	WRITE_ONCE(cc->suspended, true);
+	wake_up_all(&cc->wait);		/* a flush message gives up */
+}
+
 static void cache_postsuspend(struct iofilter_instance *fi)
 {
 	struct cc *cc = to_cc(fi);
 
+	WRITE_ONCE(cc->suspended, true);
+	wait_event(cc->wait, !atomic_read(&cc->nr_copies));
+	cancel_delayed_work_sync(&cc->tick);
 	flush_workqueue(cc->wq);
 	if (!READ_ONCE(cc->failed))
 		cc_commit(cc, false);
+}
+
+static void cache_resume(struct iofilter_instance *fi)
+{
+	struct cc *cc = to_cc(fi);
+
+	WRITE_ONCE(cc->suspended, false);
+	if (!READ_ONCE(cc->dying))
+		queue_delayed_work(cc->wq, &cc->tick, CC_TICK);
+	kick(cc);
 }
 
 static void cache_io_hints(struct iofilter_instance *fi,
@@ -1180,7 +1225,9 @@ static const struct iofilter_ops cache_ops = {
 	.end_io = cache_end_io,
 	.status = cache_status,
 	.message = cache_message,
+	.presuspend = cache_presuspend,
 	.postsuspend = cache_postsuspend,
+	.resume = cache_resume,
 	.io_hints = cache_io_hints,
 	.is_dirty = cache_is_dirty,
 };

@@ -186,6 +186,7 @@ struct cc {
 	atomic_t flushing;		/* flush requests: write back all */
 	wait_queue_head_t wait;
 	bool dying;
+	bool suspended;			/* no promotion, writeback or tick */
 	bool failed;			/* cache device failed: degraded */
 	bool wb_active;			/* between the watermarks; worker only */
 
