@@ -1415,7 +1415,8 @@ static struct iofilter_type cache_type = {
 	.name = "cache",
 	.version = { 1, 0, 0 },
 	.class = IOF_CLASS_CACHE,
-	.flags = IOF_TYPE_NOWAIT | IOF_TYPE_HOLDS_DIRTY,
+	.flags = IOF_TYPE_RANGE_EXCLUSIVE | IOF_TYPE_NOWAIT |
+		 IOF_TYPE_HOLDS_DIRTY,
 	.owner = THIS_MODULE,
 	.create = cache_create,
 };
