@@ -526,8 +526,8 @@ static int plan_instances(struct vctx *c)
 			char *old = params_text(x->params, x->plen);
 
 			/* Class crypt transforms data: new keys cannot read the old. */
-			if ((ftype_range_exclusive(f->ft) || f->ft->class == IOF_CLASS_CRYPT ||
-			     x->info.class == IOF_CLASS_CRYPT) && !c->o->force) {
+			if ((f->ft->class == IOF_CLASS_CRYPT || x->info.class == IOF_CLASS_CRYPT) &&
+			    !c->o->force) {
 				free(old);
 				free(pt);
 				return fail(c, EXIT_INVALID, 0,
@@ -935,6 +935,25 @@ static int execute(struct vctx *c, const struct fixup *fx, size_t nfx)
 	for (i = 0; i < v->nfilters; i++)
 		if (c->fs[i].plan != F_KEEP && (r = create_instance(c, i)))
 			return r;
+	/*
+	 * The kernel refuses to unbind a filter that holds data not on the
+	 * origin (writes would go round it and its writeback would later put
+	 * older data over them): write it back first, as detach does.
+	 */
+	for (i = 0; c->table_changed && i < c->nki; i++) {
+		struct kinst *x = &c->ki[i];
+		char *res = NULL;
+
+		if (!x->remove || x->gone || !x->info.users ||
+		    (!(x->info.flags & IOF_INST_DIRTY) && x->info.class != IOF_CLASS_CACHE))
+			continue;
+		info("%s: flush %s before unbinding it", v->name, x->name);
+		r = kapi_message(c->k, v->name, x->name, "flush", &res);
+		free(res);
+		if (r)
+			return fail(c, errno_exit(r), r, "flush filter %s before removing it: %s",
+				    x->name, kapi_errtext(c->k, r));
+	}
 	if (c->table_changed && (r = load_table(c)))
 		return r;
 	/* Live now: an undo must not try to remove what the table uses. */

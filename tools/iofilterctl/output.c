@@ -516,7 +516,8 @@ static void json_flags(struct json *j, const char *key, uint32_t flags, const ch
 
 static const char *const vol_flag_names[] = { "suspended", "error" };
 static const char *const inst_flag_names[] = { "error", "dirty" };
-static const char *const type_flag_names[] = { "range_exclusive", "nowait", "holds_dirty" };
+static const char *const type_flag_names[] = { "range_exclusive", "nowait", "holds_dirty",
+						 "write_exclusive" };
 
 static void devt(char *buf, size_t len, uint32_t maj, uint32_t min)
 {

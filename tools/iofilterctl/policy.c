@@ -115,8 +115,8 @@ void diags_free(struct diags *d)
 static const struct ftype builtin_types[] = {
 	{ "count", IOF_CLASS_INSPECT, IOF_TYPE_NOWAIT, false },
 	{ "crypt", IOF_CLASS_CRYPT, IOF_TYPE_RANGE_EXCLUSIVE, false },
-	{ "replicate", IOF_CLASS_REPLICATE, IOF_TYPE_HOLDS_DIRTY, false },
-	{ "cache", IOF_CLASS_CACHE, IOF_TYPE_HOLDS_DIRTY, false },
+	{ "replicate", IOF_CLASS_REPLICATE, IOF_TYPE_HOLDS_DIRTY | IOF_TYPE_WRITE_EXCLUSIVE, false },
+	{ "cache", IOF_CLASS_CACHE, IOF_TYPE_RANGE_EXCLUSIVE | IOF_TYPE_HOLDS_DIRTY, false },
 };
 
 void ftypes_builtin(struct ftypes *t)
@@ -1037,8 +1037,10 @@ static void parse_volume(struct pctx *c, yaml_node_t *n, struct pvolume *vol)
 				vol->rules = xcalloc(cnt, sizeof(*vol->rules));
 				for (it = v[4]->data.sequence.items.start; it < v[4]->data.sequence.items.top; it++) {
 					struct prule *r = &vol->rules[vol->nrules++];
+					unsigned nerr = c->d->nerr;
 
 					parse_rule(c, node(c, *it), r);
+					r->bad = c->d->nerr != nerr;
 					if (!r->name[0])
 						continue;
 					for (i = 0; i + 1 < vol->nrules; i++)
@@ -1242,14 +1244,27 @@ static void check_chain(struct pctx *c, struct pvolume *v, struct pchain *ch, bo
 	}
 }
 
+/*
+ * The filter of the chain that must see the most of its range's I/O (a
+ * range-exclusive one before a write-exclusive one), or NULL.
+ */
 static const struct pfilter *chain_exclusive(const struct pvolume *v, const struct pchain *ch)
 {
+	const struct pfilter *w = NULL;
 	size_t i;
 
-	for (i = 0; i < ch->n; i++)
-		if (ch->idx[i] >= 0 && ftype_range_exclusive(v->filters[ch->idx[i]].ft))
-			return &v->filters[ch->idx[i]];
-	return NULL;
+	for (i = 0; i < ch->n; i++) {
+		const struct pfilter *f;
+
+		if (ch->idx[i] < 0)
+			continue;
+		f = &v->filters[ch->idx[i]];
+		if (ftype_range_exclusive(f->ft))
+			return f;
+		if (!w && ftype_write_exclusive(f->ft))
+			w = f;
+	}
+	return w;
 }
 
 static uint64_t rule_end(const struct prule *r)
@@ -1270,6 +1285,78 @@ static void rule_label(const struct prule *r, size_t idx, char *buf, size_t len)
 		snprintf(buf, len, "rule #%zu \"%s\" (line %u)", idx + 1, r->name, r->m.line);
 	else
 		snprintf(buf, len, "rule #%zu (line %u)", idx + 1, r->m.line);
+}
+
+static const char *exclusive_why(const struct pfilter *x)
+{
+	if (!x->ft)
+		return "";
+	if (x->ft->class == IOF_CLASS_CRYPT)
+		return "a crypt rule matches by range alone, so every I/O to the range is encrypted";
+	if (ftype_range_exclusive(x->ft))
+		return "a cache rule matches by range alone: a read or write that goes round the cache meets stale data";
+	return "a replicate rule lists the write, discard, write_zeroes and flush ops and matches by range alone, so the replica gets every write";
+}
+
+/* Checks of a rule that uses a range- or write-exclusive filter */
+static void check_exclusive_rule(struct pctx *c, struct pvolume *v, size_t i, const struct pfilter *x,
+				 bool *reported)
+{
+	struct prule *r = &v->rules[i];
+	bool all = ftype_range_exclusive(x->ft);
+	const char *why = exclusive_why(x);
+	size_t j;
+
+	/* Crypt ranges are explicit (offset, sector_size); the others may take the volume. */
+	if (!r->has_range && x->ft->class == IOF_CLASS_CRYPT)
+		ERR(c, r->m, "a crypt filter is bound to an explicit range of the volume",
+		    "rule uses %s filter %s but has no range", x->type, Q(x->name));
+	if (r->ops_given && all && r->ops != IOF_OP_ALL)
+		ERR(c, r->ops_m, why, "rule uses %s filter %s but also matches by ops", x->type,
+		    Q(x->name));
+	if (r->ops_given && !all && (r->ops & IOF_OP_WRITES) != IOF_OP_WRITES)
+		ERR(c, r->ops_m, why,
+		    "rule uses %s filter %s but does not list every write op (write, discard, write_zeroes, flush)",
+		    x->type, Q(x->name));
+	if (r->size_given)
+		ERR(c, r->size_m, why, "rule uses %s filter %s but also matches by size", x->type,
+		    Q(x->name));
+	if (r->flags_given)
+		ERR(c, r->flags_m, why, "rule uses %s filter %s but also matches by flags", x->type,
+		    Q(x->name));
+	if (r->ioprio_given && r->ioprio != IOF_PRIO_ALL)
+		ERR(c, r->ioprio_m, why, "rule uses %s filter %s but also matches by ioprio", x->type,
+		    Q(x->name));
+	for (j = 0; j < i && !r->bad; j++) {
+		const struct prule *p = &v->rules[j];
+		char lbl[96];
+
+		if (p->bad)	/* its own errors are reported: no guesses from it */
+			continue;
+		if ((p->ops & IOF_OP_FLUSH) && p->action == IOF_ACTION_DENY) {
+			rule_label(r, i, lbl, sizeof(lbl));
+			ERR(c, p->ops_given ? p->ops_m : p->m,
+			    "flushes have no range: the first rule that matches one decides for the whole volume; deny writes, not flushes",
+			    "rule denies flushes, but %s filter %s (%s) must see every flush", x->type,
+			    Q(x->name), lbl);
+			reported[i] = true;
+			break;
+		}
+		if (!ranges_meet(p, r))
+			continue;
+		rule_label(p, j, lbl, sizeof(lbl));
+		if (all || (p->ops & IOF_OP_WRITES & ~IOF_OP_FLUSH)) {
+			ERR(c, r->has_range ? r->range_m : r->m,
+			    x->ft->class == IOF_CLASS_CRYPT ?
+			    "I/O matched by the earlier rule would bypass the encryption; put the crypt rule first or make the ranges disjoint" :
+			    all ? "I/O matched by the earlier rule would go round the cache and meet stale data; put the cache rule first or make the ranges disjoint" :
+			    "writes matched by the earlier rule would never reach the replica; put the replicate rule first or make the ranges disjoint",
+			    "rule uses %s filter %s but %s covers part of its range", x->type,
+			    Q(x->name), lbl);
+			reported[i] = true;
+			break;
+		}
+	}
 }
 
 struct span {
@@ -1400,37 +1487,10 @@ unsigned policy_check(struct policy *p, const struct ftypes *types, struct diags
 
 			check_chain(&c, v, &r->chain, used);
 			x = chain_exclusive(v, &r->chain);
-			if (!x)
-				continue;
-			/* A crypt range must see every I/O to it. */
-			if (!r->has_range)
-				ERR(&c, r->m, "a crypt filter is bound to an explicit range of the volume",
-				    "rule uses %s filter %s but has no range", x->type, Q(x->name));
-			if (r->ops_given && r->ops != IOF_OP_ALL)
-				ERR(&c, r->ops_m, "a crypt rule matches by range alone, so every I/O to the range is encrypted",
-				    "rule uses %s filter %s but also matches by ops", x->type, Q(x->name));
-			if (r->size_given)
-				ERR(&c, r->size_m, "a crypt rule matches by range alone, so every I/O to the range is encrypted",
-				    "rule uses %s filter %s but also matches by size", x->type, Q(x->name));
-			if (r->flags_given)
-				ERR(&c, r->flags_m, "a crypt rule matches by range alone, so every I/O to the range is encrypted",
-				    "rule uses %s filter %s but also matches by flags", x->type, Q(x->name));
-			if (r->ioprio_given && r->ioprio != IOF_PRIO_ALL)
-				ERR(&c, r->ioprio_m, "a crypt rule matches by range alone, so every I/O to the range is encrypted",
-				    "rule uses %s filter %s but also matches by ioprio", x->type, Q(x->name));
-			check_crypt_range(&c, r, x);
-			for (j = 0; j < i; j++)
-				if (ranges_meet(&v->rules[j], r)) {
-					char lbl[96];
-
-					rule_label(&v->rules[j], j, lbl, sizeof(lbl));
-					ERR(&c, r->has_range ? r->range_m : r->m,
-					    "I/O matched by the earlier rule would bypass the encryption; put the crypt rule first or make the ranges disjoint",
-					    "rule uses %s filter %s but %s covers part of its range",
-					    x->type, Q(x->name), lbl);
-					reported[i] = true;
-					break;
-				}
+			if (x) {
+				check_exclusive_rule(&c, v, i, x, reported);
+				check_crypt_range(&c, r, x);
+			}
 		}
 		check_chain(&c, v, &v->dflt.chain, used);
 		x = chain_exclusive(v, &v->dflt.chain);
@@ -1438,7 +1498,8 @@ unsigned policy_check(struct policy *p, const struct ftypes *types, struct diags
 			for (i = 0; i < v->dflt.chain.n; i++)
 				if (v->dflt.chain.idx[i] >= 0 && &v->filters[v->dflt.chain.idx[i]] == x)
 					break;
-			ERR(&c, v->dflt.chain.m[i], "crypt filters are bound to explicit ranges; give it a rule",
+			ERR(&c, v->dflt.chain.m[i],
+			    "the default action sees only what no rule matched; give the filter a rule of its own",
 			    "%s filter %s cannot be used by the default action", x->type, Q(x->name));
 		}
 		check_overlaps(&c, v, reported);

@@ -72,12 +72,27 @@ const char *class_name(unsigned class);
 
 /*
  * Must see every I/O to its range: what the type flags say (the module
- * checks the flag, not the class), and "crypt" whatever the kernel says.
+ * checks the flag, not the class), and "crypt" and "cache" whatever an
+ * older kernel says.
  */
 static inline bool ftype_range_exclusive(const struct ftype *t)
 {
-	return t && ((t->flags & IOF_TYPE_RANGE_EXCLUSIVE) || !strcmp(t->name, "crypt"));
+	return t && ((t->flags & IOF_TYPE_RANGE_EXCLUSIVE) || !strcmp(t->name, "crypt") ||
+		     !strcmp(t->name, "cache"));
 }
+
+/*
+ * Must see every write, discard, write-zeroes and flush of its range
+ * (replicate); reads may go round it.
+ */
+static inline bool ftype_write_exclusive(const struct ftype *t)
+{
+	return t && !ftype_range_exclusive(t) &&
+	       ((t->flags & IOF_TYPE_WRITE_EXCLUSIVE) || !strcmp(t->name, "replicate"));
+}
+
+/* The ops a write-exclusive filter's rule must list */
+#define IOF_OP_WRITES (IOF_OP_WRITE | IOF_OP_DISCARD | IOF_OP_WRITE_ZEROES | IOF_OP_FLUSH)
 
 struct pparam {
 	char *key, *val;
@@ -130,6 +145,7 @@ struct prule {
 	struct pmark action_m;
 	struct pchain chain;
 	bool allow_overlap;
+	bool bad;		/* parsing it reported an error */
 };
 
 struct pvolume {

@@ -158,6 +158,10 @@ struct iofilter_volume {
 	struct bio_set below_bs;	/* iofilter_read_below() */
 };
 
+/* The ops a write-exclusive instance must see */
+#define IOF_OP_WRITES	(IOF_OP_WRITE | IOF_OP_DISCARD | IOF_OP_WRITE_ZEROES | \
+			 IOF_OP_FLUSH)
+
 /* Per target (ti->private) */
 struct iof_target {
 	struct list_head list;		/* vol->targets */

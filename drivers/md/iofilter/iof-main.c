@@ -111,7 +111,7 @@ int iofilter_register_type(struct iofilter_type *type)
 		return -EINVAL;
 	}
 	if (type->flags & ~(IOF_TYPE_RANGE_EXCLUSIVE | IOF_TYPE_NOWAIT |
-			    IOF_TYPE_HOLDS_DIRTY)) {
+			    IOF_TYPE_HOLDS_DIRTY | IOF_TYPE_WRITE_EXCLUSIVE)) {
 		DMERR("filter type %s: unknown flags 0x%x", type->name,
 		      type->flags);
 		return -EINVAL;

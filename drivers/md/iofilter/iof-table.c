@@ -236,15 +236,26 @@ static int convert_rule(struct iofilter_volume *vol, const struct iof_rule *u,
 			return BAD(-EINVAL, "instances %s and %s are of the same class",
 				   k->chain.fi[i - 1]->name, k->chain.fi[i]->name);
 	for (j = 0; j < k->chain.n; j++) {
-		if (!(k->chain.fi[j]->type->flags & IOF_TYPE_RANGE_EXCLUSIVE))
-			continue;
-		if (is_default)
-			return BAD(-EINVAL, "%s must see all I/O to its range: it cannot be the default action",
-				   k->chain.fi[j]->name);
-		if (!k->has_range || !k->unconditional ||
-		    (k->ioprio_classes && k->ioprio_classes != IOF_PRIO_ALL))
-			return BAD(-EINVAL, "%s must see all I/O to its range: its rule may match by range only",
-				   k->chain.fi[j]->name);
+		const struct iofilter_instance *fi = k->chain.fi[j];
+
+		if (fi->type->flags & IOF_TYPE_RANGE_EXCLUSIVE) {
+			if (is_default)
+				return BAD(-EINVAL, "%s must see all I/O to its range: it cannot be the default action",
+					   fi->name);
+			if (!k->unconditional)
+				return BAD(-EINVAL, "%s must see all I/O to its range: its rule may match by range only",
+					   fi->name);
+		} else if (fi->type->flags & IOF_TYPE_WRITE_EXCLUSIVE) {
+			if (is_default)
+				return BAD(-EINVAL, "%s must see every write and flush of its range: it cannot be the default action",
+					   fi->name);
+			if ((k->ops & IOF_OP_WRITES) != IOF_OP_WRITES ||
+			    k->min_size || k->max_size || k->flags_set ||
+			    k->flags_clear || (k->ioprio_classes &&
+			     k->ioprio_classes != IOF_PRIO_ALL))
+				return BAD(-EINVAL, "%s must see every write and flush of its range: its rule must list the write, discard, write_zeroes and flush ops and match by range only",
+					   fi->name);
+		}
 	}
 	for (i = 0; i < k->chain.n; i++) {
 		struct iofilter_instance *fi = k->chain.fi[i];
@@ -264,14 +275,30 @@ static int convert_rule(struct iofilter_volume *vol, const struct iof_rule *u,
 #undef BAD
 }
 
-static bool krule_exclusive(const struct iof_krule *k)
+/*
+ * The ops of its range that no earlier rule may take from an instance of
+ * the rule's chain: every op for a range-exclusive one, the writes for a
+ * write-exclusive one; 0 when the chain has neither.
+ */
+static u32 krule_exclusive(const struct iof_krule *k,
+			   const struct iofilter_instance **who)
 {
+	u32 ops = 0;
 	unsigned int j;
 
-	for (j = 0; j < k->chain.n; j++)
-		if (k->chain.fi[j]->type->flags & IOF_TYPE_RANGE_EXCLUSIVE)
-			return true;
-	return false;
+	for (j = 0; j < k->chain.n; j++) {
+		u32 f = k->chain.fi[j]->type->flags, o = 0;
+
+		if (f & IOF_TYPE_RANGE_EXCLUSIVE)
+			o = IOF_OP_ALL;
+		else if (f & IOF_TYPE_WRITE_EXCLUSIVE)
+			o = IOF_OP_WRITES;
+		if (o > ops) {
+			ops = o;
+			*who = k->chain.fi[j];
+		}
+	}
+	return ops;
 }
 
 static bool overlaps(const struct iof_krule *a, const struct iof_krule *b)
@@ -282,29 +309,167 @@ static bool overlaps(const struct iof_krule *a, const struct iof_krule *b)
 }
 
 /*
- * A range-exclusive instance (crypt) must see every read and write of its
- * range: no earlier rule may take any part of it, and no other rule may
- * bind the same instance elsewhere with different conditions.
+ * A range-exclusive instance (crypt, cache) must see every I/O of its
+ * range, a write-exclusive one (replicate) every write, discard,
+ * write-zeroes and flush of it: a cache that misses a write serves or
+ * writes back stale data, a replica that misses one is silently wrong.
+ * convert_rule() made their rules match by range alone; here no earlier
+ * rule may take any part of the range (for a write-exclusive instance:
+ * any write of it), and no earlier rule may deny the flushes they must
+ * see (flushes have no range: the first rule listing the flush op that
+ * matches one decides for the whole volume).
  */
 static int check_exclusive(struct iof_ptable *t, u32 *error_rule, char *msg,
 			   size_t msglen)
 {
+	const struct iofilter_instance *x = NULL;
 	unsigned int i, j;
 
 	for (i = 0; i < t->nr_rules; i++) {
 		const struct iof_krule *k = &t->rules[i];
+		u32 ops = krule_exclusive(k, &x);
 
-		if (!krule_exclusive(k))
+		if (!ops)
 			continue;
 		for (j = 0; j < i; j++) {
-			if (overlaps(&t->rules[j], k))
+			const struct iof_krule *p = &t->rules[j];
+
+			if ((p->ops & IOF_OP_FLUSH) &&
+			    p->action == IOF_ACTION_DENY)
+				return rule_err(msg, msglen, error_rule, i,
+						-EINVAL,
+						"rule %u denies flushes before they reach %s, which must see every flush",
+						j, x->name);
+			if (ops == IOF_OP_ALL && overlaps(p, k))
 				return rule_err(msg, msglen, error_rule, i,
 						-EINVAL,
 						"rule %u takes part of the range of range-exclusive filter %s first",
-						j, k->chain.fi[0]->name);
+						j, x->name);
+			if ((p->ops & ops & ~IOF_OP_FLUSH) && overlaps(p, k))
+				return rule_err(msg, msglen, error_rule, i,
+						-EINVAL,
+						"rule %u takes writes of the range of write-exclusive filter %s first",
+						j, x->name);
 		}
 	}
 	return 0;
+}
+
+struct iof_span {
+	sector_t start, end;
+};
+
+static int cmp_span(const void *a, const void *b)
+{
+	const struct iof_span *x = a, *y = b;
+
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	return 0;
+}
+
+static bool chain_has(const struct iof_krule *k,
+		      const struct iofilter_instance *fi)
+{
+	unsigned int j;
+
+	for (j = 0; j < k->chain.n; j++)
+		if (k->chain.fi[j] == fi)
+			return true;
+	return false;
+}
+
+/*
+ * Does @t bind @fi to at least the range @old bound it to?  @spans has
+ * room for t->nr_rules + 1 entries.
+ */
+static bool still_covers(const struct iof_ptable *t, const struct iof_ptable *old,
+			 const struct iofilter_instance *fi,
+			 struct iof_span *spans)
+{
+	unsigned int i, j, n = 0;
+	sector_t all = old->vol->sectors;
+
+	for (i = 0; i <= t->nr_rules; i++) {
+		const struct iof_krule *k = &t->rules[i];
+
+		if (k->action != IOF_ACTION_FILTER || !chain_has(k, fi))
+			continue;
+		spans[n].start = k->has_range ? k->start : 0;
+		spans[n].end = k->has_range ? k->end : all;
+		n++;
+	}
+	sort(spans, n, sizeof(*spans), cmp_span, NULL);
+	/* merge touching spans */
+	for (i = 1, j = 0; i < n; i++) {
+		if (spans[i].start <= spans[j].end)
+			spans[j].end = max(spans[j].end, spans[i].end);
+		else
+			spans[++j] = spans[i];
+	}
+	if (n)
+		n = j + 1;
+	for (i = 0; i <= old->nr_rules; i++) {
+		const struct iof_krule *k = &old->rules[i];
+		sector_t s, e;
+
+		if (k->action != IOF_ACTION_FILTER || !chain_has(k, fi))
+			continue;
+		s = k->has_range ? k->start : 0;
+		e = k->has_range ? k->end : all;
+		for (j = 0; j < n; j++)
+			if (spans[j].start <= s && e <= spans[j].end)
+				break;
+		if (j == n)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * A range-exclusive instance that holds data not on the origin (a
+ * write-back cache's dirty blocks) must not lose any part of its range:
+ * reads there would get the origin's stale data, writes would go round it,
+ * and its writeback would later put the older data over them.  (A
+ * replicate instance's dirty data is on its way to the replica, not the
+ * origin: unbinding it only leaves the replica behind.)
+ * As dm-cache users do before they uncache, flush it first ("iofilterctl
+ * flush"; apply does it for an instance it removes).  The instance is
+ * asked while the old table is live, so a write mapped through it between
+ * this check and the swap can still dirty it: the tool flushes first and
+ * the window is a bio in flight wide.
+ */
+#define IOF_UNBIND_CHECKED (IOF_TYPE_RANGE_EXCLUSIVE | IOF_TYPE_HOLDS_DIRTY)
+
+static int check_unbind(struct iof_ptable *t, const struct iof_ptable *old,
+			u32 *error_rule, char *msg, size_t msglen)
+{
+	struct iof_span *spans;
+	unsigned int i, j;
+	int r = 0;
+
+	spans = kvmalloc_array(t->nr_rules + 1, sizeof(*spans), GFP_KERNEL);
+	if (!spans)
+		return -ENOMEM;
+	for (i = 0; i <= old->nr_rules && !r; i++) {
+		const struct iof_krule *k = &old->rules[i];
+
+		for (j = 0; j < k->chain.n && !r; j++) {
+			struct iofilter_instance *fi = k->chain.fi[j];
+
+			if ((fi->type->flags & IOF_UNBIND_CHECKED) !=
+			    IOF_UNBIND_CHECKED || !fi->ops->is_dirty || !fi->ops->is_dirty(fi) ||
+			    still_covers(t, old, fi, spans))
+				continue;
+			*error_rule = ~0U;
+			scnprintf(msg, msglen,
+				  "%s holds data not yet on the origin and this table takes part of its range from it: flush it first",
+				  fi->name);
+			r = -EBUSY;
+		}
+	}
+	kvfree(spans);
+	return r;
 }
 
 struct iof_edge {
@@ -536,6 +701,11 @@ struct iof_ptable *iof_table_build(struct iofilter_volume *vol,
 	r = check_exclusive(t, error_rule, msg, msglen);
 	if (r)
 		goto bad;
+	if (old) {
+		r = check_unbind(t, old, error_rule, msg, msglen);
+		if (r)
+			goto bad;
+	}
 	r = build_segments(t);
 	if (r == -E2BIG)
 		scnprintf(msg, msglen, "overlapping ranges make the table too large");

@@ -58,6 +58,8 @@
 #define IOF_TYPE_RANGE_EXCLUSIVE (1U << 0) /* must see every I/O to its range */
 #define IOF_TYPE_NOWAIT		(1U << 1) /* map never blocks (REQ_NOWAIT ok) */
 #define IOF_TYPE_HOLDS_DIRTY	(1U << 2) /* may hold data not yet on origin */
+/* must see every write, discard, write-zeroes and flush of its range */
+#define IOF_TYPE_WRITE_EXCLUSIVE (1U << 3)
 
 /* Operations (struct iof_rule.ops, stats index = bit number) */
 #define IOF_OP_READ		(1U << 0)

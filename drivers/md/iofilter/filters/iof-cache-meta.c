@@ -73,12 +73,13 @@ static int alloc_maps(struct cc *cc)
 				      sizeof(*cc->dimg)));
 	cc->changed = bitmap_zalloc(cc->meta_blocks, GFP_KERNEL);
 	cc->committing = bitmap_zalloc(cc->meta_blocks, GFP_KERNEL);
+	cc->ddirty = bitmap_zalloc(cc->nr_blocks, GFP_KERNEL);
 	cc->hash_bits = max_t(unsigned int, 6,
 			      ilog2(roundup_pow_of_two(cc->nr_blocks)));
 	cc->buckets = kvcalloc(1UL << cc->hash_bits, sizeof(*cc->buckets),
 			       GFP_KERNEL);
 	if (!cc->entries || !cc->dimg || !cc->changed || !cc->committing ||
-	    !cc->buckets)
+	    !cc->ddirty || !cc->buckets)
 		return -ENOMEM;
 	for (i = 0; i < (1UL << cc->hash_bits); i++) {
 		spin_lock_init(&cc->buckets[i].lock);
@@ -195,10 +196,13 @@ static int load(struct cc *cc, bool clean, u64 *dropped)
 			e->doblock = ob;
 			e->flags = CE_HASHED | CE_VALID;
 			e->dstate = DS_CLEAN;
+			cc->dimg[i] = de[j];	/* what the disk holds */
 			if (flags & CC_DE_DIRTY) {
 				e->flags |= CE_DIRTY;
 				e->dstate = DS_DIRTY;
 				cc->nr_dirty++;
+				__set_bit(i, cc->ddirty);
+				cc->nr_ddirty++;
 			}
 			cc_hash_insert(cc, e);
 			cc->nr_used++;
@@ -333,12 +337,18 @@ void cc_meta_close(struct cc *cc)
 		dm_bufio_client_destroy(cc->bufio);
 	cc->bufio = NULL;
 	kvfree(cc->buckets);
+	bitmap_free(cc->ddirty);
 	bitmap_free(cc->committing);
 	bitmap_free(cc->changed);
 	vfree(cc->dimg);
 	vfree(cc->entries);
 }
 
+/*
+ * Copy the disk state of the entries of metadata block @m to the image to
+ * write.  An entry about to be written dirty counts in nr_ddirty from now:
+ * the count never falls below what the disk may hold (commit_lock held).
+ */
 static void snapshot(struct cc *cc, unsigned long m)
 {
 	u64 i = (u64)m * CC_ENTRIES_PER_BLOCK, end;
@@ -355,6 +365,25 @@ static void snapshot(struct cc *cc, unsigned long m)
 		de->oblock = cpu_to_le64(e->doblock);
 		de->flags = cpu_to_le32(e->dstate);
 		de->csum = cpu_to_le32(entry_csum(i, de));
+		if ((e->dstate & CC_DE_DIRTY) && !test_bit(i, cc->ddirty)) {
+			__set_bit(i, cc->ddirty);
+			WRITE_ONCE(cc->nr_ddirty, cc->nr_ddirty + 1);
+		}
+	}
+}
+
+/* Block @m is on disk: entries it wrote not dirty leave nr_ddirty */
+static void committed(struct cc *cc, unsigned long m)
+{
+	u64 i = (u64)m * CC_ENTRIES_PER_BLOCK, end;
+
+	end = min_t(u64, i + CC_ENTRIES_PER_BLOCK, cc->nr_blocks);
+	for (; i < end; i++) {
+		if (!(le32_to_cpu(cc->dimg[i].flags) & CC_DE_DIRTY) &&
+		    test_bit(i, cc->ddirty)) {
+			__clear_bit(i, cc->ddirty);
+			WRITE_ONCE(cc->nr_ddirty, cc->nr_ddirty - 1);
+		}
 	}
 }
 
@@ -449,6 +478,8 @@ out:
 		cc->wb_since_commit |= oflush;
 		cc->filled_since_commit |= cflush;
 	} else {
+		for_each_set_bit(m, cc->committing, cc->meta_blocks)
+			committed(cc, m);
 		cc->commits++;
 		smp_mb();	/* invalidated flags before inflight: hit_lockless() */
 		list_for_each_entry_safe(e, tmp, &pend, list) {

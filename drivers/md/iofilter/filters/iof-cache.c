@@ -49,6 +49,11 @@
  *    before writing the entry;
  *  - an entry is marked clean on disk only after the origin was flushed;
  *  - an invalidated block is reused only once its invalid entry is on disk;
+ *  - while any entry may be dirty on disk (nr_ddirty), a FUA write that
+ *    goes to the origin (bypass, writearound, degraded) completes only
+ *    after the next commit, which has the invalidation of its block, and
+ *    every flush commits: the disk's dirty entry would otherwise bring the
+ *    old block back after a crash;
  *  - so a dirty entry on disk is never older than the origin, and a clean
  *    one (which may be, after a crash: an invalidation not yet on disk)
  *    is only trusted after a clean shutdown.
@@ -551,8 +556,14 @@ static int cache_map(struct iofilter_instance *fi, struct bio *bio, void *p,
 	pb->fua = 0;
 
 	if (!bio->bi_iter.bi_size) {
-		/* a flush: only dirty blocks need one (see Consistency) */
-		if (READ_ONCE(cc->mode) != CC_WB && !READ_ONCE(cc->nr_dirty))
+		/*
+		 * A flush: only dirty blocks need one, in memory or on disk
+		 * (an invalidation of a block dirty on disk must reach the
+		 * disk before the flush covering the write that caused it
+		 * completes; see Consistency)
+		 */
+		if (READ_ONCE(cc->mode) != CC_WB && !READ_ONCE(cc->nr_dirty) &&
+		    !READ_ONCE(cc->nr_ddirty))
 			return IOF_MAP_CONTINUE;
 		spin_lock_irqsave(&cc->lock, flags);
 		list_add_tail(&pb->list, &cc->flush_waiters);
@@ -598,7 +609,21 @@ static int cache_end_io(struct iofilter_instance *fi, struct bio *bio,
 	switch (pb->kind) {
 	case CK_ORIGIN_WRITE:
 		atomic_dec(&pb->bk->wr_inflight);
-		return IOF_ENDIO_DONE;
+		if (*status || !(pb->fua & CC_PB_FUA) ||
+		    !READ_ONCE(cc->nr_ddirty))
+			return IOF_ENDIO_DONE;
+		/*
+		 * A FUA write that went to the origin: the disk may still
+		 * hold a dirty entry for its block whose invalidation is not
+		 * committed, and a crash now would bring the old block back.
+		 * Durable once the invalidation is (mapped before, so the
+		 * next commit has it).
+		 */
+		spin_lock_irqsave(&cc->lock, flags);
+		list_add_tail(&pb->list, &cc->fua_waiters);
+		spin_unlock_irqrestore(&cc->lock, flags);
+		kick(cc);
+		return IOF_ENDIO_INCOMPLETE;
 	case CK_READ_HIT:
 		if (likely(!*status) || *status == BLK_STS_AGAIN) {
 			atomic_dec(&e->inflight);
@@ -786,7 +811,9 @@ static void do_retries(struct cc *cc)
 
 static void do_promotions(struct cc *cc)
 {
-	while (atomic_read(&cc->nr_copies) < CC_MAX_COPIES) {
+	/* suspended: the origin may be changing under us (pvmove, snapshot) */
+	while (!READ_ONCE(cc->suspended) &&
+	       atomic_read(&cc->nr_copies) < CC_MAX_COPIES) {
 		struct dm_io_region from, to;
 		struct cc_entry *e;
 		struct cc_job *job;
@@ -800,7 +827,8 @@ static void do_promotions(struct cc *cc)
 		if (!e)
 			return;
 		job = kmalloc(sizeof(*job), GFP_NOIO);
-		if (!job || READ_ONCE(cc->dying) || READ_ONCE(cc->failed)) {
+		if (!job || READ_ONCE(cc->dying) || READ_ONCE(cc->failed) ||
+		    READ_ONCE(cc->suspended)) {
 			struct cc_bucket *bk = cc_bucket_of(cc, e->oblock);
 
 			kfree(job);
@@ -871,7 +899,8 @@ static void do_writeback(struct cc *cc)
 
 	if (!dirty)
 		cc->wb_active = false;
-	if (!dirty || READ_ONCE(cc->failed) || READ_ONCE(cc->dying))
+	if (!dirty || READ_ONCE(cc->failed) || READ_ONCE(cc->dying) ||
+	    READ_ONCE(cc->suspended))
 		return;
 	if (!all) {
 		if (dirty * 100 >= (u64)cc->high_wm * cc->nr_blocks)
@@ -882,7 +911,7 @@ static void do_writeback(struct cc *cc)
 			return;
 	}
 	while (atomic_read(&cc->nr_wb) < CC_MAX_WB &&
-	       scanned++ < cc->nr_blocks) {
+	       scanned++ < cc->nr_blocks && !READ_ONCE(cc->suspended)) {
 		struct dm_io_region from, to;
 		struct cc_bucket *bk;
 		struct cc_entry *e;
@@ -972,7 +1001,7 @@ static void cc_tick(struct work_struct *w)
 	if (commit && !READ_ONCE(cc->failed))
 		cc_commit(cc, false);
 	kick(cc);
-	if (!READ_ONCE(cc->dying))
+	if (!READ_ONCE(cc->dying) && !READ_ONCE(cc->suspended))
 		queue_delayed_work(cc->wq, &cc->tick, CC_TICK);
 }
 
@@ -985,14 +1014,25 @@ static int do_flush(struct cc *cc, char *result, unsigned int maxlen)
 	u64 start = READ_ONCE(cc->nr_dirty), left;
 	int r;
 
+	if (READ_ONCE(cc->suspended) && start) {
+		scnprintf(result, maxlen,
+			  "flush failed: the volume is suspended (no writeback until it resumes)");
+		return -EBUSY;
+	}
 	atomic_inc(&cc->flushing);
 	kick(cc);
 	r = wait_event_killable(cc->wait, !READ_ONCE(cc->nr_dirty) ||
 				READ_ONCE(cc->failed) ||
+				READ_ONCE(cc->suspended) ||
 				READ_ONCE(cc->writeback_errors) != errs);
 	atomic_dec(&cc->flushing);
 	if (r)
 		return -EINTR;
+	if (READ_ONCE(cc->suspended) && READ_ONCE(cc->nr_dirty)) {
+		scnprintf(result, maxlen,
+			  "flush failed: the volume was suspended (no writeback until it resumes)");
+		return -EBUSY;
+	}
 	left = READ_ONCE(cc->nr_dirty);
 	if (left) {
 		scnprintf(result, maxlen,
@@ -1003,11 +1043,18 @@ static int do_flush(struct cc *cc, char *result, unsigned int maxlen)
 			    iofilter_volume_name(cc->vol), cc->fi.name, left);
 		return -EIO;
 	}
+	/*
+	 * Entries written back are clean on disk only once committed: until
+	 * then a crash would bring their old data back over newer writes to
+	 * the origin.  A failed commit fails the flush (cc_commit() latched
+	 * the error).
+	 */
 	r = cc_commit(cc, false);
-	if (r && READ_ONCE(cc->failed))
-		r = 0;	/* nothing dirty left: the origin is complete */
-	if (r)
+	if (r) {
+		scnprintf(result, maxlen,
+			  "flush failed: metadata commit error %d", r);
 		return r;
+	}
 	scnprintf(result, maxlen, "flushed %llu blocks", start);
 	return 0;
 }
@@ -1087,13 +1134,43 @@ static bool cache_is_dirty(struct iofilter_instance *fi)
 	return READ_ONCE(to_cc(fi)->nr_dirty) != 0;
 }
 
+/*
+ * A suspended volume gets no background I/O from us, as dm-cache stops its
+ * worker: under pvmove or an LVM snapshot the origin changes while the
+ * volume is suspended.  From presuspend no promotion or writeback starts;
+ * postsuspend (no bio in flight any more) waits for the copies in flight,
+ * stops the tick and commits.  Bios still mapped before postsuspend get
+ * their flushes and FUA commits as usual.  resume (also when dm gives the
+ * suspend up) starts it all again.
+ */
+static void cache_presuspend(struct iofilter_instance *fi)
+{
+	struct cc *cc = to_cc(fi);
+
+	WRITE_ONCE(cc->suspended, true);
+	wake_up_all(&cc->wait);		/* a flush message gives up */
+}
+
 static void cache_postsuspend(struct iofilter_instance *fi)
 {
 	struct cc *cc = to_cc(fi);
 
+	WRITE_ONCE(cc->suspended, true);
+	wait_event(cc->wait, !atomic_read(&cc->nr_copies));
+	cancel_delayed_work_sync(&cc->tick);
 	flush_workqueue(cc->wq);
 	if (!READ_ONCE(cc->failed))
 		cc_commit(cc, false);
+}
+
+static void cache_resume(struct iofilter_instance *fi)
+{
+	struct cc *cc = to_cc(fi);
+
+	WRITE_ONCE(cc->suspended, false);
+	if (!READ_ONCE(cc->dying))
+		queue_delayed_work(cc->wq, &cc->tick, CC_TICK);
+	kick(cc);
 }
 
 static void cache_io_hints(struct iofilter_instance *fi,
@@ -1148,7 +1225,9 @@ static const struct iofilter_ops cache_ops = {
 	.end_io = cache_end_io,
 	.status = cache_status,
 	.message = cache_message,
+	.presuspend = cache_presuspend,
 	.postsuspend = cache_postsuspend,
+	.resume = cache_resume,
 	.io_hints = cache_io_hints,
 	.is_dirty = cache_is_dirty,
 };
@@ -1336,7 +1415,8 @@ static struct iofilter_type cache_type = {
 	.name = "cache",
 	.version = { 1, 0, 0 },
 	.class = IOF_CLASS_CACHE,
-	.flags = IOF_TYPE_NOWAIT | IOF_TYPE_HOLDS_DIRTY,
+	.flags = IOF_TYPE_RANGE_EXCLUSIVE | IOF_TYPE_NOWAIT |
+		 IOF_TYPE_HOLDS_DIRTY,
 	.owner = THIS_MODULE,
 	.create = cache_create,
 };

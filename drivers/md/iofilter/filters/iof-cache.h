@@ -150,6 +150,8 @@ struct cc {
 	struct cc_disk_entry *dimg;	/* snapshot being committed */
 	unsigned long *changed;		/* metadata blocks to write */
 	unsigned long *committing;
+	unsigned long *ddirty;		/* entries dirty on disk (commit_lock) */
+	u64 nr_ddirty;			/* bits set in ddirty; READ_ONCE */
 	struct mutex commit_lock;
 
 	/* mapping */
@@ -184,6 +186,7 @@ struct cc {
 	atomic_t flushing;		/* flush requests: write back all */
 	wait_queue_head_t wait;
 	bool dying;
+	bool suspended;			/* no promotion, writeback or tick */
 	bool failed;			/* cache device failed: degraded */
 	bool wb_active;			/* between the watermarks; worker only */
 

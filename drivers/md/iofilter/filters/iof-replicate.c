@@ -2286,7 +2286,8 @@ static struct iofilter_type rep_type = {
 	.name = "replicate",
 	.version = { 1, 0, 0 },
 	.class = IOF_CLASS_REPLICATE,
-	.flags = IOF_TYPE_HOLDS_DIRTY | IOF_TYPE_NOWAIT,
+	.flags = IOF_TYPE_HOLDS_DIRTY | IOF_TYPE_NOWAIT |
+		 IOF_TYPE_WRITE_EXCLUSIVE,
 	.owner = THIS_MODULE,
 	.create = rep_create,
 };
