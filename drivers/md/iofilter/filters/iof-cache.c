@@ -792,15 +792,31 @@ static void writeback_done(int read_err, unsigned long write_err, void *ctx)
 static void do_retries(struct cc *cc)
 {
 	struct cc_pb *pb, *tmp;
+	blk_status_t fua_st = BLK_STS_OK;
+	bool fua = false;
 	LIST_HEAD(list);
 
 	spin_lock_irq(&cc->lock);
 	list_splice_init(&cc->retry, &list);
 	spin_unlock_irq(&cc->lock);
+	list_for_each_entry(pb, &list, list)
+		fua |= pb->fua & CC_PB_FUA;
+	/*
+	 * A FUA write that failed on the cache goes to the origin, and there
+	 * its completion is final: as for any FUA write to the origin (see
+	 * cache_end_io()), an entry of its block still dirty on disk must be
+	 * invalid there first.  Without a commit it fails.
+	 */
+	if (fua && READ_ONCE(cc->nr_ddirty) && cc_commit(cc, false))
+		fua_st = BLK_STS_IOERR;
 	list_for_each_entry_safe(pb, tmp, &list, list) {
 		struct bio *bio = pb->bio;
 
 		list_del(&pb->list);
+		if (fua_st && (pb->fua & CC_PB_FUA)) {
+			iofilter_endio_continue(bio, fua_st);
+			continue;
+		}
 		bio->bi_iter = pb->iter;
 		bio_set_dev(bio, cc->origin);
 		bio->bi_status = BLK_STS_OK;
