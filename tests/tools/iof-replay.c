@@ -239,9 +239,13 @@ static int cmd_points(uint64_t seed, uint64_t count, const char *prefix)
 {
 	uint64_t *pts, n = 0, nm = 0, i, k;
 	long last = -1;
+	char *taken;
 
+	if (count > nentries + 1)
+		count = nentries + 1;
 	pts = calloc(count + 1, sizeof(*pts));
-	if (!pts)
+	taken = calloc(nentries + 1, 1);
+	if (!pts || !taken)
 		die("out of memory");
 	for (i = 0; i < nentries; i++)
 		nm += our_mark(i, prefix) >= 0;
@@ -252,19 +256,25 @@ static int cmd_points(uint64_t seed, uint64_t count, const char *prefix)
 		if (nm * 2 > count && splitmix(&seed) % nm >= count / 2)
 			continue;
 		pts[n++] = i + 1;
+		taken[i + 1] = 1;
 	}
-	/* the rest anywhere in the log: mostly between marks */
-	while (n < count)
-		pts[n++] = splitmix(&seed) % (nentries + 1);
+	/* the rest anywhere in the log (mostly between marks), all different */
+	while (n < count) {
+		k = splitmix(&seed) % (nentries + 1);
+		if (!taken[k]) {
+			taken[k] = 1;
+			pts[n++] = k;
+		}
+	}
 	qsort(pts, n, sizeof(*pts), cmp_u64);
 	for (i = 0, k = 0; k < n; k++) {
-		if (k && pts[k] == pts[k - 1])
-			continue;
 		for (; i < pts[k]; i++)
 			if (our_mark(i, prefix) >= 0)
 				last = our_mark(i, prefix);
 		printf("%" PRIu64 " %ld\n", pts[k], last);
 	}
+	free(taken);
+	free(pts);
 	return 0;
 }
 
