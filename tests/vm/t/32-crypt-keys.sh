@@ -64,9 +64,11 @@ refused "$IOF_TMP/p" "sector_size"
 pol "$IOF_TMP/p" "          key_file: $key
           colour: blue"
 refused "$IOF_TMP/p" "unknown parameter 'colour'"
+# an offset past the volume: validate refuses the rule range below it
+# (the kernel's own "beyond the volume" check is the crypt create's)
 pol "$IOF_TMP/p" "          key_file: $key
           offset: 64MiB"
-refused "$IOF_TMP/p" "beyond the volume"
+refused "$IOF_TMP/p" "below offset 64MiB"
 # unsafe policies: writes encrypted but not reads; crypt as the default
 pol "$IOF_TMP/p" "          key_file: $key" "      - range: {start: 1MiB, length: 8MiB}
         ops: [write]
