@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # DESCRIPTION: replicate: regions larger than one 1 MiB copy (4 MiB, 1 GiB) resync to in-sync under live writes and the pair is identical (regression: resync of a region above 1 MiB failed, degraded and retried for ever)
+# CHECK: newest-kernel
 # TIMEOUT: 240
 # REQUIRES: dmsetup fio
 . "$IOF_ROOT/tests/lib/common.sh"

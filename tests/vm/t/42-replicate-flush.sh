@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # DESCRIPTION: replicate: the replica is flushed before resync clears bits on disk or the clean flag is written (dm-log-writes order); a failed replica flush marks the regions written since the last good flush dirty, and resync restores them (sync and async)
+# CHECK: newest-kernel
 # TIMEOUT: 240
 # REQUIRES: dmsetup perl mod:dm-log-writes mod:dm-flakey
 . "$IOF_ROOT/tests/lib/common.sh"

@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # DESCRIPTION: replicate: no resync before the volume is resumed: a device created with an instance on fresh metadata and removed without a resume, repeatedly, does not oops (regression: resync read through a NULL table); an instance created while the volume is suspended starts its initial sync at resume
+# CHECK: newest-kernel
 # TIMEOUT: 180
 # REQUIRES: dmsetup
 . "$IOF_ROOT/tests/lib/common.sh"

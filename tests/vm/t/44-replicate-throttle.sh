@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # DESCRIPTION: replicate async with the smallest max_lag under fio verify at QD32 from two jobs, then at QD1 from one: every throttled completion is released (regression: a lost wakeup between a replica copy's free and the throttle check hung writes)
+# CHECK: newest-kernel
 # TIMEOUT: 150
 # REQUIRES: dmsetup fio
 . "$IOF_ROOT/tests/lib/common.sh"

@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # DESCRIPTION: cache and replicate are range-exclusive: the kernel refuses rules that let writes, reads or flushes go round them, and a table that unbinds a write-back cache holding dirty blocks; the live table stays
+# CHECK: newest-kernel
 # TIMEOUT: 180
 # REQUIRES: dmsetup
 . "$IOF_ROOT/tests/lib/common.sh"

@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # DESCRIPTION: cache filter, writeback: a FUA write sent to the origin for a block still dirty on the cache's disk is acknowledged only after the invalidation is committed; a crash image taken at the acknowledgement reads the new data
+# CHECK: newest-kernel
 # TIMEOUT: 180
 # REQUIRES: dmsetup python3
 . "$IOF_ROOT/tests/lib/common.sh"

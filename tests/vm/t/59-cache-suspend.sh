@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # DESCRIPTION: cache filter: while the volume is suspended with dirty blocks and writeback under way, the origin is not written (no writeback, no flush); after resume writeback completes
+# CHECK: newest-kernel
 # TIMEOUT: 240
 # REQUIRES: dmsetup
 . "$IOF_ROOT/tests/lib/common.sh"

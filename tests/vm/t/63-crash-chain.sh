@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# DESCRIPTION: crash-point replay, full chain crypt -> replicate (sync) -> cache (write-back): at 200 sampled crash points the stack re-assembles with iofilterctl apply, the pair resyncs to byte-identical and every write durable at the last mark reads back
+# DESCRIPTION: crash-point replay, full chain crypt -> replicate (sync) -> cache (write-back): at sampled crash points (20 in make check, thousands in make crashtest) the stack re-assembles with iofilterctl apply, the pair resyncs to byte-identical and every write durable at the last mark reads back
 # TIMEOUT: 2400
 # REQUIRES: dmsetup losetup mod:dm-log-writes iofilter tool
 . "$IOF_ROOT/tests/lib/common.sh"
