@@ -223,6 +223,8 @@ struct iof_ptable *iof_table_build(struct iofilter_volume *vol,
 				  u32 *error_rule, char *msg, size_t msglen);
 void iof_table_publish(struct iofilter_volume *vol, struct iof_ptable *table);
 void iof_table_destroy(struct iof_ptable *table);
+bool iof_table_binds(const struct iof_ptable *t,
+		     const struct iofilter_instance *fi);
 int iof_table_lookup(const struct iof_ptable *t, struct bio *bio,
 		     unsigned int opi, u32 rq, u32 prio, unsigned int *rule);
 void iof_table_count(const struct iof_ptable *t, unsigned int rule,
@@ -255,6 +257,9 @@ void iof_volume_sum(struct iofilter_volume *vol, struct iof_vstats *out);
 void iof_volume_reset(struct iofilter_volume *vol);
 typedef void (*iof_fi_fn)(struct iofilter_instance *fi);
 void iof_volume_call_each(struct iofilter_volume *vol, iof_fi_fn fn);
+int iof_volume_dirty_unrouted(struct iofilter_volume *vol,
+			      const struct iof_ptable *t,
+			      const struct iofilter_instance *fi);
 
 /* iof-ctl.c */
 int iof_ctl_init(void);

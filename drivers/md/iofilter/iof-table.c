@@ -807,6 +807,19 @@ static inline unsigned int seg_match(const struct iof_ptable *t,
  * number of sectors the rule covers from the bio's start (the bio must be
  * cut there), or 0 when it covers the whole bio.
  */
+/* Does a rule of @t (the default included) chain @fi? */
+bool iof_table_binds(const struct iof_ptable *t,
+		     const struct iofilter_instance *fi)
+{
+	unsigned int i, j;
+
+	for (i = 0; i <= t->nr_rules; i++)
+		for (j = 0; j < t->rules[i].chain.n; j++)
+			if (t->rules[i].chain.fi[j] == fi)
+				return true;
+	return false;
+}
+
 int iof_table_lookup(const struct iof_ptable *t, struct bio *bio,
 		     unsigned int opi, u32 rq, u32 prio, unsigned int *rule)
 {

@@ -525,7 +525,9 @@ static const struct iof_chain iof_no_chain;
  * bios carry REQ_BACKGROUND: a cache serves them but does not promote for
  * them.  For a filter's background copies (resync): process context, may
  * sleep, never from inside a bio submission.
- * Returns 0, -ENODEV once the volume is being torn down (no table), or a
+ * Returns 0, -ENODEV once the volume is being torn down (no table),
+ * -EAGAIN while an instance of a later class holds data the origin lacks
+ * and no rule of the live table chains it (try again later), or a
  * negative errno.
  */
 int iofilter_read_below(struct iofilter_instance *fi, sector_t sector,
@@ -536,6 +538,7 @@ int iofilter_read_below(struct iofilter_instance *fi, sector_t sector,
 	struct iof_ptable *t;
 	struct iof_below b;
 	struct bio *bio;
+	int r;
 
 	might_sleep();
 	if (WARN_ON_ONCE(!vol))	/* not bound yet: called from create() */
@@ -556,6 +559,17 @@ int iofilter_read_below(struct iofilter_instance *fi, sector_t sector,
 	rcu_read_unlock();
 	if (!t)
 		return -ENODEV;
+	/*
+	 * A write-back cache below us holding dirty blocks (reloaded after a
+	 * crash, say) that no rule of the live table chains yet: iofilterctl
+	 * apply creates the instances, then loads the rules, and in between
+	 * the table would send this read to the stale origin.  Wait for it.
+	 */
+	r = iof_volume_dirty_unrouted(vol, t, fi);
+	if (r) {
+		percpu_ref_put(&t->ref);
+		return r < 0 ? r : -EAGAIN;
+	}
 
 	bio = bio_alloc_bioset(vol->origin, DIV_ROUND_UP(bytes, PAGE_SIZE),
 			       REQ_OP_READ | REQ_BACKGROUND, GFP_NOIO,

@@ -282,6 +282,36 @@ void iof_volume_call_each(struct iofilter_volume *vol, iof_fi_fn fn)
 		fn(inst->fi);
 }
 
+/*
+ * Does an instance of a class after @fi's hold data the origin lacks (a
+ * write-back cache's dirty blocks) while no rule of @t chains it, so that
+ * a read routed by @t would miss that data?  1 or 0; -EAGAIN when a
+ * control operation holds the volume (it may be waiting for our caller:
+ * try again later).
+ */
+int iof_volume_dirty_unrouted(struct iofilter_volume *vol,
+			      const struct iof_ptable *t,
+			      const struct iofilter_instance *fi)
+{
+	struct iof_inst *inst;
+	int r = 0;
+
+	if (!mutex_trylock(&vol->lock))
+		return -EAGAIN;
+	list_for_each_entry(inst, &vol->instances, list) {
+		struct iofilter_instance *o = inst->fi;
+
+		if (o != fi && o->type->class > fi->type->class &&
+		    o->ops->is_dirty && o->ops->is_dirty(o) &&
+		    !iof_table_binds(t, o)) {
+			r = 1;
+			break;
+		}
+	}
+	mutex_unlock(&vol->lock);
+	return r;
+}
+
 /* ---- instances ---- */
 
 struct iof_inst *iof_inst_find(struct iofilter_volume *vol, const char *name)

@@ -93,6 +93,7 @@
 #define REP_COPY_PAGES		(REP_COPY_SECTORS >> PAGE_SECTORS_SHIFT)
 #define REP_COPY_ORDER		8		/* async copy buffers: 1MiB folios */
 #define REP_PROBE_DELAY		HZ
+#define REP_BIND_WAIT		(HZ / 10)	/* resync: until the table chains us */
 
 static unsigned int resync_throttle = 100;
 module_param(resync_throttle, uint, 0644);
@@ -1687,6 +1688,16 @@ static void resync_work(struct work_struct *w)
 		unlock_range(rf);
 		if (err == -EINTR)
 			break;
+		if (err == -EAGAIN && !write_err) {
+			/*
+			 * No rule of the live table chains us yet (iofilterctl
+			 * apply creates the instances, then loads the rules):
+			 * what is below us is not known, so wait for the table.
+			 */
+			wait_event_timeout(rf->wait, copy_stop(rf),
+					   REP_BIND_WAIT);
+			continue;
+		}
 		if (err) {
 			if (write_err) {
 				replica_failed(rf, BLK_STS_IOERR);
