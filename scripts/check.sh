@@ -145,15 +145,20 @@ t=$(date +%s)
 newest=${KVERS##* }
 older=${KVERS% "$newest"}
 older=${older% }
+# "# CHECK: crashtest" (long crash-point scenarios) runs in make crashtest
+# only, unless FULL=1 or TESTS is given.
 if [ -z "$TESTS" ] && [ "${FULL:-0}" != 1 ] && [ -n "$older" ]; then
-	light=$(grep -L '^# CHECK: newest-kernel' tests/vm/t/*.sh |
+	light=$(grep -L -E '^# CHECK: (newest-kernel|crashtest)' tests/vm/t/*.sh |
+		xargs -n1 basename | sed 's/\.sh$//' | paste -sd, -)
+	newest_tests=$(grep -L '^# CHECK: crashtest' tests/vm/t/*.sh |
 		xargs -n1 basename | sed 's/\.sh$//' | paste -sd, -)
 	say "VM tests on $older (tests not marked newest-kernel; FULL=1 runs all)"
 	RUNNER_SELFTEST=0 tests/vm/run-suite --kernels "$older" --tests "$light" 2>&1 |
 		tee "$logs/vm-older.log"
 	add_counts "vm ($older)" "$logs/vm-older.log" "${PIPESTATUS[0]}"
-	say "VM tests on $newest"
-	RUNNER_SELFTEST=0 tests/vm/run-suite --kernels "$newest" 2>&1 | tee "$logs/vm.log"
+	say "VM tests on $newest (tests not marked crashtest)"
+	RUNNER_SELFTEST=0 tests/vm/run-suite --kernels "$newest" --tests "$newest_tests" 2>&1 |
+		tee "$logs/vm.log"
 	add_counts "vm ($newest)" "$logs/vm.log" "${PIPESTATUS[0]}"
 else
 	say "VM tests on $KVERS${TESTS:+ (tests: $TESTS)}"

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # DESCRIPTION: replica power loss: under a sync replicate workload the replica alone loses everything after its last completed flush (its own dm-log-writes log replayed to there) and comes back; after resync the pair is byte-identical, three times
-# CHECK: newest-kernel
+# CHECK: crashtest
 # TIMEOUT: 600
 # REQUIRES: dmsetup losetup mod:dm-log-writes iofilter tool
 . "$IOF_ROOT/tests/lib/common.sh"

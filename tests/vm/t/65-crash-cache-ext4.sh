@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # DESCRIPTION: crash-point replay, ext4 on a write-back cache: files overwritten with fsync and O_DSYNC; at 100 sampled crash points the cache re-assembles, ext4 mounts (journal replay), every write durable at the last mark is in its file and e2fsck -fn finds nothing
-# CHECK: newest-kernel
+# CHECK: crashtest
 # TIMEOUT: 1800
 # REQUIRES: dmsetup losetup mkfs.ext4 e2fsck mod:dm-log-writes mod:ext4 iofilter tool
 . "$IOF_ROOT/tests/lib/common.sh"
