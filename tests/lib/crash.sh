@@ -213,3 +213,35 @@ crash_check_pair() {
 	crash_cmp /dev/mapper/t-cr-origin /dev/mapper/t-cr-replica $((CR_BLOCKS * 4096)) ||
 		{ echo "origin and replica differ after resync: $(abi status "$CR_VOL" "$3")"; return 1; }
 }
+
+# crash_replicate MODE: the replicate scenario of 61 (sync) and 62 (async):
+# every write, discard, write-zeroes and flush through one instance; at each
+# point the pair resyncs to byte-identical and the durable writes read back.
+crash_replicate() {
+	load_iofilter replicate
+	cat > "$CR_POLICY" <<YAML
+version: 1
+volumes:
+  - name: $CR_VOL
+    device: /dev/mapper/t-cr-origin
+    filters:
+      - name: r
+        type: replicate
+        params:
+          replica: /dev/mapper/t-cr-replica
+          metadata: /dev/mapper/t-cr-rmeta
+          mode: $1
+          region_size: 64KiB
+    rules:
+      - name: writes
+        ops: [write, discard, write_zeroes, flush]
+        chain: [r]
+    default: pass
+YAML
+	crash_record -j 4 -y 3 -u 3
+	# shellcheck disable=SC2317 # called by crash_replay
+	check() {
+		crash_check_pair "$1" "$2" r
+	}
+	crash_replay check
+}
