@@ -19,6 +19,23 @@
  *   -L LOGDEV   after each durable point run "dmsetup message LOGDEV 0 mark
  *               iof-N" (a dm-log-writes device: the log knows what was
  *               durable there)
+ *   -T SECONDS  stop writing after SECONDS (-w stays the upper bound)
+ *   -E          a device that fails (the fault tests): a failed write or
+ *               fdatasync is counted, not fatal; it acknowledges nothing
+ *   -R READERS  device mode: reader threads that read random blocks while
+ *               the writers run and check each read (below)
+ *
+ * Fault runs (-E) end with one more mark, "acked": every block's last
+ * acknowledged generation (no crash happened, so every completed write must
+ * read back once the fault is gone), except blocks whose last write failed,
+ * which a device may leave in any state: those are not checked (counted).
+ * The write command prints "acked mark N" for verify -m N.
+ *
+ * A reader's read of a block that no write overlapped must return an intact
+ * stamp of that block no older than the generation acknowledged before the
+ * read was issued: anything else (stale, garbage, another block's data) is
+ * counted as a wrong read and makes write exit 1.  A read that fails (-E)
+ * is counted, not wrong.
  *
  * Every 4 KiB block written holds a stamp: a header (magic, seed, block
  * number, generation) and 4064 bytes generated from the same four values, so
@@ -52,6 +69,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/fs.h>
 
@@ -82,6 +100,16 @@ static uint32_t *durable;	/* per block: last durable generation */
 static uint32_t *gen_block;	/* per generation: its block */
 static uint32_t next_gen = 1, nmarks;
 static int failed_io;
+static int tolerate;		/* -E */
+static uint32_t time_limit, nreaders;
+static volatile int writers_done;
+static time_t t_end;
+static uint32_t *last_failed;	/* per block: last generation that failed */
+static uint32_t *wseq;		/* per block: odd while a write is in flight */
+static uint64_t failed_writes, failed_syncs, reads, read_errors, read_skipped,
+		wrong_reads;
+
+#define GEN_UNKNOWN	UINT32_MAX	/* in a mark: not checked */
 
 static void die(const char *fmt, ...)
 {
@@ -210,8 +238,14 @@ static void sync_point(int fd, uint32_t first, uint32_t n)
 	pthread_mutex_lock(&state_lock);
 	memcpy(snap, completed + first, (size_t)n * 4);
 	pthread_mutex_unlock(&state_lock);
-	if (fdatasync(fd))
-		die("fdatasync: %s", strerror(errno));
+	if (fdatasync(fd)) {
+		if (!tolerate)
+			die("fdatasync: %s", strerror(errno));
+		__atomic_add_fetch(&failed_syncs, 1, __ATOMIC_RELAXED);
+		pthread_mutex_unlock(&durable_lock);
+		free(snap);
+		return;
+	}
 	for (i = 0; i < n; i++)
 		if (snap[i] > durable[first + i])
 			durable[first + i] = snap[i];
@@ -228,13 +262,24 @@ static void write_block(uint32_t b, uint32_t gen, void *buf, int fua)
 	ssize_t r;
 
 	make_stamp(buf, b, gen);
+	pthread_mutex_lock(&state_lock);
+	wseq[b]++;
+	pthread_mutex_unlock(&state_lock);
 	r = pwritev2(fd, &iov, 1, off, fua ? RWF_DSYNC : 0);
-	if (r != BLK)
+	if (r != BLK && !tolerate)
 		die("write block %u gen %u: %s", b, gen,
 		    r < 0 ? strerror(errno) : "short write");
 	pthread_mutex_lock(&state_lock);
-	completed[b] = gen;
+	wseq[b]++;
+	if (r != BLK) {
+		last_failed[b] = gen;
+		failed_writes++;
+	} else {
+		completed[b] = gen;
+	}
 	pthread_mutex_unlock(&state_lock);
+	if (r != BLK)
+		return;
 	if (fua) {
 		pthread_mutex_lock(&durable_lock);
 		if (gen > durable[b])
@@ -257,7 +302,7 @@ static void *worker(void *arg)
 	void *buf = xalloc(BLK);
 	uint32_t units = o.fs ? o.nfiles : o.nblocks, i;
 
-	for (i = 0; i < w->nwrites; i++) {
+	for (i = 0; i < w->nwrites && !(time_limit && time(NULL) >= t_end); i++) {
 		uint32_t mine = (units - w->id + o.threads - 1) / o.threads;
 		uint32_t u = w->id + o.threads * (uint32_t)(splitmix(&w->rnd) % mine);
 		uint32_t b = o.fs ? u * o.fblocks +
@@ -297,6 +342,67 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+/* a reader (-R): random blocks, each read checked (see the top) */
+static void *reader(void *arg)
+{
+	uint64_t rnd = o.seed * 0xc2b2ae3d27d4eb4fULL + (uintptr_t)arg;
+	char *buf = xalloc(BLK), *exp = xalloc(BLK);
+	struct stamp_hdr *h = (void *)buf;
+
+	while (!writers_done) {
+		uint32_t b = splitmix(&rnd) % o.nblocks, lo, s1, s2, top;
+		const char *why = NULL;
+		ssize_t r;
+
+		pthread_mutex_lock(&state_lock);
+		s1 = wseq[b];
+		lo = completed[b];
+		pthread_mutex_unlock(&state_lock);
+		r = pread(o.fd, buf, BLK, (off_t)b * BLK);
+		pthread_mutex_lock(&state_lock);
+		s2 = wseq[b];
+		top = next_gen;
+		reads++;
+		if (r != BLK)
+			read_errors++;
+		else if ((s1 & 1) || s1 != s2)
+			read_skipped++;	/* a write overlapped: any of them */
+		pthread_mutex_unlock(&state_lock);
+		if (r != BLK) {
+			if (!tolerate)
+				die("read block %u: %s", b,
+				    r < 0 ? strerror(errno) : "short read");
+			continue;
+		}
+		if ((s1 & 1) || s1 != s2)
+			continue;
+		if (h->magic != STAMP_MAGIC || h->seed != o.seed)
+			why = "not a stamp of this run";
+		else if (h->block != b)
+			why = "stamp of another block";
+		else if (h->gen >= top || (h->gen && gen_block[h->gen] != b))
+			why = "generation never written to this block";
+		else if (h->gen < lo)
+			why = "older than the acknowledged generation (stale read)";
+		if (!why) {
+			make_stamp(exp, b, h->gen);
+			if (memcmp(exp, buf, BLK))
+				why = "corrupt (header good, data differs)";
+		}
+		if (why) {
+			pthread_mutex_lock(&state_lock);
+			if (wrong_reads++ < 20)
+				printf("wrong read of block %u: %s: found gen %" PRIu64
+				       ", acknowledged gen %u\n", b, why,
+				       h->magic == STAMP_MAGIC ? h->gen : (uint64_t)-1, lo);
+			pthread_mutex_unlock(&state_lock);
+		}
+	}
+	free(buf);
+	free(exp);
+	return NULL;
+}
+
 static void open_files(int create)
 {
 	uint32_t f;
@@ -331,7 +437,8 @@ static void open_dev(int flags)
 static int cmd_write(void)
 {
 	struct worker *w;
-	uint32_t i, chunk = 256;
+	pthread_t *rd;
+	uint32_t i, chunk = 256, unknown = 0;
 	char *buf;
 	FILE *f;
 
@@ -348,12 +455,17 @@ static int cmd_write(void)
 	}
 	if (o.threads < 1 || o.threads > (o.fs ? o.nfiles : o.nblocks))
 		die("bad thread count");
+	if (nreaders && o.fs)
+		die("-R: device mode only");
 	completed = calloc(o.nblocks, 4);
 	durable = calloc(o.nblocks, 4);
+	last_failed = calloc(o.nblocks, 4);
+	wseq = calloc(o.nblocks, 4);
 	gen_block = calloc((size_t)o.writes + 1, 4);
 	w = calloc(o.threads, sizeof(*w));
+	rd = calloc(nreaders + 1, sizeof(*rd));
 	buf = xalloc((size_t)chunk * BLK);
-	if (!completed || !durable || !gen_block || !w)
+	if (!completed || !durable || !gen_block || !w || !last_failed || !wseq || !rd)
 		die("out of memory");
 
 	/* generation 0 everywhere, durable at mark 0 */
@@ -385,6 +497,10 @@ static int cmd_write(void)
 	}
 	durable_point();
 
+	t_end = time(NULL) + time_limit;
+	for (i = 0; i < nreaders; i++)
+		if (pthread_create(&rd[i], NULL, reader, (void *)(uintptr_t)i))
+			die("pthread_create");
 	for (i = 0; i < o.threads; i++) {
 		w[i].id = i;
 		w[i].nwrites = o.writes / o.threads + (i < o.writes % o.threads);
@@ -394,6 +510,9 @@ static int cmd_write(void)
 	}
 	for (i = 0; i < o.threads; i++)
 		pthread_join(w[i].th, NULL);
+	writers_done = 1;
+	for (i = 0; i < nreaders; i++)
+		pthread_join(rd[i], NULL);
 
 	/* a last durable point covering everything */
 	if (o.fs) {
@@ -401,6 +520,19 @@ static int cmd_write(void)
 			sync_point(o.ffd[i], i * o.fblocks, o.fblocks);
 	} else {
 		sync_point(o.fd, 0, o.nblocks);
+	}
+	if (tolerate) {
+		/* "acked": what completed (see the top) */
+		for (i = 0; i < o.nblocks; i++) {
+			durable[i] = completed[i];
+			if (last_failed[i] > completed[i]) {
+				durable[i] = GEN_UNKNOWN;
+				unknown++;
+			}
+		}
+		pthread_mutex_lock(&durable_lock);
+		durable_point();
+		pthread_mutex_unlock(&durable_lock);
 	}
 	save("writes", gen_block, (size_t)next_gen * 4);
 	f = fopen(spath("meta"), "w");
@@ -412,7 +544,15 @@ static int cmd_write(void)
 		die("%s: %s", spath("meta"), strerror(errno));
 	printf("%u blocks, %u writes, %u durable points (marks iof-0..iof-%u)\n",
 	       o.nblocks, next_gen - 1, nmarks, nmarks - 1);
-	return failed_io;
+	if (tolerate)
+		printf("acked mark %u: %" PRIu64 " writes and %" PRIu64
+		       " syncs failed, %u blocks left unchecked (last write failed)\n",
+		       nmarks - 1, failed_writes, failed_syncs, unknown);
+	if (nreaders)
+		printf("reads: %" PRIu64 ", %" PRIu64 " failed, %" PRIu64
+		       " overlapped a write, %" PRIu64 " wrong\n",
+		       reads, read_errors, read_skipped, wrong_reads);
+	return failed_io || wrong_reads;
 }
 
 static void read_meta(uint32_t *gens, uint32_t *marks)
@@ -461,6 +601,7 @@ static int mixed_ok(const void *got, uint32_t blk, uint32_t want,
 static int cmd_verify(int mark)
 {
 	uint32_t gens, marks, b, bad = 0, newer = 0, torn = 0, chunk = 256;
+	uint32_t unknown = 0;
 	uint32_t *want, *gb;
 	char name[32], *buf, *exp;
 
@@ -491,6 +632,10 @@ static int cmd_verify(int mark)
 			uint32_t blk = b + k;
 			const char *why = NULL;
 
+			if (want[blk] == GEN_UNKNOWN) {
+				unknown++;
+				continue;
+			}
 			if (h->magic != STAMP_MAGIC || h->seed != o.seed)
 				why = "not a stamp of this run (garbage, zeroes or stale)";
 			else if (h->block != blk)
@@ -523,8 +668,8 @@ static int cmd_verify(int mark)
 		}
 		b -= chunk - n;
 	}
-	printf("mark %d: %u blocks, %u bad, %u newer than durable%s", mark,
-	       o.nblocks, bad, newer, o.fs ? "" : "\n");
+	printf("mark %d: %u blocks, %u bad, %u newer than durable, %u not checked%s",
+	       mark, o.nblocks, bad, newer, unknown, o.fs ? "" : "\n");
 	if (o.fs)
 		printf(", %u torn between generations not older than durable\n", torn);
 	return bad ? 1 : 0;
@@ -535,6 +680,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: iof-stamp write -d DEV -S STATE [-s SEED] [-n BLOCKS] [-w WRITES]\n"
 		"                 [-j THREADS] [-y SYNC%%] [-u FUA%%] [-L LOGDEV]\n"
+		"                 [-T SECONDS] [-E] [-R READERS]\n"
 		"       iof-stamp fswrite -D DIR -S STATE [-F FILES] [same options]\n"
 		"       iof-stamp verify -d DEV -S STATE -m MARK\n"
 		"       iof-stamp fsverify -D DIR -S STATE -m MARK\n");
@@ -561,7 +707,7 @@ int main(int argc, char **argv)
 	cmd = argv[1];
 	o.fs = !strcmp(cmd, "fswrite") || !strcmp(cmd, "fsverify");
 	optind = 2;
-	while ((c = getopt(argc, argv, "d:D:S:s:n:F:w:j:y:u:L:m:")) != -1) {
+	while ((c = getopt(argc, argv, "d:D:S:s:n:F:w:j:y:u:L:m:T:ER:")) != -1) {
 		switch (c) {
 		case 'd':
 			o.dev = optarg;
@@ -598,6 +744,15 @@ int main(int argc, char **argv)
 			break;
 		case 'm':
 			mark = num(optarg);
+			break;
+		case 'T':
+			time_limit = num(optarg);
+			break;
+		case 'E':
+			tolerate = 1;
+			break;
+		case 'R':
+			nreaders = num(optarg);
 			break;
 		default:
 			usage();
