@@ -245,6 +245,12 @@ static inline void iofilter_fan_out(struct bio *bio, struct bio *leg)
 const char *iofilter_volume_name(struct iofilter_volume *vol);
 struct block_device *iofilter_volume_origin(struct iofilter_volume *vol);
 sector_t iofilter_volume_sectors(struct iofilter_volume *vol);
+/*
+ * How many instances of the volume latched an error (iofilter_latch_error();
+ * non-zero sets IOF_VOL_ERROR): below a failed one, the volume may not hold
+ * all that was sent to it.
+ */
+unsigned int iofilter_volume_failed(struct iofilter_volume *vol);
 
 /*
  * Read @nr_sectors from @sector into @pages (at most BIO_MAX_VECS pages)

@@ -152,6 +152,7 @@ struct iofilter_volume {
 	struct block_device *origin;	/* valid while a target lives */
 	sector_t sectors;
 	bool suspended;
+	atomic_t nr_failed;		/* instances that latched an error */
 
 	struct iof_vstats __percpu *stats;
 	struct bio_set flush_bs;	/* flush fan-out clones */

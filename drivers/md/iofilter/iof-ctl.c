@@ -163,6 +163,8 @@ static void volume_info(struct iofilter_volume *vol, struct iof_volume_info *vi)
 	rcu_read_unlock();
 	if (READ_ONCE(vol->suspended))
 		vi->flags |= IOF_VOL_SUSPENDED;
+	if (atomic_read(&vol->nr_failed))
+		vi->flags |= IOF_VOL_ERROR;
 }
 
 static int ctl_list_volumes(void *arg)

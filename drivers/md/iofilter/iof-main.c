@@ -257,9 +257,12 @@ EXPORT_SYMBOL_GPL(iofilter_bdev_close);
 void iofilter_latch_error(struct iofilter_instance *fi, int err,
 			  const char *what)
 {
-	if (!cmpxchg(&fi->error, 0, (unsigned long)-err))
+	if (!cmpxchg(&fi->error, 0, (unsigned long)-err)) {
+		if (fi->vol)
+			atomic_inc(&fi->vol->nr_failed);
 		DMERR_LIMIT("%s/%s: %s: error %d",
 			    iofilter_volume_name(fi->vol), fi->name, what, err);
+	}
 }
 EXPORT_SYMBOL_GPL(iofilter_latch_error);
 

@@ -25,6 +25,12 @@ const char *iofilter_volume_name(struct iofilter_volume *vol)
 }
 EXPORT_SYMBOL_GPL(iofilter_volume_name);
 
+unsigned int iofilter_volume_failed(struct iofilter_volume *vol)
+{
+	return atomic_read(&vol->nr_failed);
+}
+EXPORT_SYMBOL_GPL(iofilter_volume_failed);
+
 struct block_device *iofilter_volume_origin(struct iofilter_volume *vol)
 {
 	return vol->origin;
