@@ -938,6 +938,17 @@ static bool sync_finish(struct rep_filter *rf, struct rep_pb *pb)
 			commit_pb(rf, pb);
 			return false;
 		}
+	} else if (unlikely(pb->status) && pb->nr_sectors) {
+		/*
+		 * The replica has it, the volume below us failed it: the two
+		 * differ where the user is told the write failed.  The region
+		 * is dirty (on disk before the error is returned) and resync
+		 * copies it back from below, as dm-raid1 marks a region out of
+		 * sync when any leg fails.
+		 */
+		pb->flags |= PB_ENDIO_DEFER;
+		commit_pb(rf, pb);
+		return false;
 	}
 	pb_epoch_exit(pb);
 	return true;
@@ -1488,6 +1499,17 @@ static int rep_end_io(struct iofilter_instance *fi, struct bio *bio, void *p,
 		pb->rio = NULL;
 		rio_put(rio);
 		pb->flags = 0;
+		if (unlikely(*status) && pb->nr_sectors) {
+			/*
+			 * ... or the origin failed it while the replica gets
+			 * it: dirty, as in sync_finish().  The epoch went with
+			 * the copy (rio).
+			 */
+			pb->status = *status;
+			pb->flags = PB_TRACKED | PB_ENDIO_DEFER;
+			commit_pb(rf, pb);
+			return IOF_ENDIO_INCOMPLETE;
+		}
 		if (atomic64_read(&rf->lag) > rf->max_lag) {
 			/*
 			 * On the list first, then the lag again: rio_free()
@@ -1977,10 +1999,23 @@ static void rep_teardown(struct rep_filter *rf)
 		if (!replica_usable(get_state(rf)) || resync_commit(rf))
 			uf_merge(rf);
 		mutex_lock(&rf->meta_lock);
-		if (dm_bufio_write_dirty_buffers(rf->bufio) ||
-		    meta_set_clean(rf, true))
+		if (dm_bufio_write_dirty_buffers(rf->bufio)) {
 			DMERR("%s: metadata %s: cannot record a clean shutdown",
 			      rf->replica_path, rf->meta_path);
+		} else if (rf->vol && iofilter_volume_failed(rf->vol) >
+			   (READ_ONCE(rf->fi.error) ? 1 : 0)) {
+			/*
+			 * An instance below us failed (a write-back cache
+			 * that could not be flushed): the volume below may
+			 * not hold what the replica has.  Not clean, so the
+			 * next instance resyncs every region from below.
+			 */
+			DMWARN("%s: an instance of the volume failed: the next start resyncs every region",
+			       iofilter_volume_name(rf->vol));
+		} else if (meta_set_clean(rf, true)) {
+			DMERR("%s: metadata %s: cannot record a clean shutdown",
+			      rf->replica_path, rf->meta_path);
+		}
 		mutex_unlock(&rf->meta_lock);
 	}
 }
