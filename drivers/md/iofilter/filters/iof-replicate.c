@@ -74,6 +74,7 @@
 #include <linux/iofilter.h>
 #include <linux/log2.h>
 #include <linux/module.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/uuid.h>
 #include <linux/wait.h>
@@ -1766,13 +1767,13 @@ static void down_work(struct work_struct *w)
 
 static int probe_read(struct block_device *bdev)
 {
-	struct page *page = alloc_page(GFP_KERNEL);
+	struct page *page = alloc_page(GFP_NOIO);
 	struct bio *bio;
 	int r;
 
 	if (!page)
 		return -ENOMEM;
-	bio = bio_alloc(bdev, 1, REQ_OP_READ | REQ_SYNC, GFP_KERNEL);
+	bio = bio_alloc(bdev, 1, REQ_OP_READ | REQ_SYNC, GFP_NOIO);
 	bio->bi_iter.bi_sector = 0;
 	__bio_add_page(bio, page, PAGE_SIZE, 0);
 	r = submit_bio_wait(bio);
@@ -1829,11 +1830,18 @@ static void probe_work(struct work_struct *w)
 {
 	struct rep_filter *rf = container_of(to_delayed_work(w),
 					     struct rep_filter, probe_work);
+	/*
+	 * rf->wq is WQ_MEM_RECLAIM: opening the replica allocates with
+	 * GFP_KERNEL inside the block layer, which must not recurse into I/O
+	 * here (the other works allocate GFP_NOIO or through dm-bufio).
+	 */
+	unsigned int noio = memalloc_noio_save();
 
 	mutex_lock(&rf->probe_lock);
 	if (try_replica(rf) && !READ_ONCE(rf->stopping))
 		queue_delayed_work(rf->wq, &rf->probe_work, REP_PROBE_DELAY);
 	mutex_unlock(&rf->probe_lock);
+	memalloc_noio_restore(noio);
 }
 
 /* ---- control ---- */
