@@ -80,6 +80,7 @@ static const struct option long_opts[] = {
 	{ "reset", no_argument, NULL, 'r' },
 	{ "strict", no_argument, NULL, 's' },
 	{ "version", no_argument, NULL, 'V' },
+	{ "noudevsync", no_argument, NULL, 'U' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -96,6 +97,8 @@ static void usage(FILE *fp)
 		"  -q, --quiet             print errors only\n"
 		"  -v, --verbose           say what is done (twice: libdevmapper too)\n"
 		"      --noheadings        no column headings in tables\n"
+		"      --noudevsync        do not wait for udev; make the device nodes here\n"
+		"                          (also with DM_DISABLE_UDEV=1 in the environment)\n"
 		"  -h, --help              help (after a verb: help for the verb)\n"
 		"\nExit codes: 0 ok, 1 invalid input, 2 permission denied, 3 out of memory,\n"
 		"4 no such device/volume/module, 5 busy/exists, 6 kernel refused, 7 partially applied.\n"
@@ -220,6 +223,9 @@ static int parse_and_run(int argc, char **argv)
 		case 'V':
 			version = true;
 			break;
+		case 'U':
+			udev_sync = false;
+			break;
 		case 'n':
 			bit = O_DRY_RUN;
 			c.dry_run = true;
@@ -326,6 +332,11 @@ int iofctl_main(int argc, char **argv)
 	ofmt = OFMT_TEXT;
 	verbosity = 0;
 	noheadings = false;
+	/*
+	 * libdevmapper's own switch, set at all (as dmsetup and lvm read it):
+	 * no udev, the library makes the nodes.
+	 */
+	udev_sync = !getenv("DM_DISABLE_UDEV");
 	report_reset();
 	if (!out_fp)
 		out_fp = stdout;
