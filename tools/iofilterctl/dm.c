@@ -2,8 +2,8 @@
 /*
  * iofilterctl: device-mapper through libdevmapper.
  *
- * With udev (the default, as dmsetup, cryptsetup and lvm do it): create,
- * resume and remove carry a udev cookie and wait for udev to finish, so
+ * With udev (the default, as dmsetup, cryptsetup and lvm do it): resume and
+ * remove carry a udev cookie and wait for udev to finish, so
  * /dev/mapper/<name> (a udev symlink, made on the resume's change event) is
  * there when apply returns and gone when detach does.  When udev is not
  * running, libdevmapper notices and makes the nodes itself.  Without udev
@@ -141,7 +141,7 @@ out:
 }
 
 /*
- * Run a task that makes a uevent (create, resume, remove) and, with udev
+ * Run a task that makes a uevent (resume, remove) and, with udev
  * sync, wait until udev has processed it (95-dm-notify.rules releases the
  * cookie).  The wait follows a failed run too: it drops the cookie.
  */
@@ -207,10 +207,15 @@ int dmx_create(const char *name, uint64_t sectors, const char *params)
 		return -ENOMEM;
 	/* A uuid prefix names the owner, like CRYPT- and LVM-. */
 	snprintf(uuid, sizeof(uuid), "IOFILTER-%s", name);
+	/*
+	 * No cookie: a create without a table makes no uevent of dm's own
+	 * (udev ignores the disk's "add" until the resume's "change"), so
+	 * nobody would release it (dmsetup create --notable does the same).
+	 */
 	if (!dm_task_set_uuid(dmt, uuid))
 		r = -ENOMEM;
-	else
-		r = run_synced(dmt);
+	else if (!dm_task_run(dmt))
+		r = task_errno(dmt);
 	dm_task_destroy(dmt);
 	if (r)
 		return r;
