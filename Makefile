@@ -9,7 +9,9 @@
 #   make demo            boot a VM and show iofilter at work
 #   make crashtest       crash-point replay tests with thousands of points (CRASH_POINTS=, CRASH_SEED=)
 #   make bench           benchmarks vs dm-linear/dm-crypt/dm-raid1/dm-cache... (SCENARIOS=, QUICK=1)
-#   make install         modules_install + depmod, iofilterctl and its man page
+#   make install         modules_install + depmod, iofilterctl and its man page,
+#                        the systemd units and /etc/iofilter (DESTDIR=, PREFIX=)
+#   make dkms-src        the module sources for DKMS in /usr/src/iofilter-VERSION
 #
 # Out-of-tree builds for several kernels share one source tree: each kernel
 # gets its own object tree under build/<kernel-release>/, made of symlinks to
@@ -37,7 +39,7 @@ DESTDIR ?=
 
 KSRC_DIRS := drivers include
 .PHONY: all modules modules-all tool test-tools clean install install-modules install-tool \
-	deps check unit vm-check crashtest demo bench sparse help
+	deps check unit vm-check crashtest demo bench sparse help dkms-src
 
 all: modules tool
 
@@ -125,6 +127,15 @@ install-modules: modules
 
 install-tool: tool
 	$(MAKE) -C tools/iofilterctl BUILD=$(BUILD) PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) install
+
+# What DKMS builds from (dkms.conf runs "make modules" there).
+DKMS_VER := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' $(SRC)/dkms.conf)
+DKMS_SRC ?= /usr/src/iofilter-$(DKMS_VER)
+dkms-src:
+	rm -rf $(DESTDIR)$(DKMS_SRC)
+	install -d $(DESTDIR)$(DKMS_SRC)
+	cp -r $(SRC)/Kbuild $(SRC)/Makefile $(SRC)/dkms.conf $(SRC)/drivers $(SRC)/include \
+		$(SRC)/scripts $(DESTDIR)$(DKMS_SRC)/
 
 clean:
 	rm -rf $(BUILD)
