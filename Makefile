@@ -38,7 +38,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 
 KSRC_DIRS := drivers include
-.PHONY: all modules modules-all tool test-tools clean install install-modules install-tool \
+.PHONY: all modules modules-all tool test-tools clean install install-modules install-tool install-units \
 	deps check unit vm-check crashtest demo bench sparse help dkms-src
 
 all: modules tool
@@ -119,7 +119,7 @@ bench:
 	@tests/bench/run $(if $(SCENARIOS),--scenarios "$(SCENARIOS)") $(if $(QUICK),--quick) \
 		$(if $(KERNEL),--kernel "$(KERNEL)") $(if $(PUBLISH),--publish)
 
-install: install-modules install-tool
+install: install-modules install-tool install-units
 
 install-modules: modules
 	$(MAKE) -C $(KDIR) M=$(BUILD)/$(KREL) INSTALL_MOD_DIR=kernel/drivers/md modules_install
@@ -136,6 +136,20 @@ dkms-src:
 	install -d $(DESTDIR)$(DKMS_SRC)
 	cp -r $(SRC)/Kbuild $(SRC)/Makefile $(SRC)/dkms.conf $(SRC)/drivers $(SRC)/include \
 		$(SRC)/scripts $(DESTDIR)$(DKMS_SRC)/
+
+# Boot activation: the systemd units (with this PREFIX's iofilterctl) and the
+# /etc/iofilter skeleton; nothing in /etc is overwritten but its README.
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+install-units:
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	for u in packaging/systemd/*.service; do \
+		sed 's#/usr/sbin/iofilterctl#$(PREFIX)/sbin/iofilterctl#g; s#/etc/iofilter#$(SYSCONFDIR)/iofilter#g' \
+			$$u > $(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/} && chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/} || exit 1; \
+	done
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/iofilter
+	install -d -m 0700 $(DESTDIR)$(SYSCONFDIR)/iofilter/policies.d $(DESTDIR)$(SYSCONFDIR)/iofilter/netdev.d
+	install -m 0644 packaging/etc/README $(DESTDIR)$(SYSCONFDIR)/iofilter/README
 
 clean:
 	rm -rf $(BUILD)

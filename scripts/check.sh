@@ -5,7 +5,8 @@
 #   1. scripts/deps.sh
 #   2. make modules-all      (every kernel in KVERS; any "warning:" fails)
 #   3. make tool, make unit  (host unit tests; skipped while the tool has no
-#                             Makefile)
+#                             Makefile), tests/units-check.sh (systemd-analyze
+#                             verify of packaging/systemd)
 #   4. tests/vm/run-suite --kernels "$KVERS" --tests "$TESTS"
 #   5. tests/dkms-check.sh: dkms add/build/install for every kernel, the VM
 #      test 02-dkms-autoload on the newest, dkms remove (one result)
@@ -127,6 +128,12 @@ if [ -f tools/iofilterctl/Makefile ]; then
 		grep -E '^(not )?ok |passed|failed|FAIL' "$logs/unit.log" | tail -n 40
 		add_counts "unit" "$logs/unit.log" "$rc"
 		say "unit: $(elapsed "$t")"
+		t=$(date +%s)
+		say "tests/units-check.sh (systemd-analyze verify)"
+		tests/units-check.sh > "$logs/units.log" 2>&1
+		rc=$?
+		cat "$logs/units.log"
+		add_counts "systemd units" "$logs/units.log" "$rc"
 	else
 		tail -n 40 "$logs/tool.log"
 		result "build: tool" fail "$logs/tool.log"
