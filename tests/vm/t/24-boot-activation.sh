@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # DESCRIPTION: boot activation (issue 20): the ExecStart/ExecStop commands of packaging/systemd/iofilter-{local,remote}.service, read from the unit files, bring up every volume of a policy directory (local: a write-back cache; netdev: a replica over NBD) and detach them all at "shutdown", write-back cache flushed (dirty=0, the origin holds the data)
 # CHECK: newest-kernel
-# TIMEOUT: 150
+# TIMEOUT: 240
 # REQUIRES: dmsetup losetup ip nbd-server nbd-client mod:nbd iofilter tool
 . "$IOF_ROOT/tests/lib/common.sh"
 . "$IOF_ROOT/tests/lib/iof.sh"
