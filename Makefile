@@ -9,7 +9,9 @@
 #   make demo            boot a VM and show iofilter at work
 #   make crashtest       crash-point replay tests with thousands of points (CRASH_POINTS=, CRASH_SEED=)
 #   make bench           benchmarks vs dm-linear/dm-crypt/dm-raid1/dm-cache... (SCENARIOS=, QUICK=1)
-#   make install         modules_install + depmod, iofilterctl and its man page
+#   make install         modules_install + depmod, iofilterctl and its man page,
+#                        the systemd units and /etc/iofilter (DESTDIR=, PREFIX=)
+#   make dkms-src        the module sources for DKMS in /usr/src/iofilter-VERSION
 #
 # Out-of-tree builds for several kernels share one source tree: each kernel
 # gets its own object tree under build/<kernel-release>/, made of symlinks to
@@ -36,8 +38,8 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 
 KSRC_DIRS := drivers include
-.PHONY: all modules modules-all tool test-tools clean install install-modules install-tool \
-	deps check unit vm-check crashtest demo bench sparse help
+.PHONY: all modules modules-all tool test-tools clean install install-modules install-tool install-units \
+	deps check unit vm-check crashtest demo bench sparse help dkms-src
 
 all: modules tool
 
@@ -117,7 +119,7 @@ bench:
 	@tests/bench/run $(if $(SCENARIOS),--scenarios "$(SCENARIOS)") $(if $(QUICK),--quick) \
 		$(if $(KERNEL),--kernel "$(KERNEL)") $(if $(PUBLISH),--publish)
 
-install: install-modules install-tool
+install: install-modules install-tool install-units
 
 install-modules: modules
 	$(MAKE) -C $(KDIR) M=$(BUILD)/$(KREL) INSTALL_MOD_DIR=kernel/drivers/md modules_install
@@ -125,6 +127,29 @@ install-modules: modules
 
 install-tool: tool
 	$(MAKE) -C tools/iofilterctl BUILD=$(BUILD) PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) install
+
+# What DKMS builds from (dkms.conf runs "make modules" there).
+DKMS_VER := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' $(SRC)/dkms.conf)
+DKMS_SRC ?= /usr/src/iofilter-$(DKMS_VER)
+dkms-src:
+	rm -rf $(DESTDIR)$(DKMS_SRC)
+	install -d $(DESTDIR)$(DKMS_SRC)
+	cp -r $(SRC)/Kbuild $(SRC)/Makefile $(SRC)/dkms.conf $(SRC)/drivers $(SRC)/include \
+		$(SRC)/scripts $(DESTDIR)$(DKMS_SRC)/
+
+# Boot activation: the systemd units (with this PREFIX's iofilterctl) and the
+# /etc/iofilter skeleton; nothing in /etc is overwritten but its README.
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+install-units:
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	for u in packaging/systemd/*.service; do \
+		sed 's#/usr/sbin/iofilterctl#$(PREFIX)/sbin/iofilterctl#g; s#/etc/iofilter#$(SYSCONFDIR)/iofilter#g' \
+			$$u > $(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/} && chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/} || exit 1; \
+	done
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/iofilter
+	install -d -m 0700 $(DESTDIR)$(SYSCONFDIR)/iofilter/policies.d $(DESTDIR)$(SYSCONFDIR)/iofilter/netdev.d
+	install -m 0644 packaging/etc/README $(DESTDIR)$(SYSCONFDIR)/iofilter/README
 
 clean:
 	rm -rf $(BUILD)

@@ -5,10 +5,13 @@
 #   1. scripts/deps.sh
 #   2. make modules-all      (every kernel in KVERS; any "warning:" fails)
 #   3. make tool, make unit  (host unit tests; skipped while the tool has no
-#                             Makefile)
+#                             Makefile), tests/units-check.sh (systemd-analyze
+#                             verify of packaging/systemd)
 #   4. tests/vm/run-suite --kernels "$KVERS" --tests "$TESTS"
-#   5. tests/selftest/check-runner, when RUNNER_SELFTEST=1
-#   6. tests/bench/run --quick, when it exists (one test)
+#   5. tests/dkms-check.sh: dkms add/build/install for every kernel, the VM
+#      test 02-dkms-autoload on the newest, dkms remove (one result)
+#   6. tests/selftest/check-runner, when RUNNER_SELFTEST=1
+#   7. tests/bench/run --quick, when it exists (one test)
 # Counts: each build step is one test; make unit's own "N passed, N failed"
 # line when it prints one (else one test); the VM suite's tests; the runner
 # self-check and the benchmark one test each.  Ends with the line
@@ -125,6 +128,12 @@ if [ -f tools/iofilterctl/Makefile ]; then
 		grep -E '^(not )?ok |passed|failed|FAIL' "$logs/unit.log" | tail -n 40
 		add_counts "unit" "$logs/unit.log" "$rc"
 		say "unit: $(elapsed "$t")"
+		t=$(date +%s)
+		say "tests/units-check.sh (systemd-analyze verify)"
+		tests/units-check.sh > "$logs/units.log" 2>&1
+		rc=$?
+		cat "$logs/units.log"
+		add_counts "systemd units" "$logs/units.log" "$rc"
 	else
 		tail -n 40 "$logs/tool.log"
 		result "build: tool" fail "$logs/tool.log"
@@ -148,9 +157,9 @@ older=${older% }
 # "# CHECK: crashtest" (long crash-point scenarios) runs in make crashtest
 # only, unless FULL=1 or TESTS is given.
 if [ -z "$TESTS" ] && [ "${FULL:-0}" != 1 ] && [ -n "$older" ]; then
-	light=$(grep -L -E '^# CHECK: (newest-kernel|crashtest)' tests/vm/t/*.sh |
+	light=$(grep -L -E '^# CHECK: (newest-kernel|crashtest|dkms)' tests/vm/t/*.sh |
 		xargs -n1 basename | sed 's/\.sh$//' | paste -sd, -)
-	newest_tests=$(grep -L '^# CHECK: crashtest' tests/vm/t/*.sh |
+	newest_tests=$(grep -L -E '^# CHECK: (crashtest|dkms)' tests/vm/t/*.sh |
 		xargs -n1 basename | sed 's/\.sh$//' | paste -sd, -)
 	say "VM tests on $older (tests not marked newest-kernel; FULL=1 runs all)"
 	RUNNER_SELFTEST=0 tests/vm/run-suite --kernels "$older" --tests "$light" 2>&1 |
@@ -168,6 +177,19 @@ else
 	add_counts "vm ($KVERS)" "$logs/vm.log" "${PIPESTATUS[0]}"
 fi
 say "VM tests: $(elapsed "$t")"
+
+# DKMS: install for every kernel, the autoload VM test on the newest, remove
+# (the install must not exist while other VM tests run: tests/README.md).
+t=$(date +%s)
+if [ -z "$TESTS" ] || [[ "$TESTS" == *dkms* ]]; then
+	say "tests/dkms-check.sh"
+	tests/dkms-check.sh --kernels "$KVERS" 2>&1 | tee "$logs/dkms.log"
+	if [ "${PIPESTATUS[0]}" = 0 ]; then
+		result "dkms" ok "$(elapsed "$t")"
+	else
+		result "dkms" fail "$logs/dkms.log"
+	fi
+fi
 
 if [ "${RUNNER_SELFTEST:-0}" = 1 ]; then
 	t=$(date +%s)

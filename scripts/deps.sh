@@ -21,6 +21,8 @@ packages=(
 	qemu-system-x86 busybox-static kmod xz-utils cpio
 	dmsetup cryptsetup-bin nbd-server nbd-client e2fsprogs keyutils fio
 	util-linux coreutils
+	# DKMS packaging (tests/dkms-check.sh), udev in the guest (23-ctl-udev)
+	dkms udev
 	# benchmarks
 	gnuplot-nox bcache-tools
 )

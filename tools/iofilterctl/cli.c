@@ -61,6 +61,11 @@ static const struct action actions[] = {
 	{ "flush", cmd_flush, 1, 1, 0, "VOLUME", "send \"flush\" to the cache and replicate filters",
 	  NULL },
 	{ "resync", cmd_resync, 1, 1, 0, "VOLUME", "send \"resync\" to the replicate filters", NULL },
+	{ "apply-all", cmd_apply_all, 1, 1, O_DRY_RUN, "DIR [--dry-run]",
+	  "apply every DIR/*.yaml in name order (boot activation)",
+	  "  --dry-run   show the changes and change nothing\n" },
+	{ "detach-all", cmd_detach_all, 1, 1, 0, "DIR",
+	  "detach every volume DIR/*.yaml names, flushing first (shutdown)", NULL },
 	{ "version", cmd_version, 0, 0, 0, "", "show the tool's and the kernel module's versions",
 	  NULL },
 	{ "help", cmd_help, 0, 1, 0, "[VERB]", "show help for a verb", NULL },
@@ -80,6 +85,7 @@ static const struct option long_opts[] = {
 	{ "reset", no_argument, NULL, 'r' },
 	{ "strict", no_argument, NULL, 's' },
 	{ "version", no_argument, NULL, 'V' },
+	{ "noudevsync", no_argument, NULL, 'U' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -96,6 +102,8 @@ static void usage(FILE *fp)
 		"  -q, --quiet             print errors only\n"
 		"  -v, --verbose           say what is done (twice: libdevmapper too)\n"
 		"      --noheadings        no column headings in tables\n"
+		"      --noudevsync        do not wait for udev; make the device nodes here\n"
+		"                          (also with DM_DISABLE_UDEV=1 in the environment)\n"
 		"  -h, --help              help (after a verb: help for the verb)\n"
 		"\nExit codes: 0 ok, 1 invalid input, 2 permission denied, 3 out of memory,\n"
 		"4 no such device/volume/module, 5 busy/exists, 6 kernel refused, 7 partially applied.\n"
@@ -220,6 +228,9 @@ static int parse_and_run(int argc, char **argv)
 		case 'V':
 			version = true;
 			break;
+		case 'U':
+			udev_sync = false;
+			break;
 		case 'n':
 			bit = O_DRY_RUN;
 			c.dry_run = true;
@@ -326,6 +337,11 @@ int iofctl_main(int argc, char **argv)
 	ofmt = OFMT_TEXT;
 	verbosity = 0;
 	noheadings = false;
+	/*
+	 * libdevmapper's own switch, set at all (as dmsetup and lvm read it):
+	 * no udev, the library makes the nodes.
+	 */
+	udev_sync = !getenv("DM_DISABLE_UDEV");
 	report_reset();
 	if (!out_fp)
 		out_fp = stdout;

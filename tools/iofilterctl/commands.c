@@ -817,6 +817,16 @@ int cmd_detach(struct cmd *c)
 		code = report_error(EXIT_NODEV, vol, 0, "/dev/mapper/%s is not an iofilter volume", vol);
 		goto out;
 	}
+	/*
+	 * With udev, its probe of the device (blkid after the change event a
+	 * writer's close makes, e.g. an unmount at shutdown) holds it for an
+	 * instant: give it 2 s before calling the device busy.
+	 */
+	for (i = 0; udev_sync && di.open_count > 0 && i < 20; i++) {
+		usleep(100000);
+		if (dmx_info(vol, &di))
+			break;
+	}
 	if (di.open_count > 0) {
 		code = report_error(EXIT_BUSY, vol, -EBUSY, "/dev/mapper/%s is in use (open %d time%s)", vol,
 				    di.open_count, di.open_count == 1 ? "" : "s");

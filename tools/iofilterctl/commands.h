@@ -25,6 +25,9 @@ int cmd_message(struct cmd *c);
 int cmd_flush(struct cmd *c);
 int cmd_resync(struct cmd *c);
 int cmd_version(struct cmd *c);
+/* boot.c */
+int cmd_apply_all(struct cmd *c);
+int cmd_detach_all(struct cmd *c);
 
 /* For the tests: how long detach waits for a filter to become clean. */
 extern unsigned detach_wait_ms;

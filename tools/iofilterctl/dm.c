@@ -2,9 +2,14 @@
 /*
  * iofilterctl: device-mapper through libdevmapper.
  *
- * The test VM runs no udev: udev sync is off and the library creates the
- * /dev/mapper nodes itself (dm_task_update_nodes()); if a node is still
- * missing after that, we make it.
+ * With udev (the default, as dmsetup, cryptsetup and lvm do it): resume and
+ * remove carry a udev cookie and wait for udev to finish, so
+ * /dev/mapper/<name> (a udev symlink, made on the resume's change event) is
+ * there when apply returns and gone when detach does.  When udev is not
+ * running, libdevmapper notices and makes the nodes itself.  Without udev
+ * (--noudevsync, DM_DISABLE_UDEV=1: the test VMs) sync is off, the library
+ * makes the nodes at once (dm_task_update_nodes()), and if a node is still
+ * missing after that, we make it: only in this mode does the tool mknod.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -45,7 +50,9 @@ static void dm_log(int level, const char *file, int line, int dm_errno, const ch
 void dmx_init(void)
 {
 	dm_log_with_errno_init(dm_log);
-	dm_udev_set_sync_support(0);
+	dm_udev_set_sync_support(udev_sync);
+	if (udev_sync && !dm_udev_get_sync_support())
+		info("udev is not running: libdevmapper makes the device nodes");
 }
 
 void dmx_exit(void)
@@ -133,12 +140,31 @@ out:
 	return r;
 }
 
+/*
+ * Run a task that makes a uevent (resume, remove) and, with udev
+ * sync, wait until udev has processed it (95-dm-notify.rules releases the
+ * cookie).  The wait follows a failed run too: it drops the cookie.
+ */
+static int run_synced(struct dm_task *dmt)
+{
+	uint32_t cookie = 0;
+	int r = 0;
+
+	if (udev_sync && !dm_task_set_cookie(dmt, &cookie, 0))
+		return -ENOMEM;
+	if (!dm_task_run(dmt))
+		r = task_errno(dmt);
+	if (udev_sync)
+		dm_udev_wait(cookie);
+	return r;
+}
+
 static int add_target(struct dm_task *dmt, uint64_t sectors, const char *params)
 {
 	return dm_task_add_target(dmt, 0, sectors, IOFILTER_TARGET_NAME, params) ? 0 : -ENOMEM;
 }
 
-/* Make sure /dev/mapper/<name> exists (no udev). */
+/* Without udev: make sure /dev/mapper/<name> exists after create. */
 static int ensure_node(const char *name)
 {
 	struct dmx_info di;
@@ -146,6 +172,8 @@ static int ensure_node(const char *name)
 	char *path;
 	int r;
 
+	if (udev_sync)
+		return 0;	/* udev makes it on resume: check_node() */
 	dm_task_update_nodes();
 	path = xasprintf("%s/%s", dm_dir(), name);
 	if (!stat(path, &st) && S_ISBLK(st.st_mode)) {
@@ -179,6 +207,11 @@ int dmx_create(const char *name, uint64_t sectors, const char *params)
 		return -ENOMEM;
 	/* A uuid prefix names the owner, like CRYPT- and LVM-. */
 	snprintf(uuid, sizeof(uuid), "IOFILTER-%s", name);
+	/*
+	 * No cookie: a create without a table makes no uevent of dm's own
+	 * (udev ignores the disk's "add" until the resume's "change"), so
+	 * nobody would release it (dmsetup create --notable does the same).
+	 */
 	if (!dm_task_set_uuid(dmt, uuid))
 		r = -ENOMEM;
 	else if (!dm_task_run(dmt))
@@ -216,18 +249,42 @@ int dmx_reload(const char *name, uint64_t sectors, const char *params)
 	return r;
 }
 
+/*
+ * With udev sync: after the resume's wait the node must be there; if it is
+ * not, udev runs without the device-mapper rules (55-dm.rules,
+ * 95-dm-notify.rules) and nobody will make it.
+ */
+static int check_node(const char *name)
+{
+	struct stat st;
+	char *path;
+	int r = 0;
+
+	if (!udev_sync || !dm_udev_get_sync_support())
+		return 0;
+	path = xasprintf("%s/%s", dm_dir(), name);
+	if (stat(path, &st) < 0 || !S_ISBLK(st.st_mode)) {
+		r = -ENODEV;
+		snprintf(last_error, sizeof(last_error),
+			 "udev did not make %s (device-mapper udev rules missing? --noudevsync makes the nodes without udev)",
+			 path);
+	}
+	free(path);
+	return r;
+}
+
 int dmx_resume(const char *name)
 {
 	struct dm_task *dmt = task(DM_DEVICE_RESUME, name);
-	int r = 0;
+	int r;
 
 	if (!dmt)
 		return -ENOMEM;
-	if (!dm_task_run(dmt))
-		r = task_errno(dmt);
+	r = run_synced(dmt);
 	dm_task_destroy(dmt);
-	dm_task_update_nodes();
-	return r;
+	if (!udev_sync)
+		dm_task_update_nodes();
+	return r ? r : check_node(name);
 }
 
 int dmx_remove(const char *name)
@@ -243,9 +300,10 @@ int dmx_remove(const char *name)
 	if (dmx_info(name, &di))
 		di.exists = false;
 	dm_task_retry_remove(dmt);
-	if (!dm_task_run(dmt))
-		r = task_errno(dmt);
+	r = run_synced(dmt);
 	dm_task_destroy(dmt);
+	if (udev_sync)
+		return r;
 	dm_task_update_nodes();
 	if (r || !di.exists)
 		return r;

@@ -19,6 +19,25 @@
 
 #define CTL_PATH "/dev/" IOFILTER_CTL_NAME
 
+/*
+ * Load the core when its control device is missing, as libdevmapper loads
+ * dm-mod for /dev/mapper/control: modprobe, so that its dependencies come
+ * along (depmod).  The node is devtmpfs's (or udev's, then it may lag).
+ */
+static int load_core(void)
+{
+	struct stat st;
+	int i;
+
+	if (!stat("/sys/class/misc/" IOFILTER_CTL_NAME, &st))
+		return 0;
+	if (iof_sys_load_module("iofilter", false))
+		return -ENOENT;
+	for (i = 0; i < 100 && access(CTL_PATH, F_OK) < 0; i++)
+		usleep(20000);
+	return 0;
+}
+
 int iof_sys_open(void)
 {
 	unsigned maj, min;
@@ -29,9 +48,14 @@ int iof_sys_open(void)
 		return fd;
 	if (errno != ENOENT)
 		return -errno;
+	if (load_core())
+		return -ENOENT;
+	fd = open(CTL_PATH, O_RDWR | O_CLOEXEC);
+	if (fd >= 0 || errno != ENOENT || udev_sync)
+		return fd >= 0 ? fd : -errno;
 	/*
 	 * No node but the module is loaded: a /dev without devtmpfs or udev
-	 * (the test VM).  Make the node from sysfs, root only.
+	 * (--noudevsync).  Make the node from sysfs, root only.
 	 */
 	if (read_devt_file("/sys/class/misc/" IOFILTER_CTL_NAME "/dev", &maj, &min))
 		return -ENOENT;

@@ -16,6 +16,7 @@
 #include <linux/fs.h>
 #include <linux/loop.h>
 
+#include "kapi.h"
 #include "loop.h"
 #include "util.h"
 
@@ -49,7 +50,7 @@ int blkdev_path(dev_t rdev, char *buf, size_t len)
 	return r;
 }
 
-/* Open a block device by number; make the node if /dev lacks it (no udev). */
+/* Open a block device by number; make the node if /dev lacks it (--noudevsync only). */
 static int open_rdev(dev_t rdev, int flags, char *name, size_t len)
 {
 	char path[300];
@@ -60,6 +61,8 @@ static int open_rdev(dev_t rdev, int flags, char *name, size_t len)
 	if (r)
 		return r;
 	if (stat(path, &st) < 0 && errno == ENOENT) {
+		if (udev_sync)
+			return -ENOENT;
 		if (mknod(path, S_IFBLK | 0600, rdev) < 0 && errno != EEXIST)
 			return -errno;
 	} else if (!S_ISBLK(st.st_mode) || st.st_rdev != rdev) {
@@ -180,6 +183,13 @@ static int open_loop_control(void)
 
 	if (fd >= 0 || errno != ENOENT)
 		return fd >= 0 ? fd : -errno;
+	if (udev_sync) {
+		/* Not a node of ours to make: load the driver, devtmpfs makes it. */
+		if (iof_sys_load_module("loop", false))
+			return -ENODEV;
+		fd = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+		return fd >= 0 ? fd : errno == ENOENT ? -ENODEV : -errno;
+	}
 	read_devt_file("/sys/class/misc/loop-control/dev", &maj, &min);
 	if (mknod("/dev/loop-control", S_IFCHR | 0600, makedev(maj, min)) < 0) {
 		if (errno != EEXIST)

@@ -14,6 +14,7 @@
 FILE *out_fp;
 FILE *err_fp;
 int verbosity;
+bool udev_sync = true;
 
 int errno_exit(int err)
 {

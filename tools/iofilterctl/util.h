@@ -31,6 +31,11 @@ enum {
 extern FILE *out_fp;
 extern FILE *err_fp;
 extern int verbosity;	/* -1 quiet, 0 normal, 1+ verbose */
+/*
+ * Device nodes: false with --noudevsync or DM_DISABLE_UDEV=1 in the
+ * environment (no udev: libdevmapper and this tool make the nodes).
+ */
+extern bool udev_sync;
 
 /* Map an errno to an exit code. */
 int errno_exit(int err);

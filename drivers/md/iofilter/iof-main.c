@@ -361,3 +361,5 @@ module_exit(iofilter_exit);
 MODULE_DESCRIPTION(DM_NAME " per-volume I/O filter framework");
 MODULE_AUTHOR("The iofilter authors");
 MODULE_LICENSE("GPL");
+/* dm loads a target's module by "dm-<target>" (dm_get_target_type()). */
+MODULE_ALIAS("dm-" IOFILTER_TARGET_NAME);

@@ -794,6 +794,43 @@ static void t_kernel_errors(void)
 	free(path);
 }
 
+/* apply-all: name order, hidden and non-yaml files skipped, goes on after a failure. */
+static void t_apply_all(void)
+{
+	char *dir = path_in_tmp("boot.d"), *none = path_in_tmp("no-such.d");
+	char *a, *b, *c, *h, *exp;
+
+	mkdir(dir, 0755);
+	a = policy_file("boot.d/20-a.yaml", POL_A);
+	b = policy_file("boot.d/10-bad.yaml", "version: 1\nvolumes: 3\n");
+	c = policy_file("boot.d/README", "not a policy");
+	h = policy_file("boot.d/.00-hidden.yaml", "not a policy");
+	kernel_setup();
+	cli("apply-all", dir, NULL);
+	CHECK_INT(last.code, 1);
+	exp = xasprintf("vm1: created /dev/mapper/vm1 over /dev/loop0 (8MiB): 1 filter, 2 rules, generation 1\n"
+			"apply-all: %s: 2 policies, 1 failed\n", dir);
+	CHECK_STR(last.out, exp);
+	free(exp);
+	exp = xasprintf("iofilterctl: apply-all: %s: not applied (exit 1)\n", b);
+	CHECK_HAS(last.err, exp);
+	free(exp);
+	cli("apply-all", dir, NULL);
+	CHECK_HAS(last.out, "vm1: no changes\n");
+	cli("apply-all", none, NULL);
+	CHECK_INT(last.code, 0);
+	cli("detach-all", none, NULL);
+	CHECK_INT(last.code, 0);
+	cli("apply-all", NULL);
+	CHECK_INT(last.code, 1);
+	free(a);
+	free(b);
+	free(c);
+	free(h);
+	free(dir);
+	free(none);
+}
+
 static void t_apply_create_and_idempotent(void)
 {
 	char *path = policy_file("kb.yaml", POL_A), *exp;
@@ -1742,6 +1779,7 @@ int main(int argc, char **argv)
 	run("apply_validation_first", t_apply_validation_first);
 	run("apply_two_volumes_partial", t_apply_two_volumes_partial);
 	run("apply_many_instances", t_apply_many_instances);
+	run("apply_all", t_apply_all);
 	run("status", t_status);
 	run("stats", t_stats);
 	run("filters", t_filters);
