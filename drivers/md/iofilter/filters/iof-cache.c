@@ -1157,7 +1157,9 @@ static bool cache_is_dirty(struct iofilter_instance *fi)
  * postsuspend (no bio in flight any more) waits for the copies in flight,
  * stops the tick and commits.  Bios still mapped before postsuspend get
  * their flushes and FUA commits as usual.  resume (also when dm gives the
- * suspend up) starts it all again.
+ * suspend up) starts it all again.  A new instance starts suspended: the
+ * core calls resume once it is on a live volume (at once, or when a volume
+ * loaded but not yet resumed, or suspended, resumes).
  */
 static void cache_presuspend(struct iofilter_instance *fi)
 {
@@ -1416,7 +1418,8 @@ static struct iofilter_instance *cache_create(struct iofilter_volume *vol,
 	r = cc_meta_open(cc, fmt, error, error_len);
 	if (r)
 		goto bad;
-	queue_delayed_work(cc->wq, &cc->tick, CC_TICK);
+	/* no tick, promotion or writeback before resume (see presuspend) */
+	cc->suspended = true;
 	cc->fi.io_boundary = cc->block_sectors;	/* one block per bio */
 	return &cc->fi;
 
