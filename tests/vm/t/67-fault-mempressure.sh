@@ -59,10 +59,11 @@ fi
 echo +memory > $CG/cgroup.subtree_control 2> /dev/null || true
 mkdir -p $CG/iof-mp || fail "cgroup"
 echo $((48 << 20)) > $CG/iof-mp/memory.max || fail "memory.max"
+# shellcheck disable=SC2317 # the EXIT trap
 restore() {
 	echo "$old_min" > /proc/sys/vm/min_free_kbytes
 	[ -n "${HOG:-}" ] && kill "$HOG" 2> /dev/null
-	rmdir $CG/iof-mp 2> /dev/null
+	rmdir "$CG/iof-mp" 2> /dev/null
 	umount "$T/mnt" 2> /dev/null
 }
 trap restore EXIT
