@@ -16,6 +16,7 @@
 #include "dm.h"
 #include "kapi.h"
 #include "loop.h"
+#include "qnbd.h"
 #include "output.h"
 #include "policy.h"
 #include "util.h"
@@ -307,7 +308,9 @@ int cmd_status(struct cmd *c)
 		kname(s->name, v[i].name, sizeof(s->name));
 		if (blkdev_path(od, s->origin_path, sizeof(s->origin_path)))
 			s->origin_path[0] = '\0';
-		if (loop_backing_file(od, s->backing_file, sizeof(s->backing_file)))
+		if (loop_backing_file(od, s->backing_file, sizeof(s->backing_file)) &&
+		    nbd_backing_file(od, s->backing_file, sizeof(s->backing_file), s->backing_format,
+				     sizeof(s->backing_format)))
 			s->backing_file[0] = '\0';
 		r = kapi_list_instances(&k, s->name, &ii, &ni);
 		if (r == -ENODEV) {
@@ -794,6 +797,7 @@ int cmd_detach(struct cmd *c)
 	size_t nt = 0, ni = 0, n = 0, i, j;
 	char *type = NULL, *params = NULL;
 	uint64_t sectors;
+	unsigned maj, min;
 	bool removed = false;
 	int code, r;
 
@@ -881,6 +885,13 @@ int cmd_detach(struct cmd *c)
 		goto out;
 	}
 	removed = true;
+	/* An image apply served with qemu-nbd: disconnect it, which closes the image. */
+	if (sscanf(params, "%u:%u", &maj, &min) == 2) {
+		r = nbd_detach(makedev(maj, min));
+		if (r < 0)
+			code = report_error(errno_exit(r), vol, r, "disconnect the image's NBD device %u:%u: %s",
+					    maj, min, strerror(-r));
+	}
 out:
 	show_detach(vol, m, n, removed);
 	for (i = 0; i < n; i++)
