@@ -7,11 +7,12 @@
 #   3. make tool, make unit  (host unit tests; skipped while the tool has no
 #                             Makefile)
 #   4. tests/vm/run-suite --kernels "$KVERS" --tests "$TESTS"
-#   5. tests/selftest/check-runner, when RUNNER_SELFTEST=1
-#   6. tests/bench/run --quick, when it exists (one test)
+#   5. tests/demo-check.sh (make demo in a fresh clone), when FULL=1
+#   6. tests/selftest/check-runner, when RUNNER_SELFTEST=1
+#   7. tests/bench/run --quick, when it exists (one test)
 # Counts: each build step is one test; make unit's own "N passed, N failed"
-# line when it prints one (else one test); the VM suite's tests; the runner
-# self-check and the benchmark one test each.  Ends with the line
+# line when it prints one (else one test); the VM suite's tests; the demo,
+# the runner self-check and the benchmark one test each.  Ends with the line
 # "N skipped" and then, last, "N passed, N failed" (the line CI reads); exit
 # status 0 iff nothing failed.
 #
@@ -168,6 +169,21 @@ else
 	add_counts "vm ($KVERS)" "$logs/vm.log" "${PIPESTATUS[0]}"
 fi
 say "VM tests: $(elapsed "$t")"
+
+# make demo as a new user runs it, in a fresh clone (tests/demo-check.sh):
+# it builds again and boots a VM, about 4 minutes, so with FULL=1 only.
+t=$(date +%s)
+if [ "${FULL:-0}" = 1 ] && [ -z "$TESTS" ]; then
+	say "make demo in a fresh clone (tests/demo-check.sh)"
+	if tests/demo-check.sh > "$logs/demo-check.log" 2>&1; then
+		result "demo (fresh clone)" ok "$(elapsed "$t")"
+	else
+		tail -n 30 "$logs/demo-check.log"
+		result "demo (fresh clone)" fail "$logs/demo-check.log"
+	fi
+else
+	result "demo (fresh clone)" skip "FULL=1 runs it (about 4 minutes)"
+fi
 
 if [ "${RUNNER_SELFTEST:-0}" = 1 ]; then
 	t=$(date +%s)
