@@ -171,7 +171,7 @@ fi
 say "VM tests: $(elapsed "$t")"
 
 # make demo as a new user runs it, in a fresh clone (tests/demo-check.sh):
-# it builds again and boots a VM, about 4 minutes, so with FULL=1 only.
+# it builds again and boots a VM, about 3.5 minutes, so with FULL=1 only.
 t=$(date +%s)
 if [ "${FULL:-0}" = 1 ] && [ -z "$TESTS" ]; then
 	say "make demo in a fresh clone (tests/demo-check.sh)"
@@ -182,7 +182,7 @@ if [ "${FULL:-0}" = 1 ] && [ -z "$TESTS" ]; then
 		result "demo (fresh clone)" fail "$logs/demo-check.log"
 	fi
 else
-	result "demo (fresh clone)" skip "FULL=1 runs it (about 4 minutes)"
+	result "demo (fresh clone)" skip "FULL=1 runs it (about 3.5 minutes)"
 fi
 
 if [ "${RUNNER_SELFTEST:-0}" = 1 ]; then

@@ -7,7 +7,7 @@
 # says that a part of the product is missing ("not built", "skipping",
 # "stands in"), or when it does not end with "demo ok".  Prints the time
 # it took.  scripts/check.sh runs it with FULL=1 (it builds the modules
-# again and boots a VM: about 4 minutes under emulation).
+# again and boots a VM: about 3.5 minutes under emulation).
 #
 #   tests/demo-check.sh [KEEP=1 keeps the clone]
 set -uo pipefail
