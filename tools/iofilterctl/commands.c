@@ -728,7 +728,9 @@ static bool confirm(const char *question)
 	return !strcmp(line, "y\n") || !strcmp(line, "yes\n") || !strcmp(line, "Y\n");
 }
 
-static void show_detach(const char *vol, const struct msg_result *m, size_t n, bool removed)
+/* released: the NBD device whose qemu-nbd detach disconnected, or NULL */
+static void show_detach(const char *vol, const struct msg_result *m, size_t n, bool removed,
+			const char *released)
 {
 	size_t i;
 
@@ -744,14 +746,16 @@ static void show_detach(const char *vol, const struct msg_result *m, size_t n, b
 				json_str(&j, NULL, m[i].name);
 		json_arr_close(&j);
 		json_bool(&j, "removed", removed);
+		json_str(&j, "disconnected", released);
 		json_reports(&j);
 		json_obj_close(&j);
 		json_end(&j);
 		return;
 	}
 	if (removed && verbosity >= 0)
-		fprintf(out_fp, "%s: detached (/dev/mapper/%s removed%s)\n", vol, vol,
-			n ? ", filters flushed first" : "");
+		fprintf(out_fp, "%s: detached (/dev/mapper/%s removed%s%s%s)\n", vol, vol,
+			n ? ", filters flushed first" : "",
+			released ? ", qemu-nbd disconnected from " : "", released ? released : "");
 }
 
 /* Wait until no instance of the volume is dirty. */
@@ -798,12 +802,14 @@ int cmd_detach(struct cmd *c)
 	char *type = NULL, *params = NULL;
 	uint64_t sectors;
 	unsigned maj, min;
+	char nbd[300];
+	const char *released = NULL;
 	bool removed = false;
 	int code, r;
 
 	code = open_kernel(&k);
 	if (code) {
-		show_detach(vol, NULL, 0, false);
+		show_detach(vol, NULL, 0, false, NULL);
 		return code;
 	}
 	dmx_init();
@@ -887,13 +893,17 @@ int cmd_detach(struct cmd *c)
 	removed = true;
 	/* An image apply served with qemu-nbd: disconnect it, which closes the image. */
 	if (sscanf(params, "%u:%u", &maj, &min) == 2) {
+		if (blkdev_path(makedev(maj, min), nbd, sizeof(nbd)))
+			snprintf(nbd, sizeof(nbd), "%u:%u", maj, min);
 		r = nbd_detach(makedev(maj, min));
 		if (r < 0)
-			code = report_error(errno_exit(r), vol, r, "disconnect the image's NBD device %u:%u: %s",
-					    maj, min, strerror(-r));
+			code = report_error(errno_exit(r), vol, r, "disconnect %s (qemu-nbd): %s", nbd,
+					    strerror(-r));
+		else if (r)
+			released = nbd;
 	}
 out:
-	show_detach(vol, m, n, removed);
+	show_detach(vol, m, n, removed, released);
 	for (i = 0; i < n; i++)
 		free(m[i].result);
 	free(m);

@@ -1544,6 +1544,28 @@ const char *const image_formats[] = {
 /* ---- checks against the system ---- */
 
 /*
+ * The format of an image already attached the way apply attaches images:
+ * raw when a loop device backs it, the format its qemu-nbd was started
+ * with (and the size it serves) when iofilterctl's qemu-nbd serves it.
+ */
+static bool attached_format(const struct stat *st, struct image_info *ii)
+{
+	char dev[300], path[4096];
+	dev_t rdev;
+
+	if (loop_find(st, dev, sizeof(dev), &rdev) == 1) {
+		snprintf(ii->format, sizeof(ii->format), "raw");
+		return true;
+	}
+	if (nbd_find(st, dev, sizeof(dev), &rdev) == 1 &&
+	    !nbd_backing_file(rdev, path, sizeof(path), ii->format, sizeof(ii->format)) &&
+	    ii->format[0] && !blkdev_size_rdev(rdev, &ii->size))
+		return true;
+	memset(ii, 0, sizeof(*ii));
+	return false;
+}
+
+/*
  * An image file: raw goes through a loop device; another format (qemu's
  * "qemu-img info" tells which, unless "format:" names it) through
  * qemu-nbd, with the image's virtual size.
@@ -1558,6 +1580,12 @@ static void check_image(struct pctx *c, struct pvolume *v, const struct stat *st
 	memset(&ii, 0, sizeof(ii));
 	if (v->format && !strcmp(v->format, "raw")) {
 		snprintf(ii.format, sizeof(ii.format), "raw");
+	} else if (!v->format && attached_format(st, &ii)) {
+		/*
+		 * Already attached (a live volume): keep what it is, do not
+		 * probe again (a guest may have written a header into its raw
+		 * disk since, and qemu-img is slow to start).
+		 */
 	} else {
 		r = image_probe(v->path, v->format, &ii, emsg, sizeof(emsg));
 		if (r) {

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# DESCRIPTION: iofilterctl with qcow2 images (qemu-nbd): apply, verified I/O that lands in the image, status shows the image and format, re-apply reuses, detach disconnects the NBD device and closes the image; missing, corrupt, mismatched, unsupported and backing-file images are file:line:col errors that leave nothing attached
+# DESCRIPTION: iofilterctl with qcow2 images (qemu-nbd): apply, verified I/O that lands in the image, status shows the image and format, re-apply reuses, detach disconnects the NBD device and closes the image; a live raw volume is not re-probed; missing, corrupt, unsupported and backing-file images are file:line:col errors that leave nothing attached
 # CHECK: newest-kernel
 # TIMEOUT: 300
 # REQUIRES: dmsetup fio jq qemu-img qemu-nbd pgrep mod:nbd iofilter tool
@@ -55,7 +55,7 @@ ctl_rc 0 -o json status t-qimg
 jq_true '.volumes[0].origin.backing_file == "'"$Q"'" and .volumes[0].origin.backing_format == "qcow2"'
 
 # ---- I/O through the volume reaches the image
-fio_verify /dev/mapper/t-qimg 8M
+fio_verify /dev/mapper/t-qimg 4M
 [ "$(inst_stat t-qimg cnt writes)" -gt 0 ] || fail "no writes counted"
 head -c $((4 * MiB)) /dev/urandom > "$T/ref"
 dd if="$T/ref" of=/dev/mapper/t-qimg bs=1M seek=20 oflag=direct conv=fsync status=none ||
@@ -67,7 +67,8 @@ out_has "^t-qimg: no changes$"
 assert_eq "$NBD" "$(nbd_used)" "NBD device after re-apply"
 
 # ---- detach: the NBD device disconnected, qemu-nbd gone, the image closed and clean
-ctl_rc 0 detach t-qimg --yes
+ctl_rc 0 -o json detach t-qimg --yes
+jq_true '.removed == true and .disconnected == "/dev/'"${NBD##*/}"'"'
 nothing_left "detach"
 run qemu-img check -q "$Q" || fail "qemu-img check after detach"
 run qemu-img convert -f qcow2 -O raw "$Q" "$T/out.raw" || fail "qemu-img convert"
@@ -77,7 +78,20 @@ cmp -n $((4 * MiB)) -i $((20 * MiB)):0 "$T/out.raw" "$T/ref" || fail "the image 
 ctl_rc 0 apply "$T/q.yaml"
 cmp -n $((4 * MiB)) -i $((20 * MiB)):0 /dev/mapper/t-qimg "$T/ref" || fail "read back after re-apply"
 ctl_rc 0 detach t-qimg --yes
+out_has "^t-qimg: detached \(/dev/mapper/t-qimg removed, qemu-nbd disconnected from /dev/nbd[0-9]+\)$"
 nothing_left "second detach"
+
+# ---- a live raw volume keeps its format when its guest writes a qcow2 header
+truncate -s 8M "$T/guest.raw"
+policy "$T/raw.yaml" "$T/guest.raw"
+ctl_rc 0 apply "$T/raw.yaml"
+out_has "^t-qimg: created /dev/mapper/t-qimg over /dev/loop[0-9]+ \(8MiB\)"
+{ printf 'QFI\xfb\x00\x00\x00\x03'; head -c 4088 /dev/zero; } |
+	dd of=/dev/mapper/t-qimg bs=4k count=1 oflag=direct status=none || fail "write the header"
+ctl_rc 0 apply "$T/raw.yaml"
+out_has "^t-qimg: no changes$"
+ctl_rc 0 detach t-qimg --yes
+nothing_left "raw detach"
 
 # ---- bad images: exit 1, an error at file:line:col, nothing attached
 kstate "$T/k0"
@@ -93,8 +107,6 @@ bad missing "$T/nope.qcow2" "" "image \"$T/nope.qcow2\": No such file or directo
 { printf 'QFI\xfb\x00\x00\x00\x03'; head -c 120 /dev/zero; } > "$T/garbage.qcow2"
 truncate -s 1M "$T/garbage.qcow2"
 bad garbage "$T/garbage.qcow2" "" "image \"$T/garbage.qcow2\": Could not open .*"
-truncate -s 8M "$T/plain.raw"
-bad mismatch "$T/plain.raw" qcow2 "image \"$T/plain.raw\": Could not open .*not in qcow2 format"
 bad unsupported "$Q" vhd "unsupported image format \"vhd\""
 run qemu-img create -q -f qcow2 -b "$Q" -F qcow2 "$T/overlay.qcow2" || fail "overlay"
 bad backing "$T/overlay.qcow2" "" "image \"$T/overlay.qcow2\" looks like qcow2 with a backing file"

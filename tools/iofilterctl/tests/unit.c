@@ -1615,7 +1615,8 @@ static void t_detach(void)
 	CHECK_INT(last.code, 0);
 	cli("-o", "json", "detach", "--yes", "vm1", NULL);
 	CHECK_STR(last.out, "{\n  \"volume\": \"vm1\",\n  \"flushed\": [\n    \"rep\",\n    \"ssd\"\n  ],\n"
-			    "  \"removed\": true,\n  \"errors\": [],\n  \"warnings\": []\n}\n");
+			    "  \"removed\": true,\n  \"disconnected\": null,\n  \"errors\": [],\n"
+			    "  \"warnings\": []\n}\n");
 	free(a);
 }
 
