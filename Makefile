@@ -39,7 +39,7 @@ DESTDIR ?=
 
 KSRC_DIRS := drivers include
 .PHONY: all modules modules-all tool test-tools clean install install-modules install-tool install-units \
-	deps check unit vm-check crashtest demo bench sparse help dkms-src
+	deps check unit vm-check crashtest demo demo-run bench sparse help dkms-src
 
 all: modules tool
 
@@ -109,10 +109,29 @@ crashtest:
 		tests/vm/run-suite $(if $(KVERS),--kernels "$(KVERS)") --tests '6?-crash-*' --keep; \
 		rc=$$?; rm -f $(BUILD)/vm/crash.conf; exit $$rc
 
+# make demo: packages first, then a new make: KVERS and KDIR are computed when
+# the Makefile is read, before deps.sh has installed the kernels on a fresh
+# machine.  Each step that fails stops the demo, named, with a non-zero exit.
+# The demo runs on the newest supported kernel (DEMO_KERNEL=REL for another).
 demo:
-	@scripts/deps.sh
-	@$(MAKE) --no-print-directory modules-all tool KVERS="$(firstword $(KVERS))" >/dev/null 2>&1
-	@tests/vm/run-demo --kernel "$(firstword $(KVERS))"
+	@echo "==> step 1/3: packages (scripts/deps.sh)"
+	@scripts/deps.sh || { echo "make demo: FAILED at step 1/3, packages (scripts/deps.sh)" >&2; exit 1; }
+	@$(MAKE) --no-print-directory demo-run
+
+DEMO_KERNEL ?= $(lastword $(KVERS))
+demo-run:
+	@test -n "$(DEMO_KERNEL)" || { echo "make demo: FAILED at step 2/3, build: no supported kernel" \
+		"with headers installed (6.1 or 6.12); scripts/deps.sh should have installed them" >&2; exit 1; }
+	@echo "==> step 2/3: build the modules for $(DEMO_KERNEL) and iofilterctl (log: $(BUILD)/demo-build.log)"
+	@mkdir -p $(BUILD)
+	@if ! $(MAKE) --no-print-directory modules tool KDIR=/lib/modules/$(DEMO_KERNEL)/build \
+			> $(BUILD)/demo-build.log 2>&1; then \
+		tail -n 25 $(BUILD)/demo-build.log >&2; \
+		echo "make demo: FAILED at step 2/3, build (whole log: $(BUILD)/demo-build.log)" >&2; exit 1; \
+	fi
+	@echo "==> step 3/3: the demo in a VM (tests/vm/run-demo)"
+	@tests/vm/run-demo --kernel "$(DEMO_KERNEL)" || \
+		{ echo "make demo: FAILED at step 3/3, the demo in the VM (see above)" >&2; exit 1; }
 
 # make bench [SCENARIOS=pattern] [QUICK=1] [KERNEL=rel] [PUBLISH=1]: see tests/bench/run
 bench:

@@ -10,11 +10,12 @@
 #   4. tests/vm/run-suite --kernels "$KVERS" --tests "$TESTS"
 #   5. tests/dkms-check.sh: dkms add/build/install for every kernel, the VM
 #      test 02-dkms-autoload on the newest, dkms remove (one result)
-#   6. tests/selftest/check-runner, when RUNNER_SELFTEST=1
-#   7. tests/bench/run --quick, when it exists (one test)
+#   6. tests/demo-check.sh (make demo in a fresh clone), when FULL=1
+#   7. tests/selftest/check-runner, when RUNNER_SELFTEST=1
+#   8. tests/bench/run --quick, when it exists (one test)
 # Counts: each build step is one test; make unit's own "N passed, N failed"
-# line when it prints one (else one test); the VM suite's tests; the runner
-# self-check and the benchmark one test each.  Ends with the line
+# line when it prints one (else one test); the VM suite's tests; the demo,
+# the runner self-check and the benchmark one test each.  Ends with the line
 # "N skipped" and then, last, "N passed, N failed" (the line CI reads); exit
 # status 0 iff nothing failed.
 #
@@ -189,6 +190,21 @@ if [ -z "$TESTS" ] || [[ "$TESTS" == *dkms* ]]; then
 	else
 		result "dkms" fail "$logs/dkms.log"
 	fi
+fi
+
+# make demo as a new user runs it, in a fresh clone (tests/demo-check.sh):
+# it builds again and boots a VM, about 3.5 minutes, so with FULL=1 only.
+t=$(date +%s)
+if [ "${FULL:-0}" = 1 ] && [ -z "$TESTS" ]; then
+	say "make demo in a fresh clone (tests/demo-check.sh)"
+	if tests/demo-check.sh > "$logs/demo-check.log" 2>&1; then
+		result "demo (fresh clone)" ok "$(elapsed "$t")"
+	else
+		tail -n 30 "$logs/demo-check.log"
+		result "demo (fresh clone)" fail "$logs/demo-check.log"
+	fi
+else
+	result "demo (fresh clone)" skip "FULL=1 runs it (about 3.5 minutes)"
 fi
 
 if [ "${RUNNER_SELFTEST:-0}" = 1 ]; then

@@ -20,6 +20,8 @@ packages=(
 	# the VM and what runs in it
 	qemu-system-x86 busybox-static kmod xz-utils cpio
 	dmsetup cryptsetup-bin nbd-server nbd-client e2fsprogs keyutils fio
+	# qcow2 and other VM image formats (qemu-img, qemu-nbd)
+	qemu-utils
 	util-linux coreutils
 	# DKMS packaging (tests/dkms-check.sh), udev in the guest (23-ctl-udev)
 	dkms udev

@@ -18,6 +18,7 @@
 #include "apply.h"
 #include "dm.h"
 #include "loop.h"
+#include "qnbd.h"
 #include "output.h"
 #include "util.h"
 
@@ -165,6 +166,8 @@ struct vctx {
 	bool need_resize;
 	bool need_loop;		/* attach a new loop device */
 	int holdfd;
+	bool need_nbd;		/* serve the image with a new qemu-nbd */
+	bool nbd_attached;	/* this run started that qemu-nbd */
 
 	/* kernel state */
 	bool vol_in_kernel;
@@ -260,6 +263,18 @@ static bool rollback(struct vctx *c)
 	}
 	loop_release(c->holdfd);
 	c->holdfd = -1;
+	if (c->nbd_attached) {
+		int r = nbd_detach(c->origin);
+
+		if (r < 0) {
+			report_error(EXIT_PARTIAL, c->v->name, r, "undo: disconnect %s: %s", c->origin_path,
+				     strerror(-r));
+			ok = false;
+		} else {
+			info("%s: disconnected %s again", c->v->name, c->origin_path);
+		}
+		c->nbd_attached = false;
+	}
 	return ok;
 }
 
@@ -349,7 +364,23 @@ static int look_origin(struct vctx *c)
 		c->origin_known = true;
 		if (blkdev_path(c->origin, c->origin_path, sizeof(c->origin_path)))
 			snprintf(c->origin_path, sizeof(c->origin_path), "%u:%u", maj, min);
-		if (v->is_image) {
+		if (v->is_image && v->via_nbd) {
+			struct stat st = image_stat(v);
+
+			if (nbd_backs(c->origin, &st) != 1)
+				return fail(c, EXIT_BUSY, 0,
+					    "/dev/mapper/%s exists over %s, which is not the qemu-nbd device of %s",
+					    v->name, c->origin_path, v->origin);
+			r = blkdev_size_rdev(c->origin, &c->loop_size);
+			if (r)
+				return fail(c, errno_exit(r), r, "cannot read the size of %s: %s",
+					    c->origin_path, strerror(-r));
+			if (c->loop_size != v->origin_size)
+				return fail(c, EXIT_BUSY, 0,
+					    "the virtual size of %s changed (%s -> %s): detach %s and apply again",
+					    v->origin, fmt_size(c->loop_size, s1, sizeof(s1)),
+					    fmt_size(v->origin_size, s2, sizeof(s2)), v->name);
+		} else if (v->is_image) {
 			struct stat st = image_stat(v);
 
 			r = loop_backs(c->origin, &st);
@@ -385,7 +416,22 @@ static int look_origin(struct vctx *c)
 	}
 
 	/* A new volume. */
-	if (v->is_image) {
+	if (v->is_image && v->via_nbd) {
+		struct stat st = image_stat(v);
+
+		r = nbd_find(&st, c->origin_path, sizeof(c->origin_path), &c->origin);
+		if (r < 0)
+			return fail(c, errno_exit(r), r, "cannot look for NBD devices: %s", strerror(-r));
+		if (r) {
+			c->origin_known = true;
+			info("%s: reusing %s for %s", v->name, c->origin_path, v->origin);
+		} else {
+			c->need_nbd = true;
+			snprintf(c->origin_path, sizeof(c->origin_path), "a new NBD device");
+			add_change(c->rep, '+', "nbd", NULL, "serve %s (%s) on an NBD device with qemu-nbd",
+				   v->origin, v->img_format);
+		}
+	} else if (v->is_image) {
 		struct stat st = image_stat(v);
 
 		r = loop_find(&st, c->origin_path, sizeof(c->origin_path), &c->origin);
@@ -833,6 +879,18 @@ static int setup_origin(struct vctx *c)
 				    strerror(-r), r == -ENODEV ? " (no loop driver: modprobe loop)" : "");
 		c->origin_known = true;
 		info("%s: attached %s to %s", v->name, v->origin, c->origin_path);
+	}
+	if (c->need_nbd) {
+		char emsg[256];
+
+		r = nbd_attach(v->path, v->img_format, c->origin_path, sizeof(c->origin_path), &c->origin,
+			       emsg, sizeof(emsg));
+		if (r)
+			return fail(c, errno_exit(r), r, "serve %s (%s) with qemu-nbd: %s", v->origin,
+				    v->img_format, emsg);
+		c->nbd_attached = true;
+		c->origin_known = true;
+		info("%s: qemu-nbd serves %s on %s", v->name, v->origin, c->origin_path);
 	}
 	snprintf(params, sizeof(params), "%u:%u %s", major(c->origin), minor(c->origin), v->name);
 	r = dmx_create(v->name, v->origin_size / 512, params);

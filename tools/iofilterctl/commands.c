@@ -16,6 +16,7 @@
 #include "dm.h"
 #include "kapi.h"
 #include "loop.h"
+#include "qnbd.h"
 #include "output.h"
 #include "policy.h"
 #include "util.h"
@@ -307,7 +308,9 @@ int cmd_status(struct cmd *c)
 		kname(s->name, v[i].name, sizeof(s->name));
 		if (blkdev_path(od, s->origin_path, sizeof(s->origin_path)))
 			s->origin_path[0] = '\0';
-		if (loop_backing_file(od, s->backing_file, sizeof(s->backing_file)))
+		if (loop_backing_file(od, s->backing_file, sizeof(s->backing_file)) &&
+		    nbd_backing_file(od, s->backing_file, sizeof(s->backing_file), s->backing_format,
+				     sizeof(s->backing_format)))
 			s->backing_file[0] = '\0';
 		r = kapi_list_instances(&k, s->name, &ii, &ni);
 		if (r == -ENODEV) {
@@ -725,7 +728,9 @@ static bool confirm(const char *question)
 	return !strcmp(line, "y\n") || !strcmp(line, "yes\n") || !strcmp(line, "Y\n");
 }
 
-static void show_detach(const char *vol, const struct msg_result *m, size_t n, bool removed)
+/* released: the NBD device whose qemu-nbd detach disconnected, or NULL */
+static void show_detach(const char *vol, const struct msg_result *m, size_t n, bool removed,
+			const char *released)
 {
 	size_t i;
 
@@ -741,14 +746,16 @@ static void show_detach(const char *vol, const struct msg_result *m, size_t n, b
 				json_str(&j, NULL, m[i].name);
 		json_arr_close(&j);
 		json_bool(&j, "removed", removed);
+		json_str(&j, "disconnected", released);
 		json_reports(&j);
 		json_obj_close(&j);
 		json_end(&j);
 		return;
 	}
 	if (removed && verbosity >= 0)
-		fprintf(out_fp, "%s: detached (/dev/mapper/%s removed%s)\n", vol, vol,
-			n ? ", filters flushed first" : "");
+		fprintf(out_fp, "%s: detached (/dev/mapper/%s removed%s%s%s)\n", vol, vol,
+			n ? ", filters flushed first" : "",
+			released ? ", qemu-nbd disconnected from " : "", released ? released : "");
 }
 
 /* Wait until no instance of the volume is dirty. */
@@ -794,12 +801,15 @@ int cmd_detach(struct cmd *c)
 	size_t nt = 0, ni = 0, n = 0, i, j;
 	char *type = NULL, *params = NULL;
 	uint64_t sectors;
+	unsigned maj, min;
+	char nbd[300];
+	const char *released = NULL;
 	bool removed = false;
 	int code, r;
 
 	code = open_kernel(&k);
 	if (code) {
-		show_detach(vol, NULL, 0, false);
+		show_detach(vol, NULL, 0, false, NULL);
 		return code;
 	}
 	dmx_init();
@@ -891,8 +901,19 @@ int cmd_detach(struct cmd *c)
 		goto out;
 	}
 	removed = true;
+	/* An image apply served with qemu-nbd: disconnect it, which closes the image. */
+	if (sscanf(params, "%u:%u", &maj, &min) == 2) {
+		if (blkdev_path(makedev(maj, min), nbd, sizeof(nbd)))
+			snprintf(nbd, sizeof(nbd), "%u:%u", maj, min);
+		r = nbd_detach(makedev(maj, min));
+		if (r < 0)
+			code = report_error(errno_exit(r), vol, r, "disconnect %s (qemu-nbd): %s", nbd,
+					    strerror(-r));
+		else if (r)
+			released = nbd;
+	}
 out:
-	show_detach(vol, m, n, removed);
+	show_detach(vol, m, n, removed, released);
 	for (i = 0; i < n; i++)
 		free(m[i].result);
 	free(m);

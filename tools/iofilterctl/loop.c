@@ -50,14 +50,13 @@ int blkdev_path(dev_t rdev, char *buf, size_t len)
 	return r;
 }
 
-/* Open a block device by number; make the node if /dev lacks it (--noudevsync only). */
-static int open_rdev(dev_t rdev, int flags, char *name, size_t len)
+/* The node of a block device; made if /dev lacks it (--noudevsync only). */
+int blkdev_node(dev_t rdev, char *path, size_t len)
 {
-	char path[300];
 	struct stat st;
-	int fd, r;
+	int r;
 
-	r = blkdev_path(rdev, path, sizeof(path));
+	r = blkdev_path(rdev, path, len);
 	if (r)
 		return r;
 	if (stat(path, &st) < 0 && errno == ENOENT) {
@@ -68,6 +67,18 @@ static int open_rdev(dev_t rdev, int flags, char *name, size_t len)
 	} else if (!S_ISBLK(st.st_mode) || st.st_rdev != rdev) {
 		return -ENODEV;
 	}
+	return 0;
+}
+
+/* Open a block device by number; make the node if /dev lacks it (no udev). */
+static int open_rdev(dev_t rdev, int flags, char *name, size_t len)
+{
+	char path[300];
+	int fd, r;
+
+	r = blkdev_node(rdev, path, sizeof(path));
+	if (r)
+		return r;
 	fd = open(path, flags | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;

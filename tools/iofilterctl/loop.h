@@ -30,6 +30,8 @@ int loop_backing_file(dev_t rdev, char *buf, size_t len);
 
 /* /dev/<name> for a block device number, from sysfs. */
 int blkdev_path(dev_t rdev, char *buf, size_t len);
+/* blkdev_path(), and the node made if /dev lacks it (no udev). */
+int blkdev_node(dev_t rdev, char *path, size_t len);
 /* Size in bytes (BLKGETSIZE64). */
 int blkdev_size(const char *path, uint64_t *size);
 int blkdev_size_rdev(dev_t rdev, uint64_t *size);

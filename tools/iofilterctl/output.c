@@ -548,6 +548,8 @@ void show_status(const struct show_volume *v, size_t n)
 			json_str(&j, "dev", b);
 			json_str(&j, "path", v[i].origin_path[0] ? v[i].origin_path : NULL);
 			json_str(&j, "backing_file", v[i].backing_file[0] ? v[i].backing_file : NULL);
+			json_str(&j, "backing_format", v[i].backing_format[0] ? v[i].backing_format :
+				 v[i].backing_file[0] ? "raw" : NULL);
 			json_obj_close(&j);
 			json_u64(&j, "size", v[i].info.size);
 			json_u64(&j, "generation", v[i].info.generation);
@@ -587,9 +589,11 @@ void show_status(const struct show_volume *v, size_t n)
 
 		fprintf(out_fp, "%s: /dev/mapper/%s (%u:%u)\n", x->name, x->name, x->info.dev_major,
 			x->info.dev_minor);
-		fprintf(out_fp, "  origin:     %s (%u:%u)%s%s\n", x->origin_path[0] ? x->origin_path : "?",
+		fprintf(out_fp, "  origin:     %s (%u:%u)%s%s%s%s%s\n", x->origin_path[0] ? x->origin_path : "?",
 			x->info.origin_major, x->info.origin_minor,
-			x->backing_file[0] ? ", file " : "", x->backing_file);
+			x->backing_file[0] ? ", file " : "", x->backing_file,
+			x->backing_format[0] ? " (" : "", x->backing_format,
+			x->backing_format[0] ? ", qemu-nbd)" : "");
 		fprintf(out_fp, "  size:       %s (%" PRIu64 " bytes)\n",
 			fmt_size_human(x->info.size, sz, sizeof(sz)), (uint64_t)x->info.size);
 		fprintf(out_fp, "  generation: %" PRIu64 "\n", (uint64_t)x->info.generation);

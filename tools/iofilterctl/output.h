@@ -91,7 +91,8 @@ struct show_volume {
 	struct iof_volume_info info;
 	char name[IOF_NAME_LEN];
 	char origin_path[256];		/* "" if unknown */
-	char backing_file[4096];	/* loop devices: the image, else "" */
+	char backing_file[4096];	/* loop or qemu-nbd devices: the image, else "" */
+	char backing_format[32];	/* qemu-nbd devices: the image's format, else "" */
 	struct show_instance *inst;
 	size_t ninst;
 };

@@ -25,6 +25,7 @@
 #include <yaml.h>
 
 #include "loop.h"
+#include "qnbd.h"
 #include "policy.h"
 #include "util.h"
 
@@ -954,7 +955,8 @@ static void parse_filter(struct pctx *c, yaml_node_t *n, struct pvolume *vol, st
 
 static void parse_volume(struct pctx *c, yaml_node_t *n, struct pvolume *vol)
 {
-	static const char *const keys[] = { "name", "device", "image", "filters", "rules", "default" };
+	static const char *const keys[] = { "name", "device", "image", "filters", "rules", "default",
+					    "format" };
 	yaml_node_t *v[ARRAY_SIZE(keys)];
 	struct policy *p = c->p;
 	yaml_node_item_t *it;
@@ -1006,6 +1008,28 @@ static void parse_volume(struct pctx *c, yaml_node_t *n, struct pvolume *vol)
 				snprintf(hint, sizeof(hint), "first used at line %u", p->vols[i].origin_m.line);
 				ERR(c, mark_of(o), hint, "%s is already the origin of volume %s",
 				    Q(s), Q(p->vols[i].name ? p->vols[i].name : ""));
+			}
+		}
+	}
+	if (v[6]) {
+		vol->format_m = mark_of(v[6]);
+		if (!v[2]) {
+			ERR(c, mark_of(v[6]), "a block device is used as it is",
+			    "\"format\" applies to \"image\" only");
+		} else if (get_str(c, v[6], "image format", &s)) {
+			for (i = 0; image_formats[i] && strcmp(image_formats[i], s); i++)
+				;
+			if (image_formats[i]) {
+				vol->format = xstrdup(s);
+			} else {
+				struct sbuf b;
+
+				sb_init(&b);
+				sb_add(&b, "one of");
+				for (i = 0; image_formats[i]; i++)
+					sb_printf(&b, " %s", image_formats[i]);
+				ERR(c, mark_of(v[6]), b.s, "unsupported image format %s", Q(s));
+				sb_free(&b);
 			}
 		}
 	}
@@ -1513,7 +1537,92 @@ unsigned policy_check(struct policy *p, const struct ftypes *types, struct diags
 	return d->nerr - before;
 }
 
+const char *const image_formats[] = {
+	"raw", "qcow2", "qcow", "qed", "vmdk", "vdi", "vhdx", "vpc", "parallels", NULL
+};
+
 /* ---- checks against the system ---- */
+
+/*
+ * The format of an image already attached the way apply attaches images:
+ * raw when a loop device backs it, the format its qemu-nbd was started
+ * with (and the size it serves) when iofilterctl's qemu-nbd serves it.
+ */
+static bool attached_format(const struct stat *st, struct image_info *ii)
+{
+	char dev[300], path[4096];
+	dev_t rdev;
+
+	if (loop_find(st, dev, sizeof(dev), &rdev) == 1) {
+		snprintf(ii->format, sizeof(ii->format), "raw");
+		return true;
+	}
+	if (nbd_find(st, dev, sizeof(dev), &rdev) == 1 &&
+	    !nbd_backing_file(rdev, path, sizeof(path), ii->format, sizeof(ii->format)) &&
+	    ii->format[0] && !blkdev_size_rdev(rdev, &ii->size))
+		return true;
+	memset(ii, 0, sizeof(*ii));
+	return false;
+}
+
+/*
+ * An image file: raw goes through a loop device; another format (qemu's
+ * "qemu-img info" tells which, unless "format:" names it) through
+ * qemu-nbd, with the image's virtual size.
+ */
+static void check_image(struct pctx *c, struct pvolume *v, const struct stat *st)
+{
+	struct image_info ii;
+	char emsg[256];
+	size_t i;
+	int r;
+
+	memset(&ii, 0, sizeof(ii));
+	if (v->format && !strcmp(v->format, "raw")) {
+		snprintf(ii.format, sizeof(ii.format), "raw");
+	} else if (!v->format && attached_format(st, &ii)) {
+		/*
+		 * Already attached (a live volume): keep what it is, do not
+		 * probe again (a guest may have written a header into its raw
+		 * disk since, and qemu-img is slow to start).
+		 */
+	} else {
+		r = image_probe(v->path, v->format, &ii, emsg, sizeof(emsg));
+		if (r) {
+			ERR(c, v->format ? v->format_m : v->origin_m,
+			    r == -ENOENT && !v->format ? "or name the format: \"format: raw\"" : NULL,
+			    "image %s: %s", Q(v->origin), emsg);
+			return;
+		}
+	}
+	for (i = 0; image_formats[i] && strcmp(image_formats[i], ii.format); i++)
+		;
+	if (!image_formats[i]) {
+		ERR(c, v->origin_m, "name the format with \"format:\" if qemu-img guessed wrong",
+		    "image %s is in format %s, which iofilterctl does not serve", Q(v->origin),
+		    Q(ii.format));
+		return;
+	}
+	/* a guest can write an image header into a raw image: probing must not follow it */
+	if (!v->format && ii.backing) {
+		ERR(c, v->origin_m, "name the format (format: ...) if the backing file is meant",
+		    "image %s looks like %s with a backing file; not opened by a guess",
+		    Q(v->origin), ii.format);
+		return;
+	}
+	if (!strcmp(ii.format, "raw"))
+		ii.size = (uint64_t)st->st_size;
+	if (ii.size < 512) {
+		ERR(c, v->origin_m, NULL, "image %s is smaller than 512 bytes", Q(v->origin));
+		return;
+	}
+	v->origin_exists = true;
+	v->origin_size = ii.size & ~511ULL;
+	v->img_dev = st->st_dev;
+	v->img_ino = st->st_ino;
+	snprintf(v->img_format, sizeof(v->img_format), "%s", ii.format);
+	v->via_nbd = strcmp(ii.format, "raw");
+}
 
 unsigned policy_check_env(struct policy *p, unsigned flags, struct diags *d)
 {
@@ -1535,13 +1644,8 @@ unsigned policy_check_env(struct policy *p, unsigned flags, struct diags *d)
 			if (!S_ISREG(st.st_mode)) {
 				ERR(&c, v->origin_m, "use \"device:\" for block devices",
 				    "image %s is not a regular file", Q(v->origin));
-			} else if (st.st_size < 512) {
-				ERR(&c, v->origin_m, NULL, "image %s is smaller than 512 bytes", Q(v->origin));
 			} else {
-				v->origin_exists = true;
-				v->origin_size = (uint64_t)st.st_size & ~511ULL;
-				v->img_dev = st.st_dev;
-				v->img_ino = st.st_ino;
+				check_image(&c, v, &st);
 			}
 		} else if (v->path) {
 			int r;
@@ -1661,6 +1765,7 @@ void policy_free(struct policy *p)
 		free(v->name);
 		free(v->origin);
 		free(v->path);
+		free(v->format);
 	}
 	free(p->vols);
 	free(p->file);

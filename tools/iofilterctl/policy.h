@@ -155,6 +155,8 @@ struct pvolume {
 	char *origin;		/* as written */
 	char *path;		/* resolved against the policy's directory */
 	struct pmark origin_m;
+	char *format;		/* image: "format:" as written, NULL: detect */
+	struct pmark format_m;
 	struct pfilter *filters;
 	size_t nfilters;
 	struct pmark filters_m;
@@ -169,6 +171,8 @@ struct pvolume {
 	dev_t origin_rdev;	/* device */
 	dev_t img_dev;		/* image: st_dev, st_ino */
 	ino_t img_ino;
+	char img_format[32];	/* image: raw (loop device) or another (qemu-nbd) */
+	bool via_nbd;		/* image: not raw, served by qemu-nbd */
 };
 
 struct policy {
@@ -189,6 +193,9 @@ unsigned policy_check(struct policy *p, const struct ftypes *types, struct diags
 unsigned policy_check_env(struct policy *p, unsigned flags, struct diags *d);
 
 void policy_free(struct policy *p);
+
+/* Image formats a policy may name in "format:" (qemu's names); NULL-terminated. */
+extern const char *const image_formats[];
 
 const struct pfilter *pvolume_filter(const struct pvolume *v, const char *name);
 

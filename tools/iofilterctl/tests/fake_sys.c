@@ -14,6 +14,7 @@
 #include "../dm.h"
 #include "../kapi.h"
 #include "../loop.h"
+#include "../qnbd.h"
 #include "../util.h"
 #include "fake.h"
 
@@ -1049,4 +1050,62 @@ int blkdev_size_rdev(dev_t rdev, uint64_t *size)
 		return -ENXIO;
 	*size = loops[m].size;
 	return 0;
+}
+
+/* ---- images through qemu-nbd: the fake system has raw images only ---- */
+
+int image_probe(const char *path, const char *format, struct image_info *ii, char *err,
+		size_t errlen)
+{
+	struct stat st;
+
+	memset(ii, 0, sizeof(*ii));
+	if (format && strcmp(format, "raw")) {
+		snprintf(err, errlen, "Image is not in %s format", format);
+		return -EINVAL;
+	}
+	if (stat(path, &st) < 0) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		return -errno;
+	}
+	snprintf(ii->format, sizeof(ii->format), "raw");
+	ii->size = (uint64_t)st.st_size;
+	return 0;
+}
+
+bool is_nbd(dev_t rdev)
+{
+	return major(rdev) == 43;
+}
+
+int nbd_find(const struct stat *img, char *dev, size_t len, dev_t *rdev)
+{
+	(void)img, (void)dev, (void)len, (void)rdev;
+	return 0;
+}
+
+int nbd_backs(dev_t rdev, const struct stat *img)
+{
+	(void)rdev, (void)img;
+	return 0;
+}
+
+int nbd_attach(const char *image, const char *format, char *dev, size_t len, dev_t *rdev,
+	       char *err, size_t errlen)
+{
+	(void)image, (void)format, (void)dev, (void)len, (void)rdev;
+	snprintf(err, errlen, "no NBD devices in the fake system");
+	return -ENODEV;
+}
+
+int nbd_detach(dev_t rdev)
+{
+	(void)rdev;
+	return 0;
+}
+
+int nbd_backing_file(dev_t rdev, char *buf, size_t len, char *fmt, size_t fmtlen)
+{
+	(void)rdev, (void)buf, (void)len, (void)fmt, (void)fmtlen;
+	return -ENOENT;
 }

@@ -667,6 +667,50 @@ static void t_validate_strict(void)
 			    "/nonexistent/policy.yaml: 1 error\n");
 }
 
+/* format: names one of qemu's formats, applies to images only, at file:line:col */
+static void t_validate_format(void)
+{
+	char *path, *exp;
+	int col;
+
+	path = policy_file("f1.yaml", "version: 1\nvolumes:\n"
+			   "  - {name: a, image: @TMP@/disk-8m.img, format: raw}\n");
+	cli("validate", "--strict", path, NULL);
+	CHECK_INT(last.code, 0);
+	free(path);
+
+	path = policy_file("f2.yaml", "version: 1\nvolumes:\n"
+			   "  - {name: a, image: @TMP@/disk-8m.img, format: vhd}\n");
+	cli("validate", path, NULL);
+	CHECK_INT(last.code, 1);
+	/* the column of the format's value, after the expanded @TMP@ */
+	col = (int)(strlen("  - {name: a, image: ") + strlen(tmpdir) + strlen("/disk-8m.img, format: ") + 1);
+	exp = xasprintf("%s:3:%d: unsupported image format \"vhd\"\n"
+			"  hint: one of raw qcow2 qcow qed vmdk vdi vhdx vpc parallels\n%s: 1 error\n",
+			path, col, path);
+	CHECK_STR(last.err, exp);
+	free(exp);
+	free(path);
+
+	path = policy_file("f3.yaml", "version: 1\nvolumes:\n"
+			   "  - {name: a, device: /dev/null, format: qcow2}\n");
+	cli("validate", path, NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_HAS(last.err, ":3:42: \"format\" applies to \"image\" only\n  hint: a block device is used as it is\n");
+	free(path);
+
+	/* what qemu-img says about the file is the error, at the format key */
+	path = policy_file("f4.yaml", "version: 1\nvolumes:\n"
+			   "  - {name: a, image: @TMP@/disk-8m.img, format: qcow2}\n");
+	cli("validate", "--strict", path, NULL);
+	CHECK_INT(last.code, 1);
+	exp = xasprintf("%s:3:%d: image \"%s/disk-8m.img\": Image is not in qcow2 format\n",
+			path, col, tmpdir);
+	CHECK_HAS(last.err, exp);
+	free(exp);
+	free(path);
+}
+
 /* ---- command line ---- */
 
 static void t_cli_errors(void)
@@ -1428,7 +1472,8 @@ static void t_status(void)
 			"      \"origin\": {\n"
 			"        \"dev\": \"7:0\",\n"
 			"        \"path\": \"/dev/loop0\",\n"
-			"        \"backing_file\": \"%s/disk-8m.img\"\n"
+			"        \"backing_file\": \"%s/disk-8m.img\",\n"
+			"        \"backing_format\": \"raw\"\n"
 			"      },\n"
 			"      \"size\": 8388608,\n"
 			"      \"generation\": 1,\n"
@@ -1607,7 +1652,8 @@ static void t_detach(void)
 	CHECK_INT(last.code, 0);
 	cli("-o", "json", "detach", "--yes", "vm1", NULL);
 	CHECK_STR(last.out, "{\n  \"volume\": \"vm1\",\n  \"flushed\": [\n    \"rep\",\n    \"ssd\"\n  ],\n"
-			    "  \"removed\": true,\n  \"errors\": [],\n  \"warnings\": []\n}\n");
+			    "  \"removed\": true,\n  \"disconnected\": null,\n  \"errors\": [],\n"
+			    "  \"warnings\": []\n}\n");
 	free(a);
 }
 
@@ -1760,6 +1806,7 @@ int main(int argc, char **argv)
 	run("validate_text", t_validate_text);
 	run("validate_ok_and_json", t_validate_ok_and_json);
 	run("validate_strict", t_validate_strict);
+	run("validate_format", t_validate_format);
 	run("cli_errors", t_cli_errors);
 	run("kernel_errors", t_kernel_errors);
 	run("apply_create_and_idempotent", t_apply_create_and_idempotent);
