@@ -952,6 +952,40 @@ static void parse_filter(struct pctx *c, yaml_node_t *n, struct pvolume *vol, st
 		parse_params(c, v[2], f);
 }
 
+static const struct prule *name_cmp_base;
+
+static int rule_name_cmp(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int r = strcmp(name_cmp_base[x].name, name_cmp_base[y].name);
+
+	return r ? r : x < y ? -1 : x > y;
+}
+
+/* Duplicate rule names, sorted rather than compared pairwise. */
+static void check_rule_names(struct pctx *c, struct pvolume *vol)
+{
+	size_t *ix = xcalloc(vol->nrules + 1, sizeof(*ix)), n = 0, i, first = 0;
+
+	for (i = 0; i < vol->nrules; i++)
+		if (vol->rules[i].name[0])
+			ix[n++] = i;
+	name_cmp_base = vol->rules;
+	qsort(ix, n, sizeof(*ix), rule_name_cmp);
+	for (i = 0; i < n; i++) {
+		const struct prule *r = &vol->rules[ix[i]];
+		char hint[64];
+
+		if (!i || strcmp(vol->rules[ix[i - 1]].name, r->name)) {
+			first = ix[i];
+			continue;
+		}
+		snprintf(hint, sizeof(hint), "first used at line %u", vol->rules[first].name_m.line);
+		ERR(c, r->name_m, hint, "duplicate rule name %s", Q(r->name));
+	}
+	free(ix);
+}
+
 static void parse_volume(struct pctx *c, yaml_node_t *n, struct pvolume *vol)
 {
 	static const char *const keys[] = { "name", "device", "image", "filters", "rules", "default" };
@@ -1016,12 +1050,14 @@ static void parse_volume(struct pctx *c, yaml_node_t *n, struct pvolume *vol)
 		} else {
 			size_t cnt = (size_t)(v[3]->data.sequence.items.top - v[3]->data.sequence.items.start);
 
-			vol->filters = xcalloc(cnt, sizeof(*vol->filters));
-			for (it = v[3]->data.sequence.items.start; it < v[3]->data.sequence.items.top; it++)
-				parse_filter(c, node(c, *it), vol, &vol->filters[vol->nfilters++]);
-			if (cnt > IOF_MAX_INSTANCES)
+			if (cnt > IOF_MAX_INSTANCES) {
 				ERR(c, mark_of(v[3]), NULL, "volume has %zu filter instances; at most %d",
 				    cnt, IOF_MAX_INSTANCES);
+			} else {
+				vol->filters = xcalloc(cnt, sizeof(*vol->filters));
+				for (it = v[3]->data.sequence.items.start; it < v[3]->data.sequence.items.top; it++)
+					parse_filter(c, node(c, *it), vol, &vol->filters[vol->nfilters++]);
+			}
 		}
 	}
 	if (v[4]) {
@@ -1041,19 +1077,8 @@ static void parse_volume(struct pctx *c, yaml_node_t *n, struct pvolume *vol)
 
 					parse_rule(c, node(c, *it), r);
 					r->bad = c->d->nerr != nerr;
-					if (!r->name[0])
-						continue;
-					for (i = 0; i + 1 < vol->nrules; i++)
-						if (!strcmp(vol->rules[i].name, r->name))
-							break;
-					if (i + 1 < vol->nrules) {
-						char hint[64];
-
-						snprintf(hint, sizeof(hint), "first used at line %u",
-							 vol->rules[i].name_m.line);
-						ERR(c, r->name_m, hint, "duplicate rule name %s", Q(r->name));
-					}
 				}
+				check_rule_names(c, vol);
 			}
 		}
 	}
@@ -1096,10 +1121,97 @@ static void parse_root(struct pctx *c, yaml_node_t *root)
 		ERR(c, mark_of(v[1]), NULL, "volumes must not be empty");
 		return;
 	}
+	if (p->nvols > POLICY_MAX_VOLUMES) {
+		ERR(c, mark_of(v[1]), NULL, "policy has %zu volumes; at most %u", p->nvols,
+		    POLICY_MAX_VOLUMES);
+		p->nvols = 0;
+		return;
+	}
 	p->vols = xcalloc(p->nvols, sizeof(*p->vols));
 	p->nvols = 0;
 	for (it = v[1]->data.sequence.items.start; it < v[1]->data.sequence.items.top; it++)
 		parse_volume(c, node(c, *it), &p->vols[p->nvols++]);
+}
+
+/*
+ * YAML aliases share nodes: libyaml's document holds each node once, but
+ * walking it visits an aliased node at every reference, so a small file of
+ * nested aliases ("billion laughs") expands exponentially.  Count what the
+ * walk would visit, each node's subtree once (memoised), and refuse the
+ * document past POLICY_MAX_NODES; an alias inside its own anchor (a cycle)
+ * is refused too.  Iterative: the nesting depth is the parser's to bound.
+ */
+static bool check_expansion(struct pctx *c)
+{
+	yaml_node_t *base = c->doc->nodes.start;
+	size_t nn = (size_t)(c->doc->nodes.top - base), sp = 0;
+	/* per node: 0 unseen, 1 on the stack, 2 done; its expanded size */
+	unsigned char *state;
+	uint64_t *size;
+	struct frame { int idx; size_t next; } *st;
+	bool ok = true;
+
+	if (nn > POLICY_MAX_NODES) {
+		struct pmark m = { 1, 1 };
+
+		ERR(c, m, NULL, "policy has %zu YAML nodes; at most %u", nn, POLICY_MAX_NODES);
+		return false;
+	}
+	state = xcalloc(nn + 1, 1);
+	size = xcalloc(nn + 1, sizeof(*size));
+	st = xcalloc(nn + 1, sizeof(*st));
+	st[sp++] = (struct frame){ 1, 0 };
+	state[0] = 1;
+	while (sp && ok) {
+		struct frame *f = &st[sp - 1];
+		yaml_node_t *n = &base[f->idx - 1];
+		size_t nkids = 0;
+		int kid = 0;
+
+		if (n->type == YAML_SEQUENCE_NODE) {
+			nkids = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+			if (f->next < nkids)
+				kid = n->data.sequence.items.start[f->next];
+		} else if (n->type == YAML_MAPPING_NODE) {
+			nkids = 2 * (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+			if (f->next < nkids) {
+				yaml_node_pair_t *pr = &n->data.mapping.pairs.start[f->next / 2];
+
+				kid = f->next % 2 ? pr->value : pr->key;
+			}
+		}
+		if (f->next < nkids) {
+			f->next++;
+			if (kid < 1 || (size_t)kid > nn)
+				continue;
+			if (state[kid - 1] == 1) {
+				ERR(c, mark_of(n), "an alias must not refer to a node that contains it",
+				    "YAML alias refers to a node that contains it");
+				ok = false;
+			} else if (state[kid - 1] == 0) {
+				state[kid - 1] = 1;
+				st[sp++] = (struct frame){ kid, 0 };
+			} else {
+				size[f->idx - 1] += size[kid - 1];
+			}
+			continue;
+		}
+		/* Done with this node: add it to its parent. */
+		size[f->idx - 1] += 1;
+		state[f->idx - 1] = 2;
+		if (size[f->idx - 1] > POLICY_MAX_NODES) {
+			ERR(c, mark_of(n), "aliases (*name) repeat what their anchor (&name) holds; write the policy out",
+			    "YAML aliases expand the policy to more than %u nodes", POLICY_MAX_NODES);
+			ok = false;
+		}
+		sp--;
+		if (sp)
+			size[st[sp - 1].idx - 1] += size[f->idx - 1];
+	}
+	free(st);
+	free(size);
+	free(state);
+	return ok;
 }
 
 unsigned policy_load(const char *file, struct policy *p, struct diags *d)
@@ -1108,8 +1220,10 @@ unsigned policy_load(const char *file, struct policy *p, struct diags *d)
 	yaml_document_t doc;
 	struct pctx c = { .d = d, .doc = &doc, .p = p };
 	unsigned before = d->nerr;
+	unsigned char *buf;
+	size_t len;
 	char *tmp;
-	FILE *fp;
+	int err;
 
 	memset(p, 0, sizeof(*p));
 	p->file = xstrdup(file);
@@ -1117,15 +1231,19 @@ unsigned policy_load(const char *file, struct policy *p, struct diags *d)
 	p->dir = xstrdup(dirname(tmp));
 	free(tmp);
 
-	fp = fopen(file, "rb");
-	if (!fp) {
+	err = read_file_max(file, POLICY_MAX_BYTES, &buf, &len);
+	if (err) {
 		struct pmark none = { 0, 0 };
 
-		diag_add(d, DIAG_ERROR, none, NULL, "cannot open: %s", strerror(errno));
+		if (err == -EFBIG)
+			diag_add(d, DIAG_ERROR, none, "a policy is a few kilobytes; split very large ones",
+				 "policy file is larger than %u bytes (4 MiB)", POLICY_MAX_BYTES);
+		else
+			diag_add(d, DIAG_ERROR, none, NULL, "cannot open: %s", strerror(-err));
 		return d->nerr - before;
 	}
 	yaml_parser_initialize(&parser);
-	yaml_parser_set_input_file(&parser, fp);
+	yaml_parser_set_input_string(&parser, buf, len);
 	if (!yaml_parser_load(&parser, &doc)) {
 		struct pmark m = { (unsigned)parser.problem_mark.line + 1,
 				   (unsigned)parser.problem_mark.column + 1 };
@@ -1141,14 +1259,14 @@ unsigned policy_load(const char *file, struct policy *p, struct diags *d)
 			diag_add(d, DIAG_ERROR, m, NULL, "YAML syntax error: %s",
 				 parser.problem ? parser.problem : "unknown");
 		yaml_parser_delete(&parser);
-		fclose(fp);
+		free(buf);
 		return d->nerr - before;
 	}
 	if (!yaml_document_get_root_node(&doc)) {
 		struct pmark m = { 1, 1 };
 
 		diag_add(d, DIAG_ERROR, m, "start the file with \"version: 1\"", "policy file is empty");
-	} else {
+	} else if (check_expansion(&c)) {
 		yaml_document_t next;
 
 		parse_root(&c, yaml_document_get_root_node(&doc));
@@ -1169,7 +1287,7 @@ unsigned policy_load(const char *file, struct policy *p, struct diags *d)
 	}
 	yaml_document_delete(&doc);
 	yaml_parser_delete(&parser);
-	fclose(fp);
+	free(buf);
 	return d->nerr - before;
 }
 
@@ -1272,13 +1390,6 @@ static uint64_t rule_end(const struct prule *r)
 	return r->len ? r->start + r->len : UINT64_MAX;
 }
 
-static bool ranges_meet(const struct prule *a, const struct prule *b)
-{
-	if (!a->has_range || !b->has_range)
-		return true;
-	return a->start < rule_end(b) && b->start < rule_end(a);
-}
-
 static void rule_label(const struct prule *r, size_t idx, char *buf, size_t len)
 {
 	if (r->name[0])
@@ -1299,8 +1410,18 @@ static const char *exclusive_why(const struct pfilter *x)
 }
 
 /* Checks of a rule that uses a range- or write-exclusive filter */
+/*
+ * Earlier rules that meet a rule, for the checks between rules without
+ * comparing every pair: what the loops over earlier rules would find first.
+ */
+struct earlier {
+	size_t flush_deny;	/* first good rule that denies flushes */
+	size_t *any;		/* per rule: first earlier good rule meeting it */
+	size_t *writes;		/* ... of those, first with a write op (not flush) */
+};
+
 static void check_exclusive_rule(struct pctx *c, struct pvolume *v, size_t i, const struct pfilter *x,
-				 bool *reported)
+				 const struct earlier *e, bool *reported)
 {
 	struct prule *r = &v->rules[i];
 	bool all = ftype_range_exclusive(x->ft);
@@ -1327,12 +1448,16 @@ static void check_exclusive_rule(struct pctx *c, struct pvolume *v, size_t i, co
 	if (r->ioprio_given && r->ioprio != IOF_PRIO_ALL)
 		ERR(c, r->ioprio_m, why, "rule uses %s filter %s but also matches by ioprio", x->type,
 		    Q(x->name));
-	for (j = 0; j < i && !r->bad; j++) {
+	if (r->bad)
+		return;
+	/* Rules with errors of their own are skipped: no guesses from them. */
+	j = all ? e->any[i] : e->writes[i];
+	if (e->flush_deny < i && e->flush_deny <= j)
+		j = e->flush_deny;
+	if (j < i) {
 		const struct prule *p = &v->rules[j];
 		char lbl[96];
 
-		if (p->bad)	/* its own errors are reported: no guesses from it */
-			continue;
 		if ((p->ops & IOF_OP_FLUSH) && p->action == IOF_ACTION_DENY) {
 			rule_label(r, i, lbl, sizeof(lbl));
 			ERR(c, p->ops_given ? p->ops_m : p->m,
@@ -1340,12 +1465,10 @@ static void check_exclusive_rule(struct pctx *c, struct pvolume *v, size_t i, co
 			    "rule denies flushes, but %s filter %s (%s) must see every flush", x->type,
 			    Q(x->name), lbl);
 			reported[i] = true;
-			break;
+			return;
 		}
-		if (!ranges_meet(p, r))
-			continue;
 		rule_label(p, j, lbl, sizeof(lbl));
-		if (all || (p->ops & IOF_OP_WRITES & ~IOF_OP_FLUSH)) {
+		{
 			ERR(c, r->has_range ? r->range_m : r->m,
 			    x->ft->class == IOF_CLASS_CRYPT ?
 			    "I/O matched by the earlier rule would bypass the encryption; put the crypt rule first or make the ranges disjoint" :
@@ -1354,7 +1477,6 @@ static void check_exclusive_rule(struct pctx *c, struct pvolume *v, size_t i, co
 			    "rule uses %s filter %s but %s covers part of its range", x->type,
 			    Q(x->name), lbl);
 			reported[i] = true;
-			break;
 		}
 	}
 }
@@ -1373,12 +1495,95 @@ static int span_cmp(const void *a, const void *b)
 	return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
+/* Max-end segment tree over spans sorted by start; removed leaves hold 0. */
+struct mtree {
+	uint64_t *t;
+	size_t size;	/* leaves: a power of two */
+};
+
+static void mtree_set(struct mtree *m, size_t pos, uint64_t end)
+{
+	size_t k = pos + m->size;
+
+	m->t[k] = end;
+	for (k /= 2; k; k /= 2)
+		m->t[k] = m->t[2 * k] > m->t[2 * k + 1] ? m->t[2 * k] : m->t[2 * k + 1];
+}
+
+/* Take (remove) every leaf below position lim whose end is above @start. */
+static void mtree_take(struct mtree *m, size_t k, size_t lo, size_t hi, size_t lim, uint64_t start,
+		       const struct span *s, size_t claimer, size_t *first)
+{
+	if (lo >= lim || m->t[k] <= start)
+		return;
+	if (hi - lo == 1) {
+		first[s[lo].idx] = claimer;
+		mtree_set(m, lo, 0);
+		return;
+	}
+	mtree_take(m, 2 * k, lo, (lo + hi) / 2, lim, start, s, claimer, first);
+	mtree_take(m, 2 * k + 1, (lo + hi) / 2, hi, lim, start, s, claimer, first);
+}
+
+/*
+ * For every span, the smallest idx of an earlier span (lower idx) that
+ * meets it and for which cand[idx] (NULL: all) is true; SIZE_MAX if none.
+ * Taken in idx order, each earlier span claims the later ones it meets that
+ * nobody claimed yet; a claimed span leaves the tree: O(n log n) in all.
+ * first[] is indexed by idx and must have room for the largest.  Sorts s.
+ */
+static void first_meeting(struct span *s, size_t n, const bool *cand, size_t *first)
+{
+	struct mtree m;
+	size_t *pos, i, maxidx = 0;
+
+	qsort(s, n, sizeof(*s), span_cmp);
+	for (i = 0; i < n; i++)
+		if (s[i].idx > maxidx)
+			maxidx = s[i].idx;
+	pos = xcalloc(maxidx + 1, sizeof(*pos));
+	for (m.size = 1; m.size < n; m.size *= 2)
+		;
+	m.t = xcalloc(2 * m.size, sizeof(*m.t));
+	for (i = 0; i < n; i++) {
+		pos[s[i].idx] = i;
+		first[s[i].idx] = SIZE_MAX;
+		m.t[m.size + i] = s[i].end;
+	}
+	for (i = m.size - 1; i; i--)
+		m.t[i] = m.t[2 * i] > m.t[2 * i + 1] ? m.t[2 * i] : m.t[2 * i + 1];
+	/* idx order: walk the spans by idx through pos[] (idx may have gaps). */
+	for (i = 0; i <= maxidx; i++) {
+		size_t p = pos[i], lo = 0, hi = n;
+		const struct span *me;
+
+		if (p >= n || s[p].idx != i)
+			continue;
+		me = &s[p];
+		mtree_set(&m, p, 0);
+		if (cand && !cand[i])
+			continue;
+		/* spans that start before my end: positions [0, lo) */
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+
+			if (s[mid].start < me->end)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		mtree_take(&m, 1, 0, m.size, lo, me->start, s, i, first);
+	}
+	free(m.t);
+	free(pos);
+}
+
 /* Overlapping explicit ranges: error unless the later rule allows it. */
 static void check_overlaps(struct pctx *c, struct pvolume *v, const bool *reported)
 {
 	struct span *s = xcalloc(v->nrules, sizeof(*s));
 	size_t *first = xcalloc(v->nrules, sizeof(*first));
-	size_t i, j, n = 0;
+	size_t i, n = 0;
 
 	for (i = 0; i < v->nrules; i++) {
 		first[i] = SIZE_MAX;
@@ -1389,15 +1594,7 @@ static void check_overlaps(struct pctx *c, struct pvolume *v, const bool *report
 			n++;
 		}
 	}
-	qsort(s, n, sizeof(*s), span_cmp);
-	for (i = 0; i < n; i++)
-		for (j = i + 1; j < n && s[j].start < s[i].end; j++) {
-			size_t lo = s[i].idx < s[j].idx ? s[i].idx : s[j].idx;
-			size_t hi = s[i].idx ^ s[j].idx ^ lo;
-
-			if (lo < first[hi])
-				first[hi] = lo;
-		}
+	first_meeting(s, n, NULL, first);
 	for (i = 0; i < v->nrules; i++) {
 		char lbl[96];
 
@@ -1410,6 +1607,54 @@ static void check_overlaps(struct pctx *c, struct pvolume *v, const bool *report
 	}
 	free(first);
 	free(s);
+}
+
+/* Every rule as a span; a rule without a range meets every other. */
+static struct span *rule_spans(const struct pvolume *v)
+{
+	struct span *s = xcalloc(v->nrules + 1, sizeof(*s));
+	size_t i;
+
+	for (i = 0; i < v->nrules; i++) {
+		s[i].start = v->rules[i].has_range ? v->rules[i].start : 0;
+		s[i].end = v->rules[i].has_range ? rule_end(&v->rules[i]) : UINT64_MAX;
+		s[i].idx = i;
+	}
+	return s;
+}
+
+static void earlier_init(const struct pvolume *v, struct earlier *e)
+{
+	bool *cand = xcalloc(v->nrules + 1, sizeof(*cand));
+	struct span *s;
+	size_t i;
+
+	e->flush_deny = SIZE_MAX;
+	e->any = xcalloc(v->nrules + 1, sizeof(*e->any));
+	e->writes = xcalloc(v->nrules + 1, sizeof(*e->writes));
+	for (i = 0; i < v->nrules; i++) {
+		const struct prule *p = &v->rules[i];
+
+		cand[i] = !p->bad;
+		if (!p->bad && (p->ops & IOF_OP_FLUSH) && p->action == IOF_ACTION_DENY &&
+		    e->flush_deny == SIZE_MAX)
+			e->flush_deny = i;
+	}
+	s = rule_spans(v);
+	first_meeting(s, v->nrules, cand, e->any);
+	for (i = 0; i < v->nrules; i++)
+		cand[i] = !v->rules[i].bad && (v->rules[i].ops & IOF_OP_WRITES & ~IOF_OP_FLUSH);
+	free(s);
+	s = rule_spans(v);
+	first_meeting(s, v->nrules, cand, e->writes);
+	free(s);
+	free(cand);
+}
+
+static void earlier_free(struct earlier *e)
+{
+	free(e->any);
+	free(e->writes);
 }
 
 /* A size parameter of a filter: @def when absent; false when it is no size. */
@@ -1463,6 +1708,7 @@ unsigned policy_check(struct policy *p, const struct ftypes *types, struct diags
 		bool *used = xcalloc(v->nfilters + 1, sizeof(*used));
 		bool *reported = xcalloc(v->nrules + 1, sizeof(*reported));
 		const struct pfilter *x;
+		struct earlier e;
 
 		for (i = 0; i < v->nfilters; i++) {
 			struct pfilter *f = &v->filters[i];
@@ -1482,13 +1728,14 @@ unsigned policy_check(struct policy *p, const struct ftypes *types, struct diags
 				free(names);
 			}
 		}
+		earlier_init(v, &e);
 		for (i = 0; i < v->nrules; i++) {
 			struct prule *r = &v->rules[i];
 
 			check_chain(&c, v, &r->chain, used);
 			x = chain_exclusive(v, &r->chain);
 			if (x) {
-				check_exclusive_rule(&c, v, i, x, reported);
+				check_exclusive_rule(&c, v, i, x, &e, reported);
 				check_crypt_range(&c, r, x);
 			}
 		}
@@ -1502,6 +1749,7 @@ unsigned policy_check(struct policy *p, const struct ftypes *types, struct diags
 			    "the default action sees only what no rule matched; give the filter a rule of its own",
 			    "%s filter %s cannot be used by the default action", x->type, Q(x->name));
 		}
+		earlier_free(&e);
 		check_overlaps(&c, v, reported);
 		for (i = 0; i < v->nfilters; i++)
 			if (v->filters[i].name && !used[i])

@@ -179,6 +179,16 @@ struct policy {
 	size_t nvols;
 };
 
+/*
+ * Input bounds (iofilterctl(8), LIMITS): a policy is read whole, at most
+ * POLICY_MAX_BYTES (room for IOF_MAX_RULES rules of one line each); its YAML, with every alias expanded, at most
+ * POLICY_MAX_NODES nodes; at most POLICY_MAX_VOLUMES volumes.  Per volume
+ * the ABI's IOF_MAX_RULES and IOF_MAX_INSTANCES apply.
+ */
+#define POLICY_MAX_BYTES	(4U << 20)
+#define POLICY_MAX_NODES	4000000U
+#define POLICY_MAX_VOLUMES	1024U
+
 /* Parse and check what needs nothing but the file.  Returns the error count. */
 unsigned policy_load(const char *file, struct policy *p, struct diags *d);
 /* Checks that need the filter types: chains, classes, crypt rules, overlaps. */

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../apply.h"
@@ -553,6 +554,156 @@ static void t_limits(void)
 	sb_free(&b);
 	CHECK_INT(n, 0);
 	free_lines(got, n);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* validate FILE through the command line, timed; returns seconds. */
+static double timed_validate(const char *path)
+{
+	double t0 = now_s();
+
+	cli("validate", path, NULL);
+	return now_s() - t0;
+}
+
+/*
+ * Bounded input: a 200 KB "billion laughs" alias bomb, an alias cycle, a
+ * file over the size limit, too many volumes and 100,000 rules each get one
+ * clear file:line:col error, fast.
+ */
+static void t_bounds(void)
+{
+	struct sbuf b;
+	char *path;
+	double t;
+	size_t i;
+	int k;
+
+	/* Classic: ten times ten times ... "lol" (not even walked by the schema). */
+	sb_init(&b);
+	sb_add(&b, "version: 1\nvolumes: []\nl0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+	for (i = 1; b.len < 200 * 1024; i++) {
+		sb_printf(&b, "l%zu: &l%zu [", i, i);
+		for (k = 0; k < 10; k++)
+			sb_printf(&b, "%s*l%zu", k ? ", " : "", i - 1);
+		sb_add(&b, "]\n");
+	}
+	path = policy_file("bomb.yaml", b.s);
+	sb_free(&b);
+	t = timed_validate(path);
+	CHECK_INT(last.code, 1);
+	CHECK_HAS(last.err, "bomb.yaml:9:5: YAML aliases expand the policy to more than 4000000 nodes\n"
+			    "  hint: aliases (*name) repeat what their anchor (&name) holds; write the policy out\n");
+	CHECK(t < 0.5);
+	free(path);
+
+	/*
+	 * The one that hurt (200 KB): 50,000 volumes, each an alias of one
+	 * with an alias of 16,384 rules: 800 million rules to allocate.
+	 */
+	sb_init(&b);
+	sb_add(&b, "version: 1\nrule: &x {range: {start: 0, length: 512}, action: deny}\nrules: &r [*x");
+	for (i = 1; i < IOF_MAX_RULES; i++)
+		sb_add(&b, ",*x");
+	sb_add(&b, "]\nvolumes: [&v {name: a, device: /dev/iof-test-missing, rules: *r}");
+	for (i = 1; i < 50000; i++)
+		sb_add(&b, ",*v");
+	sb_add(&b, "]\n");
+	CHECK(b.len > 150 * 1024 && b.len < 250 * 1024);
+	path = policy_file("bomb2.yaml", b.s);
+	sb_free(&b);
+	t = timed_validate(path);
+	CHECK_INT(last.code, 1);
+	CHECK_HAS(last.err, "bomb2.yaml:4:10: YAML aliases expand the policy to more than 4000000 nodes\n");
+	CHECK(t < 0.5);
+	free(path);
+
+	path = policy_file("cycle.yaml", "version: 1\nvolumes: &v\n  - name: a\n    rules: *v\n");
+	cli("validate", path, NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_HAS(last.err, "cycle.yaml:3:5: YAML alias refers to a node that contains it\n");
+	free(path);
+
+	sb_init(&b);
+	sb_add(&b, "version: 1\nvolumes:\n");
+	while (b.len <= POLICY_MAX_BYTES)
+		sb_add(&b, "# padding padding padding padding padding padding padding padding\n");
+	path = policy_file("huge.yaml", b.s);
+	sb_free(&b);
+	cli("validate", path, NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_HAS(last.err, "huge.yaml: policy file is larger than 4194304 bytes (4 MiB)\n"
+			    "  hint: a policy is a few kilobytes; split very large ones\n");
+	free(path);
+
+	sb_init(&b);
+	sb_add(&b, "version: 1\nvolumes:\n");
+	for (i = 0; i <= POLICY_MAX_VOLUMES; i++)
+		sb_printf(&b, "  - {name: v%zu, device: /dev/iof-test-missing%zu}\n", i, i);
+	path = policy_file("vols.yaml", b.s);
+	sb_free(&b);
+	cli("validate", path, NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_HAS(last.err, "vols.yaml:3:3: policy has 1025 volumes; at most 1024\n");
+	free(path);
+
+	/* 100,000 rules: the documented cap, at once. */
+	sb_init(&b);
+	sb_add(&b, "version: 1\nvolumes:\n  - name: big\n    device: /dev/iof-test-missing\n    rules:\n");
+	for (i = 0; i < 100000; i++)
+		sb_add(&b, "      - {action: deny}\n");
+	path = policy_file("rules100k.yaml", b.s);
+	sb_free(&b);
+	t = timed_validate(path);
+	CHECK_INT(last.code, 1);
+	CHECK_HAS(last.err, "rules100k.yaml:6:7: volume has 100000 rules; at most 16384\n");
+	CHECK(t < 2);
+	free(path);
+}
+
+/*
+ * The checks between rules are not quadratic: 16,384 rules (the cap) that
+ * all share one name, all overlap, all use one crypt filter, validate in
+ * well under 2 s with one error each.
+ */
+static void t_many_rules_fast(void)
+{
+	struct sbuf b;
+	char *path;
+	size_t i, s;
+	double t;
+
+	for (s = 0; s < 3; s++) {
+		sb_init(&b);
+		sb_add(&b, "version: 1\nvolumes:\n  - name: big\n    device: /dev/iof-test-missing\n"
+			   "    filters:\n      - {name: enc, type: crypt, params: {key: logon:k}}\n"
+			   "    rules:\n");
+		for (i = 0; i < IOF_MAX_RULES; i++)
+			if (s == 0)
+				sb_add(&b, "      - {name: same, range: {start: 0, length: 1GiB}, action: deny}\n");
+			else if (s == 1)
+				sb_printf(&b, "      - {range: {start: %zu, length: 4096}, chain: [enc]}\n",
+					  (i + 1) * 4096);
+			else
+				sb_printf(&b, "      - {range: {start: 0, length: %zu}, chain: [enc]}\n",
+					  (i + 1) * 4096);
+		path = policy_file("many.yaml", b.s);
+		sb_free(&b);
+		t = timed_validate(path);
+		if (getenv("UNIT_VERBOSE"))
+			fprintf(stderr, "  shape %zu: %.3f s\n", s, t);
+		if (t >= 1.5)
+			failf(__FILE__, __LINE__, "shape %zu: validate took %.2f s", s, t);
+		CHECK_INT(last.code, s == 1 ? 0 : 1);
+		free(path);
+	}
 }
 
 /* ---- validate through the command line: exact output ---- */
@@ -1720,6 +1871,8 @@ int main(int argc, char **argv)
 	run_fixtures("fixtures/bad");
 	run("shipped_policies", t_shipped_policies);
 	run("limits", t_limits);
+	run("bounds", t_bounds);
+	run("many_rules_fast", t_many_rules_fast);
 	run("validate_text", t_validate_text);
 	run("validate_ok_and_json", t_validate_ok_and_json);
 	run("validate_strict", t_validate_strict);
