@@ -862,6 +862,38 @@ static void t_cli_errors(void)
 	CHECK_HAS(last.out, "7 partially applied");
 }
 
+/* Options that skip a safety check are not taken from a prefix. */
+static void t_cli_full_names(void)
+{
+	static const char *const bad[][2] = {
+		{ "--fo", "force" }, { "--f", "force" }, { "--forc", "force" },
+		{ "--y", "yes" }, { "--ye", "yes" },
+	};
+	char *a = policy_file("fn.yaml", "version: 1\nvolumes:\n  - {name: vm1, device: /dev/iof-test-missing}\n");
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		char *want = xasprintf("iofilterctl: %s: write --%s in full; it skips a safety check\n",
+				       bad[i][0], bad[i][1]);
+
+		cli(bad[i][1][0] == 'f' ? "apply" : "detach", bad[i][1][0] == 'f' ? a : "vm1", bad[i][0], NULL);
+		CHECK_INT(last.code, 1);
+		CHECK_STR(last.err, want);
+		free(want);
+	}
+	/* Full names and the short -y still work; a harmless prefix too. */
+	cli("detach", "vm1", "--yes", NULL);
+	CHECK_HASNT(last.err, "in full");
+	cli("detach", "vm1", "-y", NULL);
+	CHECK_HASNT(last.err, "in full");
+	cli("apply", a, "--force", NULL);
+	CHECK_HASNT(last.err, "in full");
+	cli("apply", a, "--dry", NULL);
+	CHECK_HASNT(last.err, "in full");
+	CHECK_HASNT(last.err, "unknown option");
+	free(a);
+}
+
 /* ---- the fake kernel ---- */
 
 static void kernel_setup(void)
@@ -1877,6 +1909,7 @@ int main(int argc, char **argv)
 	run("validate_ok_and_json", t_validate_ok_and_json);
 	run("validate_strict", t_validate_strict);
 	run("cli_errors", t_cli_errors);
+	run("cli_full_names", t_cli_full_names);
 	run("kernel_errors", t_kernel_errors);
 	run("apply_create_and_idempotent", t_apply_create_and_idempotent);
 	run("apply_register_at_resume", t_apply_register_at_resume);
