@@ -24,6 +24,11 @@
 #include <linux/fs.h>
 #include <yaml.h>
 
+#define IOF_BUILTIN_CRYPT
+#define IOF_BUILTIN_REPLICATE
+#define IOF_BUILTIN_CACHE
+#include <shared/iofilter-builtin.h>
+
 #include "loop.h"
 #include "policy.h"
 #include "util.h"
@@ -112,11 +117,16 @@ void diags_free(struct diags *d)
 
 /* ---- filter types ---- */
 
+
+/* From the list the modules compile: include/shared/iofilter-builtin.h */
 static const struct ftype builtin_types[] = {
-	{ "count", IOF_CLASS_INSPECT, IOF_TYPE_NOWAIT, false },
-	{ "crypt", IOF_CLASS_CRYPT, IOF_TYPE_RANGE_EXCLUSIVE, false },
-	{ "replicate", IOF_CLASS_REPLICATE, IOF_TYPE_HOLDS_DIRTY | IOF_TYPE_WRITE_EXCLUSIVE, false },
-	{ "cache", IOF_CLASS_CACHE, IOF_TYPE_RANGE_EXCLUSIVE | IOF_TYPE_HOLDS_DIRTY, false },
+	{ "count", IOF_CLASS_INSPECT, IOF_COUNT_TYPE_FLAGS, false, NULL, 0 },
+	{ "crypt", IOF_CLASS_CRYPT, IOF_CRYPT_TYPE_FLAGS, false, iof_crypt_params,
+	  ARRAY_SIZE(iof_crypt_params) },
+	{ "replicate", IOF_CLASS_REPLICATE, IOF_REPLICATE_TYPE_FLAGS, false, iof_replicate_params,
+	  ARRAY_SIZE(iof_replicate_params) },
+	{ "cache", IOF_CLASS_CACHE, IOF_CACHE_TYPE_FLAGS, false, iof_cache_params,
+	  ARRAY_SIZE(iof_cache_params) },
 };
 
 void ftypes_builtin(struct ftypes *t)
@@ -1697,6 +1707,133 @@ static void check_crypt_range(struct pctx *c, const struct prule *r, const struc
 		    ss, x->type, Q(x->name), fmt_size(off, b3, sizeof(b3)));
 }
 
+static bool choice_ok(const char *choices, const char *v)
+{
+	size_t n = strlen(v);
+	const char *c = choices;
+
+	while (*c) {
+		size_t l = strcspn(c, "|");
+
+		if (l == n && !strncasecmp(c, v, n))
+			return true;
+		c += l + (c[l] == '|');
+	}
+	return false;
+}
+
+/*
+ * The parameters of a built-in type against the list the module compiles
+ * (include/shared/iofilter-builtin.h): names, kinds, bounds, required ones.
+ * The value of "key" is never echoed: it may be key material by mistake.
+ */
+static void check_params(struct pctx *c, const struct pfilter *f)
+{
+	const struct ftype *t = f->ft;
+	bool seen[64] = { false };
+	size_t i, j;
+
+	if (!t || !t->params)
+		return;
+	for (i = 0; i < f->nparams; i++) {
+		const struct pparam *pp = &f->params[i];
+		const struct iof_builtin_param *fp = NULL;
+		uint64_t v = 0;
+		bool bad = false;
+		char b1[32], b2[32];
+
+		for (j = 0; j < t->nparams; j++)
+			if (!strcmp(t->params[j].name, pp->key)) {
+				fp = &t->params[j];
+				seen[j] = true;
+			}
+		if (!fp) {
+			const char **names = xcalloc(t->nparams + 1, sizeof(*names));
+			char *hint;
+
+			for (j = 0; j < t->nparams; j++)
+				names[j] = t->params[j].name;
+			hint = list_hint("known parameters:", pp->key, names, t->nparams);
+			ERR(c, pp->m, hint, "unknown parameter %s of %s filter %s", Q(pp->key), t->name,
+			    Q(f->name ? f->name : ""));
+			free(hint);
+			free(names);
+			continue;
+		}
+		switch (fp->kind) {
+		case IOF_PK_CHOICE:
+			if (!choice_ok(fp->choices, pp->val)) {
+				char *hint = xasprintf("one of: %s", fp->choices);
+
+				for (j = 0; hint[j]; j++)
+					if (hint[j] == '|')
+						hint[j] = ',';
+				ERR(c, pp->vm, hint, "%s %s of %s filter %s is not supported", fp->name,
+				    Q(pp->val), t->name, Q(f->name ? f->name : ""));
+				free(hint);
+			}
+			break;
+		case IOF_PK_KEYDESC:
+			if ((strncmp(pp->val, "logon:", 6) || !pp->val[6]) &&
+			    (strncmp(pp->val, "user:", 5) || !pp->val[5]))
+				ERR(c, pp->vm, "key material goes in a key_file (mode 0600), never in the policy",
+				    "%s of %s filter %s must be logon:<description> or user:<description>",
+				    fp->name, t->name, Q(f->name ? f->name : ""));
+			break;
+		case IOF_PK_U64:
+		case IOF_PK_SIZE:
+		case IOF_PK_POW2:
+			if (fp->kind == IOF_PK_U64) {
+				char *end;
+
+				errno = 0;
+				v = strtoull(pp->val, &end, 10);
+				bad = errno || *end || !(*pp->val >= '0' && *pp->val <= '9');
+			} else {
+				bad = parse_size(pp->val, &v) != 0;
+			}
+			if (bad) {
+				ERR(c, pp->vm, fp->kind == IOF_PK_U64 ? NULL : SIZE_HINT,
+				    "%s of %s filter %s must be a %s, not %s", fp->name, t->name,
+				    Q(f->name ? f->name : ""), fp->kind == IOF_PK_U64 ? "number" : "size",
+				    Q(pp->val));
+			} else if (v < fp->min || v > fp->max || (fp->kind == IOF_PK_POW2 && (v & (v - 1)))) {
+				if (fp->kind == IOF_PK_U64) {
+					snprintf(b1, sizeof(b1), "%llu", fp->min);
+					snprintf(b2, sizeof(b2), "%llu", fp->max);
+				} else {
+					fmt_size(fp->min, b1, sizeof(b1));
+					fmt_size(fp->max, b2, sizeof(b2));
+				}
+				ERR(c, pp->vm, NULL, "%s of %s filter %s must be %s%s to %s, not %s", fp->name,
+				    t->name, Q(f->name ? f->name : ""),
+				    fp->kind == IOF_PK_POW2 ? "a power of two from " : "", b1, b2, Q(pp->val));
+			}
+			break;
+		default:
+			break;
+		}
+	}
+	for (j = 0; j < t->nparams && j < ARRAY_SIZE(seen); j++)
+		if ((t->params[j].flags & IOF_PF_REQUIRED) && !seen[j])
+			ERR(c, f->params_m.line ? f->params_m : f->m, NULL,
+			    "%s filter %s needs parameter %s", t->name, Q(f->name ? f->name : ""),
+			    Q(t->params[j].name));
+	if (!strcmp(t->name, "crypt")) {
+		bool key = false, kf = false;
+
+		for (i = 0; i < f->nparams; i++) {
+			key |= !strcmp(f->params[i].key, "key");
+			kf |= !strcmp(f->params[i].key, "key_file");
+		}
+		if (key == kf)
+			ERR(c, f->params_m.line ? f->params_m : f->m,
+			    "key_file: a file holding the key, or key: logon:<description> (a kernel keyring key)",
+			    "crypt filter %s needs %s key_file or key", Q(f->name ? f->name : ""),
+			    key ? "either" : "one of");
+	}
+}
+
 unsigned policy_check(struct policy *p, const struct ftypes *types, struct diags *d)
 {
 	struct pctx c = { .d = d, .p = p };
@@ -1727,6 +1864,7 @@ unsigned policy_check(struct policy *p, const struct ftypes *types, struct diags
 				free(hint);
 				free(names);
 			}
+			check_params(&c, f);
 		}
 		earlier_init(v, &e);
 		for (i = 0; i < v->nrules; i++) {

@@ -50,12 +50,16 @@ void diag_print(const struct diags *d, const struct diag *g, FILE *fp);
 void diags_print(const struct diags *d, FILE *fp);
 void diags_free(struct diags *d);
 
+struct iof_builtin_param;
+
 /* Filter types: the built-in list (validate) or the kernel's (apply). */
 struct ftype {
 	char name[IOF_NAME_LEN];
 	unsigned class;
 	unsigned flags;		/* IOF_TYPE_* */
 	bool in_kernel;
+	const struct iof_builtin_param *params;	/* built-in types (shared/iofilter-builtin.h) */
+	size_t nparams;
 };
 
 struct ftypes {
