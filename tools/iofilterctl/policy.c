@@ -1667,6 +1667,150 @@ static void earlier_free(struct earlier *e)
 	free(e->writes);
 }
 
+/* Matches whatever I/O of its ops falls in its range: no size, flags or ioprio test. */
+static bool rule_plain(const struct prule *r)
+{
+	return !r->bad && !r->size_given && !r->flags_given &&
+	       (!r->ioprio_given || r->ioprio == IOF_PRIO_ALL);
+}
+
+/* Matches every flush of the volume (flushes have no range and size 0). */
+static bool rule_takes_flushes(const struct prule *r)
+{
+	return !r->bad && (r->ops & IOF_OP_FLUSH) && !r->flags_given &&
+	       (!r->ioprio_given || r->ioprio == IOF_PRIO_ALL) && !(r->size_given && r->min_size);
+}
+
+/* Fenwick tree of prefix maxima (ends over sorted starts), insert only. */
+static void fen_put(uint64_t *f, size_t n, size_t i, uint64_t v)
+{
+	for (i++; i <= n; i += i & -i)
+		if (f[i] < v)
+			f[i] = v;
+}
+
+static uint64_t fen_max(const uint64_t *f, size_t i)	/* over positions [0, i) */
+{
+	uint64_t m = 0;
+
+	for (; i; i -= i & -i)
+		if (f[i] > m)
+			m = f[i];
+	return m;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Warnings for rules that can never match: an earlier rule without size,
+ * flags or ioprio tests, whose ops include this rule's and whose range
+ * contains this one's, takes all its I/O first (a rule of flushes alone: any
+ * earlier one that takes every flush).  One prefix-maximum tree per ops
+ * mask: O(n log n) with 32 masks.  Then the first rule that takes every
+ * flush, or the default, denying them: flushes have no range, so that
+ * denies every flush of the volume.
+ */
+static void check_reachable(struct pctx *c, struct pvolume *v)
+{
+	size_t n = v->nrules, i, nst = 0, flush_taker = SIZE_MAX;
+	uint64_t *starts = xcalloc(n + 1, sizeof(*starts));
+	uint64_t *fen = xcalloc((size_t)(IOF_OP_ALL + 1) * (n + 1), sizeof(*fen));
+	size_t *first = xcalloc(IOF_OP_ALL + 1, sizeof(*first));
+	char lbl[96];
+	unsigned m;
+
+	for (i = 0; i < n; i++)
+		starts[nst++] = v->rules[i].has_range ? v->rules[i].start : 0;
+	qsort(starts, nst, sizeof(*starts), u64_cmp);
+	for (m = 0; m <= IOF_OP_ALL; m++)
+		first[m] = SIZE_MAX;
+	for (i = 0; i < n; i++) {
+		const struct prule *r = &v->rules[i];
+		uint64_t st = r->has_range ? r->start : 0, en = r->has_range ? rule_end(r) : UINT64_MAX;
+		size_t pos, lo = 0, hi = nst, by = SIZE_MAX;
+
+		/* starts <= st: positions [0, lo) */
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+
+			if (starts[mid] <= st)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		pos = lo;
+		if (!r->bad && r->ops) {
+			if (!(r->ops & ~IOF_OP_FLUSH)) {
+				by = flush_taker;
+			} else {
+				for (m = r->ops; m <= IOF_OP_ALL; m = (m + 1) | r->ops)
+					if (first[m] != SIZE_MAX &&
+					    fen_max(fen + (size_t)m * (n + 1), pos) >= en) {
+						by = first[m];	/* some earlier rule of mask m */
+						break;
+					}
+			}
+		}
+		if (by != SIZE_MAX) {
+			/* Name the earliest rule that shadows it (rare: a short scan). */
+			size_t j;
+
+			for (j = 0; j < i; j++) {
+				const struct prule *p = &v->rules[j];
+
+				if (!(r->ops & ~IOF_OP_FLUSH)) {
+					if (rule_takes_flushes(p))
+						break;
+					continue;
+				}
+				if (!rule_plain(p) || (p->ops & r->ops) != r->ops)
+					continue;
+				if ((p->has_range ? p->start : 0) <= st &&
+				    (p->has_range ? rule_end(p) : UINT64_MAX) >= en)
+					break;
+			}
+			rule_label(&v->rules[j], j, lbl, sizeof(lbl));
+			WARN(c, r->m, "it asks for a subset of what the earlier rule matches; the first matching rule wins",
+			     "rule can never match: %s takes all its I/O first", lbl);
+		}
+		if (rule_plain(r)) {
+			/* position of my own start: the first slot holding it */
+			lo = 0;
+			hi = nst;
+			while (lo < hi) {
+				size_t mid = (lo + hi) / 2;
+
+				if (starts[mid] < st)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			fen_put(fen + (size_t)r->ops * (n + 1), n, lo, en);
+			if (first[r->ops] == SIZE_MAX)
+				first[r->ops] = i;
+		}
+		if (flush_taker == SIZE_MAX && rule_takes_flushes(r)) {
+			flush_taker = i;
+			if (r->action == IOF_ACTION_DENY)
+				WARN(c, r->ops_given ? r->ops_m : r->m,
+				     "flushes have no range: list the ops to deny without flush, e.g. ops: [write, discard, write_zeroes]",
+				     "rule denies every flush of the volume%s", r->ops_given ? "" :
+				     " (it lists no ops, so flush is one of them)");
+		}
+	}
+	if (flush_taker == SIZE_MAX && v->dflt.action == IOF_ACTION_DENY && v->default_m.line)
+		WARN(c, v->default_m, "add a rule that passes flushes: {ops: [flush], action: pass}",
+		     "default denies every flush of the volume: no rule takes them first");
+	free(first);
+	free(fen);
+	free(starts);
+}
+
 /* A size parameter of a filter: @def when absent; false when it is no size. */
 static bool size_param(const struct pfilter *f, const char *key, uint64_t def, uint64_t *v)
 {
@@ -1889,6 +2033,7 @@ unsigned policy_check(struct policy *p, const struct ftypes *types, struct diags
 		}
 		earlier_free(&e);
 		check_overlaps(&c, v, reported);
+		check_reachable(&c, v);
 		for (i = 0; i < v->nfilters; i++)
 			if (v->filters[i].name && !used[i])
 				WARN(&c, v->filters[i].name_m, NULL,
