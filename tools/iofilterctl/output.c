@@ -433,6 +433,18 @@ void json_kv_object(struct json *j, const char *key, const char *text)
 	json_obj_close(j);
 }
 
+/*
+ * A "key" parameter names a keyring key (logon:/user:); anything else in it
+ * may be key material put there by mistake: never print it.
+ */
+static bool param_hidden(const char *w, size_t l)
+{
+	return l >= 4 && !strncmp(w, "key=", 4) &&
+	       !(l > 10 && !strncmp(w + 4, "logon:", 6)) && !(l > 9 && !strncmp(w + 4, "user:", 5));
+}
+
+#define HIDDEN "(hidden)"
+
 void json_params_object(struct json *j, const char *key, const char *blk, size_t len)
 {
 	size_t o = 0;
@@ -445,7 +457,9 @@ void json_params_object(struct json *j, const char *key, const char *blk, size_t
 		const char *eq = memchr(w, '=', l);
 		char *k = xstrndup(w, eq ? (size_t)(eq - w) : l);
 
-		if (eq)
+		if (eq && param_hidden(w, l))
+			json_strn(j, k, HIDDEN, strlen(HIDDEN));
+		else if (eq)
 			json_strn(j, k, eq + 1, l - (size_t)(eq - w) - 1);
 		else
 			json_null(j, k);
@@ -466,7 +480,10 @@ char *params_text(const char *blk, size_t len)
 
 		if (b.len)
 			sb_addc(&b, ' ');
-		sb_addn(&b, blk + o, l);
+		if (param_hidden(blk + o, l))
+			sb_add(&b, "key=" HIDDEN);
+		else
+			sb_addn(&b, blk + o, l);
 		o += l + 1;
 	}
 	return sb_steal(&b);

@@ -1194,6 +1194,64 @@ static void t_apply_crypt_force(void)
 	free(b);
 }
 
+#define CHECK_NO_SECRET(hex) do { CHECK_HASNT(last.out, "KEYKEY"); CHECK_HASNT(last.err, "KEYKEY"); \
+	CHECK_HASNT(last.out, "KKKKKKKK"); CHECK_HASNT(last.err, "KKKKKKKK"); \
+	CHECK_HASNT(last.out, hex); CHECK_HASNT(last.err, hex); } while (0)
+
+/*
+ * A secret never shows: not the key file's contents in a dry run (text,
+ * JSON, verbose; a new instance and a forced replacement), and not key
+ * material written into the policy by mistake (refused, not echoed).
+ */
+static void t_secret_not_shown(void)
+{
+	static const char hex[] = "4b45594b45594b4b4b4b4b4b4b4b4b4b";
+	char *a = policy_file("ks-a.yaml", POL_C), *b, *t;
+
+	kernel_setup();
+	cli("apply", "--dry-run", a, NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_HAS(last.out, "+ instance enc: crypt cipher=aes-xts-plain64 key_file=");
+	CHECK_NO_SECRET(hex);
+	cli("-o", "json", "-v", "apply", "--dry-run", a, NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_NO_SECRET(hex);
+	cli("apply", a, NULL);
+	CHECK_INT(last.code, 0);
+	t = subst(POL_C, "aes-xts-plain64", "aes-cbc-essiv:sha256");
+	b = policy_file("ks-b.yaml", t);
+	free(t);
+	cli("-v", "apply", "--dry-run", "--force", b, NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_HAS(last.out, "~ instance enc:");
+	CHECK_NO_SECRET(hex);
+	cli("-o", "json", "apply", "--dry-run", "--force", b, NULL);
+	CHECK_NO_SECRET(hex);
+	free(b);
+
+	t = subst(POL_C, "key_file: @TMP@/key-0600", "key: 4b45594b45594b4b4b4b4b4b4b4b4b4b");
+	b = policy_file("ks-c.yaml", t);
+	free(t);
+	cli("apply", "--dry-run", "--force", b, NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_HAS(last.err, "key of crypt filter \"enc\" must be logon:<description> or user:<description>");
+	CHECK_NO_SECRET(hex);
+	cli("-o", "json", "apply", "--dry-run", b, NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_NO_SECRET(hex);
+	free(a);
+	free(b);
+
+	/* What the kernel reads back (status) is shown the same way. */
+	{
+		static const char blk[] = "key=4b45594b45594b4b4b4b4b4b4b4b4b4b\0cipher=x\0key=logon:vm1\0";
+		char *txt = params_text(blk, sizeof(blk) - 1);
+
+		CHECK_STR(txt, "key=(hidden) cipher=x key=logon:vm1");
+		free(txt);
+	}
+}
+
 /*
  * A type the policy uses but the kernel has not registered: apply loads its
  * module first (as request_module would); if that fails, it is an error of
@@ -1966,6 +2024,7 @@ int main(int argc, char **argv)
 	run("apply_dry_run_new", t_apply_dry_run_new);
 	run("apply_replace_instance", t_apply_replace_instance);
 	run("apply_crypt_force", t_apply_crypt_force);
+	run("secret_not_shown", t_secret_not_shown);
 	run("apply_crypt_class_without_flag", t_apply_crypt_class_without_flag);
 	run("apply_filter_module", t_apply_filter_module);
 	run("apply_table_and_removal", t_apply_table_and_removal);
