@@ -1912,7 +1912,7 @@ static void check_params(struct pctx *c, const struct pfilter *f)
 				for (j = 0; hint[j]; j++)
 					if (hint[j] == '|')
 						hint[j] = ',';
-				ERR(c, pp->vm, hint, "%s %s of %s filter %s is not supported", fp->name,
+				ERR(c, pp->vm, hint, "unsupported %s %s of %s filter %s", fp->name,
 				    Q(pp->val), t->name, Q(f->name ? f->name : ""));
 				free(hint);
 			}
@@ -1973,8 +1973,8 @@ static void check_params(struct pctx *c, const struct pfilter *f)
 		if (key == kf)
 			ERR(c, f->params_m.line ? f->params_m : f->m,
 			    "key_file: a file holding the key, or key: logon:<description> (a kernel keyring key)",
-			    "crypt filter %s needs %s key_file or key", Q(f->name ? f->name : ""),
-			    key ? "either" : "one of");
+			    key ? "crypt filter %s has both key_file and key; give one" :
+			    "crypt filter %s has no key: give key_file or key", Q(f->name ? f->name : ""));
 	}
 }
 

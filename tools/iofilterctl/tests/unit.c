@@ -1194,6 +1194,74 @@ static void t_apply_crypt_force(void)
 	free(b);
 }
 
+/*
+ * Data-destroying changes of crypt ranges need --force and warn with it:
+ * moving a crypt rule's range, routing it without crypt, and putting crypt
+ * on a range an existing table routed in clear.
+ */
+static void t_apply_crypt_range_force(void)
+{
+	static const struct {
+		const char *from, *to, *err;
+	} cases[] = {
+		{ "range: {start: 1MiB, end: 8MiB}", "range: {start: 2MiB, end: 8MiB}",
+		  "vm1: crypt filter enc: range 1MiB..8MiB changes; data encrypted there would be unreadable; use --force" },
+		{ "        chain: [enc]\n", "        action: pass\n",
+		  "vm1: range 1MiB..8MiB would no longer go through crypt filter enc; its data stays encrypted and would be read as ciphertext; use --force" },
+	};
+	char *a = policy_file("kr-a.yaml", POL_C), *b, *t, *want;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		kernel_setup();
+		cli("apply", a, NULL);
+		CHECK_INT(last.code, 0);
+		t = subst(POL_C, cases[i].from, cases[i].to);
+		b = policy_file("kr-b.yaml", t);
+		free(t);
+		fake_log[0] = '\0';
+		cli("apply", "--dry-run", b, NULL);
+		CHECK_INT(last.code, 1);
+		want = xasprintf("iofilterctl: %s\n", cases[i].err);
+		CHECK_HAS(last.err, want);
+		free(want);
+		cli("apply", b, NULL);
+		CHECK_INT(last.code, 1);
+		CHECK_STR(fake_log, "");
+		cli("apply", "--force", b, NULL);
+		CHECK_INT(last.code, 0);
+		CHECK_HAS(last.err, "iofilterctl: warning: vm1: ");
+		CHECK_HAS(last.err, " (--force)\n");
+		CHECK_HAS(fake_log, "load vm1");
+		free(b);
+	}
+
+	/* Crypt onto a range that was routed in clear (through a count filter). */
+	kernel_setup();
+	t = subst(POL_C, "        chain: [enc]\n", "        chain: [stats]\n");
+	b = subst(t, "      - name: enc\n", "      - {name: stats, type: count}\n      - name: enc\n");
+	free(t);
+	t = policy_file("kr-c.yaml", b);
+	free(b);
+	cli("apply", t, NULL);
+	CHECK_INT(last.code, 0);
+	free(t);
+	fake_log[0] = '\0';
+	cli("apply", a, NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_STR(last.err, "iofilterctl: vm1: crypt filter enc: range 1MiB..8MiB was not encrypted by it; "
+			    "its data would be read through the cipher as garbage; use --force\n");
+	CHECK_STR(fake_log, "");
+	cli("apply", "--force", a, NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_HAS(last.err, "warning: vm1: crypt filter enc: range 1MiB..8MiB was not encrypted by it");
+	/* The same policy again: nothing to force. */
+	cli("apply", a, NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_STR(last.err, "");
+	free(a);
+}
+
 #define CHECK_NO_SECRET(hex) do { CHECK_HASNT(last.out, "KEYKEY"); CHECK_HASNT(last.err, "KEYKEY"); \
 	CHECK_HASNT(last.out, "KKKKKKKK"); CHECK_HASNT(last.err, "KKKKKKKK"); \
 	CHECK_HASNT(last.out, hex); CHECK_HASNT(last.err, hex); } while (0)
@@ -2025,6 +2093,7 @@ int main(int argc, char **argv)
 	run("apply_replace_instance", t_apply_replace_instance);
 	run("apply_crypt_force", t_apply_crypt_force);
 	run("secret_not_shown", t_secret_not_shown);
+	run("apply_crypt_range_force", t_apply_crypt_range_force);
 	run("apply_crypt_class_without_flag", t_apply_crypt_class_without_flag);
 	run("apply_filter_module", t_apply_filter_module);
 	run("apply_table_and_removal", t_apply_table_and_removal);
