@@ -20,7 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1845,17 +1847,43 @@ static void t_stats(void)
 	cli("-o", "json", "stats", NULL);
 	CHECK_HAS(last.out, "          \"ios\": 0,\n");
 	CHECK_HASNT(last.out, "\"ios\": 1,");
+	fake.status_ticks = true;
 	cli("-o", "json", "stats", "--watch", "0.1", "--count", "2", NULL);
 	CHECK_INT(last.code, 0);
 	{
-		const char *second = strstr(last.out + 1, "\n{\n");
+		/* JSON Lines: one object per line, one line per report */
+		const char *nl = strchr(last.out, '\n');
 
-		CHECK(second);
-		CHECK(!strstr(second + 1, "\n{\n"));
+		CHECK(last.out[0] == '{' && nl && nl[-1] == '}');
+		CHECK(nl[1] == '{');
+		nl = strchr(nl + 1, '\n');
+		CHECK(nl && nl[-1] == '}' && !nl[1]);
 	}
-	CHECK_HAS(last.out, "      \"total\": {\n        \"read\": {\n          \"ios_per_sec\": 0.0,\n"
-			    "          \"bytes_per_sec\": 0.0\n");
-	CHECK_HAS(last.out, "      \"table_changed\": false,\n");
+	CHECK_HAS(last.out, "\"total\": {\"read\": {\"ios_per_sec\": 0.0, \"bytes_per_sec\": 0.0}, ");
+	CHECK_HAS(last.out, "\"table_changed\": false, ");
+	/* per filter: the numeric status fields that changed, as deltas */
+	CHECK_HAS(last.out, "\"filters\": [{\"name\": \"stats\", \"type\": \"count\", \"deltas\": {\"reads\": 10}}]");
+	cli("stats", "--watch", "0.1", "--count", "1", NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_HAS(last.out, "vm1: per second over ");
+	CHECK_HAS(last.out, "\n  filter stats (count): reads +10\n");
+	fake.status_ticks = false;
+
+	/* Ctrl-C ends --watch with status 0, after the reports so far. */
+	{
+		int st = -1;
+		pid_t pid = fork();
+
+		if (!pid) {
+			cli("stats", "--watch", "0.1", NULL);
+			_exit(last.code == 0 && strstr(last.out, "per second") ? 0 : 1);
+		}
+		CHECK(pid > 0);
+		usleep(400 * 1000);
+		kill(pid, SIGINT);
+		CHECK(waitpid(pid, &st, 0) == pid);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
 	free(a);
 }
 
