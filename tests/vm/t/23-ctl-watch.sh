@@ -29,13 +29,21 @@ ctl_rc 0 apply "$T/w.yaml"
 
 # fio for longer than the reports take; its own IOPS is the reference.
 fio --name=watch --filename=/dev/mapper/t-cwatch --size=64M --rw=randrw \
-	--bs=4k --ioengine=libaio --iodepth=8 --direct=1 --time_based --runtime=12 \
-	--output-format=json --output="$T/fio.json" & fio=$!
-sleep 2
+	--bs=4k --ioengine=libaio --iodepth=8 --direct=1 --time_based --runtime=20 \
+	--output-format=json --output="$T/fio.json" 2> "$T/fio.err" & fio=$!
+# fio takes seconds to start under TCG: wait until its I/O shows
+n=0
+for _ in $(seq 60); do
+	n=$("$IOF_TOOL" -o json stats t-cwatch | jq '.volumes[0].total.write.ios')
+	[ "$n" -gt 100 ] && break
+	kill -0 $fio 2> /dev/null || { cat "$T/fio.err"; fail "fio ended before its I/O started"; }
+	sleep 1
+done
+[ "$n" -gt 100 ] || fail "no I/O from fio in 60 s"
 start=$(date +%s.%N)
 ctl_rc 0 -o json stats t-cwatch --watch 1 --count 4
 end=$(date +%s.%N)
-wait $fio || fail "fio failed"
+wait $fio || { cat "$T/fio.err"; fail "fio failed"; }
 
 # JSON Lines: 4 lines, each one object
 assert_eq 4 "$(wc -l < "$CTL_OUT")" "report lines"

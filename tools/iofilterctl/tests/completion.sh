@@ -79,6 +79,11 @@ unset -f iofilterctl
 if [[ $# -ge 1 && ! -e /dev/iofilter ]]; then
 	check "" "$1" status ""
 fi
+# The verbs offered are the tool's (its --help), in its order.
+if [[ $# -ge 1 ]]; then
+	want=$("$1" --help | sed -n '/^Verbs:/,/^$/p' | awk '/^  [a-z]/ { printf "%s%s", s, $1; s = " " }')
+	check "$want" iofilterctl ""
+fi
 
 if ((fail)); then
 	echo "not ok completion" >&2
