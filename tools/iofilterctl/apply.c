@@ -621,6 +621,102 @@ static int plan_instances(struct vctx *c)
 	return 0;
 }
 
+/*
+ * Crypt ranges: data in a range is encrypted by the crypt instance its rule
+ * runs, at that range.  Moving the range, routing it without the crypt
+ * instance (pass, deny, another chain), or putting a crypt instance on a
+ * range that an existing table routed without it (plaintext) makes data
+ * unreadable: refused without --force, a warning with it.  A new volume
+ * has no data to lose.
+ */
+struct crange {
+	const char *inst;	/* crypt instance, or NULL: the range without crypt */
+	uint64_t start, len;
+};
+
+static const char *rule_crypt(const struct vctx *c, const struct iof_rule *r)
+{
+	uint32_t i;
+	size_t k;
+
+	for (i = 0; r->action == IOF_ACTION_FILTER && i < r->nr_chain && i < IOF_MAX_CHAIN; i++)
+		for (k = 0; k < c->nki; k++)
+			if (c->ki[k].info.id == r->chain[i] && c->ki[k].info.class == IOF_CLASS_CRYPT)
+				return c->ki[k].name;
+	return NULL;
+}
+
+static const char *prule_crypt(const struct vctx *c, const struct prule *p)
+{
+	size_t i;
+
+	for (i = 0; p->action == IOF_ACTION_FILTER && i < p->chain.n; i++)
+		if (c->v->filters[p->chain.idx[i]].ft->class == IOF_CLASS_CRYPT)
+			return c->v->filters[p->chain.idx[i]].name;
+	return NULL;
+}
+
+static bool crange_find(const struct crange *v, size_t n, const struct crange *x, bool same_inst)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (v[i].start == x->start && v[i].len == x->len &&
+		    (!same_inst || (v[i].inst && x->inst && !strcmp(v[i].inst, x->inst))))
+			return true;
+	return false;
+}
+
+static int plan_crypt_ranges(struct vctx *c)
+{
+	struct pvolume *v = c->v;
+	struct crange *cur = xcalloc(c->ncur + 1, sizeof(*cur));
+	struct crange *want = xcalloc(v->nrules + 1, sizeof(*want));
+	size_t ncur = 0, nwant = 0, i;
+	char *msg = NULL, s1[32], s2[32];
+	int r = 0;
+
+	if (!c->vol_in_kernel)
+		goto out;
+	for (i = 0; i < c->ncur; i++)
+		cur[ncur++] = (struct crange){ rule_crypt(c, &c->cur[i]), c->cur[i].start, c->cur[i].len };
+	for (i = 0; i < v->nrules; i++) {
+		const struct prule *p = &v->rules[i];
+		uint64_t len = p->len ? p->len : v->origin_size - p->start;
+
+		want[nwant++] = (struct crange){ prule_crypt(c, p), p->has_range ? p->start : 0,
+						 p->has_range ? len : 0 };
+	}
+	for (i = 0; i < ncur + nwant; i++) {
+		const struct crange *x = i < ncur ? &cur[i] : &want[i - ncur];
+
+		if (!x->inst || crange_find(i < ncur ? want : cur, i < ncur ? nwant : ncur, x, true))
+			continue;
+		fmt_size(x->start, s1, sizeof(s1));
+		fmt_size(x->start + x->len, s2, sizeof(s2));
+		free(msg);
+		if (i >= ncur)
+			msg = xasprintf("crypt filter %s: range %s..%s was not encrypted by it; its data would be read through the cipher as garbage",
+					x->inst, s1, s2);
+		else if (crange_find(want, nwant, x, false))
+			msg = xasprintf("range %s..%s would no longer go through crypt filter %s; its data stays encrypted and would be read as ciphertext",
+					s1, s2, x->inst);
+		else
+			msg = xasprintf("crypt filter %s: range %s..%s changes; data encrypted there would be unreadable",
+					x->inst, s1, s2);
+		if (!c->o->force) {
+			r = fail(c, EXIT_INVALID, 0, "%s; use --force", msg);
+			goto out;
+		}
+		report_warning(v->name, "%s (--force)", msg);
+	}
+out:
+	free(msg);
+	free(cur);
+	free(want);
+	return r;
+}
+
 /* Chain names of a kernel rule, in class order. */
 static void kernel_chain(const struct vctx *c, const struct iof_rule *r, char names[][IOF_NAME_LEN + 8],
 			 const char **ptrs)
@@ -1092,6 +1188,8 @@ static int apply_volume(struct kapi *k, struct pvolume *v, const struct apply_op
 	fx = xcalloc(c.nki + 1, sizeof(*fx));
 	plan_fixups(&c, fx, &nfx);
 	r = plan_instances(&c);
+	if (!r)
+		r = plan_crypt_ranges(&c);
 	if (!r) {
 		plan_table(&c);
 		rep->generation = c.gen;

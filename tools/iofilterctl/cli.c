@@ -105,6 +105,7 @@ static void usage(FILE *fp)
 		"      --noudevsync        do not wait for udev; make the device nodes here\n"
 		"                          (also with DM_DISABLE_UDEV=1 in the environment)\n"
 		"  -h, --help              help (after a verb: help for the verb)\n"
+		"Options that skip a safety check (--force, --yes) must be written in full.\n"
 		"\nExit codes: 0 ok, 1 invalid input, 2 permission denied, 3 out of memory,\n"
 		"4 no such device/volume/module, 5 busy/exists, 6 kernel refused, 7 partially applied.\n"
 		"See iofilterctl(8).\n");
@@ -183,6 +184,27 @@ static int usage_error(const struct action *a, const char *fmt, ...)
 	return EXIT_INVALID;
 }
 
+/*
+ * getopt_long takes any unambiguous prefix ("--fo" for "--force").  Options
+ * that skip a safety check must be written in full: a typo must not destroy
+ * data.  @arg is the argument getopt_long just consumed.
+ */
+static const char *const full_name_only[] = { "force", "yes" };
+
+static const char *abbreviated(const char *arg)
+{
+	size_t i, n;
+
+	if (strncmp(arg, "--", 2))
+		return NULL;	/* -y: a short option, deliberate */
+	arg += 2;
+	n = strcspn(arg, "=");
+	for (i = 0; i < ARRAY_SIZE(full_name_only); i++)
+		if (n < strlen(full_name_only[i]) && !strncmp(arg, full_name_only[i], n))
+			return full_name_only[i];
+	return NULL;
+}
+
 static int parse_and_run(int argc, char **argv)
 {
 	const struct action *a = NULL;
@@ -199,6 +221,11 @@ static int parse_and_run(int argc, char **argv)
 	/* "-": options may come anywhere; non-options arrive as 1, in order. */
 	while ((opt = getopt_long(argc, argv, "-:o:qvhyV", long_opts, NULL)) != -1) {
 		bit = 0;
+		if ((opt == 'f' || opt == 'y') && abbreviated(argv[optind - 1])) {
+			code = usage_error(NULL, "%s: write --%s in full; it skips a safety check",
+					   argv[optind - 1], abbreviated(argv[optind - 1]));
+			goto out;
+		}
 		switch (opt) {
 		case 1:
 			rest[nrest++] = optarg;

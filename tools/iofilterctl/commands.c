@@ -363,11 +363,41 @@ static void free_stats(struct stats_volume *s, size_t n)
 {
 	size_t i;
 
+	size_t k;
+
 	for (i = 0; s && i < n; i++) {
 		free(s[i].rules);
 		free(s[i].rule_names);
+		for (k = 0; k < s[i].ninst; k++)
+			free(s[i].inst[k].status);
+		free(s[i].inst);
 	}
 	free(s);
+}
+
+/* --watch: every instance's status text, for the deltas of its counters. */
+static void sample_instances(struct kapi *k, const char *vol, struct stats_volume *s)
+{
+	struct iof_instance_info *ii = NULL;
+	size_t n = 0, i;
+
+	if (kapi_list_instances(k, vol, &ii, &n))
+		return;		/* the counters above are what matters */
+	s->inst = xcalloc(n + 1, sizeof(*s->inst));
+	for (i = 0; i < n; i++) {
+		struct stats_inst *x = &s->inst[s->ninst];
+		struct iof_instance_info info;
+		char *params = NULL;
+		size_t plen = 0;
+
+		kname(x->name, ii[i].name, sizeof(x->name));
+		kname(x->type, ii[i].type, sizeof(x->type));
+		if (kapi_instance_get(k, vol, x->name, &info, &params, &plen, &x->status))
+			continue;
+		free(params);
+		s->ninst++;
+	}
+	free(ii);
 }
 
 /* One sample of a volume: counters plus the rule names of the same table. */
@@ -451,6 +481,8 @@ int cmd_stats(struct cmd *c)
 
 		kname(vn, v[i].name, sizeof(vn));
 		code = sample(&k, vn, c->reset, &cur[i]);
+		if (!code && c->watch)
+			sample_instances(&k, vn, &cur[i]);
 	}
 	if (code || !c->watch) {
 		if (code)
@@ -478,8 +510,11 @@ int cmd_stats(struct cmd *c)
 		free_stats(prev, n);
 		prev = cur;
 		cur = xcalloc(n + 1, sizeof(*cur));
-		for (i = 0; i < n && !code; i++)
+		for (i = 0; i < n && !code; i++) {
 			code = sample(&k, prev[i].name, false, &cur[i]);
+			if (!code)
+				sample_instances(&k, prev[i].name, &cur[i]);
+		}
 		if (code) {
 			show_errors_only();
 			break;

@@ -119,9 +119,11 @@ static void pre(struct json *j, const char *key)
 {
 	if (j->depth > 0) {
 		if (j->used[j->depth])
-			fputc(',', j->fp);
-		fputc('\n', j->fp);
-		indent(j);
+			fputs(j->compact ? ", " : ",", j->fp);
+		if (!j->compact) {
+			fputc('\n', j->fp);
+			indent(j);
+		}
 	}
 	j->used[j->depth] = true;
 	if (key) {
@@ -145,7 +147,7 @@ static void close_(struct json *j, char c)
 
 	if (j->depth > 0)
 		j->depth--;
-	if (had) {
+	if (had && !j->compact) {
 		fputc('\n', j->fp);
 		indent(j);
 	}
@@ -433,6 +435,18 @@ void json_kv_object(struct json *j, const char *key, const char *text)
 	json_obj_close(j);
 }
 
+/*
+ * A "key" parameter names a keyring key (logon:/user:); anything else in it
+ * may be key material put there by mistake: never print it.
+ */
+static bool param_hidden(const char *w, size_t l)
+{
+	return l >= 4 && !strncmp(w, "key=", 4) &&
+	       !(l > 10 && !strncmp(w + 4, "logon:", 6)) && !(l > 9 && !strncmp(w + 4, "user:", 5));
+}
+
+#define HIDDEN "(hidden)"
+
 void json_params_object(struct json *j, const char *key, const char *blk, size_t len)
 {
 	size_t o = 0;
@@ -445,7 +459,9 @@ void json_params_object(struct json *j, const char *key, const char *blk, size_t
 		const char *eq = memchr(w, '=', l);
 		char *k = xstrndup(w, eq ? (size_t)(eq - w) : l);
 
-		if (eq)
+		if (eq && param_hidden(w, l))
+			json_strn(j, k, HIDDEN, strlen(HIDDEN));
+		else if (eq)
 			json_strn(j, k, eq + 1, l - (size_t)(eq - w) - 1);
 		else
 			json_null(j, k);
@@ -466,7 +482,10 @@ char *params_text(const char *blk, size_t len)
 
 		if (b.len)
 			sb_addc(&b, ' ');
-		sb_addn(&b, blk + o, l);
+		if (param_hidden(blk + o, l))
+			sb_add(&b, "key=" HIDDEN);
+		else
+			sb_addn(&b, blk + o, l);
 		o += l + 1;
 	}
 	return sb_steal(&b);
@@ -746,6 +765,98 @@ void show_stats(const struct stats_volume *v, size_t n, bool reset)
 	}
 }
 
+/*
+ * The numeric value of "key=" in a status text (space-separated key=value
+ * words); false if absent or not a plain decimal number.
+ */
+static bool status_num(const char *st, const char *key, size_t klen, int64_t *v)
+{
+	const char *p = st;
+
+	while (p && *p) {
+		size_t l = strcspn(p, " ");
+
+		if (l > klen && p[klen] == '=' && !strncmp(p, key, klen)) {
+			char *end;
+
+			if (p[klen + 1] < '0' || p[klen + 1] > '9')
+				return false;
+			errno = 0;
+			*v = strtoll(p + klen + 1, &end, 10);
+			return !errno && (end == p + l);
+		}
+		p += l;
+		p += strspn(p, " ");
+	}
+	return false;
+}
+
+/* Calls fn for each numeric status field of b's instance i that changed since a. */
+static void each_delta(const struct stats_volume *a, const struct stats_volume *b, size_t i,
+		       void (*fn)(void *ctx, const char *key, size_t klen, int64_t delta), void *ctx)
+{
+	const struct stats_inst *y = &b->inst[i], *x = NULL;
+	const char *p;
+	size_t k;
+
+	for (k = 0; k < a->ninst; k++)
+		if (!strcmp(a->inst[k].name, y->name) && !strcmp(a->inst[k].type, y->type))
+			x = &a->inst[k];
+	if (!x || !x->status || !y->status)
+		return;
+	for (p = y->status; *p; p += strspn(p, " ")) {
+		size_t l = strcspn(p, " "), klen = strcspn(p, "= ");
+		int64_t u, w;
+
+		if (klen < l && status_num(y->status, p, klen, &w) && status_num(x->status, p, klen, &u) &&
+		    w != u)
+			fn(ctx, p, klen, w - u);
+		p += l;
+	}
+}
+
+static void text_delta(void *ctx, const char *key, size_t klen, int64_t d)
+{
+	(void)ctx;
+	fprintf(out_fp, " %.*s %+" PRId64, (int)klen, key, d);
+}
+
+static void text_filter_deltas(const struct stats_volume *a, const struct stats_volume *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->ninst; i++) {
+		fprintf(out_fp, "  filter %s (%s):", b->inst[i].name, b->inst[i].type);
+		each_delta(a, b, i, text_delta, NULL);
+		fputc('\n', out_fp);
+	}
+}
+
+static void json_delta(void *ctx, const char *key, size_t klen, int64_t d)
+{
+	char *k = xstrndup(key, klen);
+
+	json_i64(ctx, k, d);
+	free(k);
+}
+
+static void json_filter_deltas(struct json *j, const struct stats_volume *a, const struct stats_volume *b)
+{
+	size_t i;
+
+	json_arr_open(j, "filters");
+	for (i = 0; i < b->ninst; i++) {
+		json_obj_open(j, NULL);
+		json_str(j, "name", b->inst[i].name);
+		json_str(j, "type", b->inst[i].type);
+		json_obj_open(j, "deltas");
+		each_delta(a, b, i, json_delta, j);
+		json_obj_close(j);
+		json_obj_close(j);
+	}
+	json_arr_close(j);
+}
+
 void show_stats_rates(const struct stats_volume *prev, const struct stats_volume *cur, size_t n,
 		      double secs, uint64_t timestamp)
 {
@@ -754,8 +865,9 @@ void show_stats_rates(const struct stats_volume *prev, const struct stats_volume
 	if (ofmt == OFMT_JSON) {
 		struct json j;
 
-		/* One document per line-separated sample. */
+		/* One document per line (JSON Lines), one line per sample. */
 		json_init(&j, out_fp);
+		j.compact = true;
 		json_obj_open(&j, NULL);
 		json_u64(&j, "timestamp", timestamp);
 		json_double(&j, "interval", secs);
@@ -788,6 +900,7 @@ void show_stats_rates(const struct stats_volume *prev, const struct stats_volume
 				json_rates(&j, "default", &a->dflt, &b->dflt, secs);
 			else
 				json_null(&j, "default");
+			json_filter_deltas(&j, a, b);
 			json_obj_close(&j);
 		}
 		json_arr_close(&j);
@@ -816,6 +929,7 @@ void show_stats_rates(const struct stats_volume *prev, const struct stats_volume
 		}
 		if (same)
 			text_rates("default", &a->dflt, &b->dflt, secs);
+		text_filter_deltas(a, b);
 	}
 	fputc('\n', out_fp);
 	fflush(out_fp);

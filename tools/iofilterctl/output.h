@@ -25,6 +25,7 @@ extern bool noheadings;
 struct json {
 	FILE *fp;
 	int depth;
+	bool compact;	/* one line, no indentation (JSON Lines) */
 	bool used[JSON_MAX_DEPTH + 1];
 };
 
@@ -99,6 +100,13 @@ struct show_volume {
 
 void show_status(const struct show_volume *v, size_t n);
 
+/* A filter instance's status text, for --watch deltas */
+struct stats_inst {
+	char name[IOF_NAME_LEN];
+	char type[IOF_NAME_LEN];
+	char *status;
+};
+
 struct stats_volume {
 	char name[IOF_NAME_LEN];
 	uint64_t generation;
@@ -107,10 +115,15 @@ struct stats_volume {
 	struct iof_counters *rules;
 	char (*rule_names)[IOF_RULE_NAME_LEN];
 	size_t nrules;
+	struct stats_inst *inst;	/* --watch only */
+	size_t ninst;
 };
 
 void show_stats(const struct stats_volume *v, size_t n, bool reset);
-/* --watch: rates between two samples taken secs apart. */
+/*
+ * --watch: rates between two samples taken secs apart, and the changes of
+ * the numeric fields of each filter instance's status; JSON: one line each.
+ */
 void show_stats_rates(const struct stats_volume *prev, const struct stats_volume *cur, size_t n,
 		      double secs, uint64_t timestamp);
 

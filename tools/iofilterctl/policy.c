@@ -24,6 +24,11 @@
 #include <linux/fs.h>
 #include <yaml.h>
 
+#define IOF_BUILTIN_CRYPT
+#define IOF_BUILTIN_REPLICATE
+#define IOF_BUILTIN_CACHE
+#include <shared/iofilter-builtin.h>
+
 #include "loop.h"
 #include "qnbd.h"
 #include "policy.h"
@@ -113,11 +118,16 @@ void diags_free(struct diags *d)
 
 /* ---- filter types ---- */
 
+
+/* From the list the modules compile: include/shared/iofilter-builtin.h */
 static const struct ftype builtin_types[] = {
-	{ "count", IOF_CLASS_INSPECT, IOF_TYPE_NOWAIT, false },
-	{ "crypt", IOF_CLASS_CRYPT, IOF_TYPE_RANGE_EXCLUSIVE, false },
-	{ "replicate", IOF_CLASS_REPLICATE, IOF_TYPE_HOLDS_DIRTY | IOF_TYPE_WRITE_EXCLUSIVE, false },
-	{ "cache", IOF_CLASS_CACHE, IOF_TYPE_RANGE_EXCLUSIVE | IOF_TYPE_HOLDS_DIRTY, false },
+	{ "count", IOF_CLASS_INSPECT, IOF_COUNT_TYPE_FLAGS, false, NULL, 0 },
+	{ "crypt", IOF_CLASS_CRYPT, IOF_CRYPT_TYPE_FLAGS, false, iof_crypt_params,
+	  ARRAY_SIZE(iof_crypt_params) },
+	{ "replicate", IOF_CLASS_REPLICATE, IOF_REPLICATE_TYPE_FLAGS, false, iof_replicate_params,
+	  ARRAY_SIZE(iof_replicate_params) },
+	{ "cache", IOF_CLASS_CACHE, IOF_CACHE_TYPE_FLAGS, false, iof_cache_params,
+	  ARRAY_SIZE(iof_cache_params) },
 };
 
 void ftypes_builtin(struct ftypes *t)
@@ -953,6 +963,40 @@ static void parse_filter(struct pctx *c, yaml_node_t *n, struct pvolume *vol, st
 		parse_params(c, v[2], f);
 }
 
+static const struct prule *name_cmp_base;
+
+static int rule_name_cmp(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int r = strcmp(name_cmp_base[x].name, name_cmp_base[y].name);
+
+	return r ? r : x < y ? -1 : x > y;
+}
+
+/* Duplicate rule names, sorted rather than compared pairwise. */
+static void check_rule_names(struct pctx *c, struct pvolume *vol)
+{
+	size_t *ix = xcalloc(vol->nrules + 1, sizeof(*ix)), n = 0, i, first = 0;
+
+	for (i = 0; i < vol->nrules; i++)
+		if (vol->rules[i].name[0])
+			ix[n++] = i;
+	name_cmp_base = vol->rules;
+	qsort(ix, n, sizeof(*ix), rule_name_cmp);
+	for (i = 0; i < n; i++) {
+		const struct prule *r = &vol->rules[ix[i]];
+		char hint[64];
+
+		if (!i || strcmp(vol->rules[ix[i - 1]].name, r->name)) {
+			first = ix[i];
+			continue;
+		}
+		snprintf(hint, sizeof(hint), "first used at line %u", vol->rules[first].name_m.line);
+		ERR(c, r->name_m, hint, "duplicate rule name %s", Q(r->name));
+	}
+	free(ix);
+}
+
 static void parse_volume(struct pctx *c, yaml_node_t *n, struct pvolume *vol)
 {
 	static const char *const keys[] = { "name", "device", "image", "filters", "rules", "default",
@@ -1040,12 +1084,14 @@ static void parse_volume(struct pctx *c, yaml_node_t *n, struct pvolume *vol)
 		} else {
 			size_t cnt = (size_t)(v[3]->data.sequence.items.top - v[3]->data.sequence.items.start);
 
-			vol->filters = xcalloc(cnt, sizeof(*vol->filters));
-			for (it = v[3]->data.sequence.items.start; it < v[3]->data.sequence.items.top; it++)
-				parse_filter(c, node(c, *it), vol, &vol->filters[vol->nfilters++]);
-			if (cnt > IOF_MAX_INSTANCES)
+			if (cnt > IOF_MAX_INSTANCES) {
 				ERR(c, mark_of(v[3]), NULL, "volume has %zu filter instances; at most %d",
 				    cnt, IOF_MAX_INSTANCES);
+			} else {
+				vol->filters = xcalloc(cnt, sizeof(*vol->filters));
+				for (it = v[3]->data.sequence.items.start; it < v[3]->data.sequence.items.top; it++)
+					parse_filter(c, node(c, *it), vol, &vol->filters[vol->nfilters++]);
+			}
 		}
 	}
 	if (v[4]) {
@@ -1065,19 +1111,8 @@ static void parse_volume(struct pctx *c, yaml_node_t *n, struct pvolume *vol)
 
 					parse_rule(c, node(c, *it), r);
 					r->bad = c->d->nerr != nerr;
-					if (!r->name[0])
-						continue;
-					for (i = 0; i + 1 < vol->nrules; i++)
-						if (!strcmp(vol->rules[i].name, r->name))
-							break;
-					if (i + 1 < vol->nrules) {
-						char hint[64];
-
-						snprintf(hint, sizeof(hint), "first used at line %u",
-							 vol->rules[i].name_m.line);
-						ERR(c, r->name_m, hint, "duplicate rule name %s", Q(r->name));
-					}
 				}
+				check_rule_names(c, vol);
 			}
 		}
 	}
@@ -1120,10 +1155,97 @@ static void parse_root(struct pctx *c, yaml_node_t *root)
 		ERR(c, mark_of(v[1]), NULL, "volumes must not be empty");
 		return;
 	}
+	if (p->nvols > POLICY_MAX_VOLUMES) {
+		ERR(c, mark_of(v[1]), NULL, "policy has %zu volumes; at most %u", p->nvols,
+		    POLICY_MAX_VOLUMES);
+		p->nvols = 0;
+		return;
+	}
 	p->vols = xcalloc(p->nvols, sizeof(*p->vols));
 	p->nvols = 0;
 	for (it = v[1]->data.sequence.items.start; it < v[1]->data.sequence.items.top; it++)
 		parse_volume(c, node(c, *it), &p->vols[p->nvols++]);
+}
+
+/*
+ * YAML aliases share nodes: libyaml's document holds each node once, but
+ * walking it visits an aliased node at every reference, so a small file of
+ * nested aliases ("billion laughs") expands exponentially.  Count what the
+ * walk would visit, each node's subtree once (memoised), and refuse the
+ * document past POLICY_MAX_NODES; an alias inside its own anchor (a cycle)
+ * is refused too.  Iterative: the nesting depth is the parser's to bound.
+ */
+static bool check_expansion(struct pctx *c)
+{
+	yaml_node_t *base = c->doc->nodes.start;
+	size_t nn = (size_t)(c->doc->nodes.top - base), sp = 0;
+	/* per node: 0 unseen, 1 on the stack, 2 done; its expanded size */
+	unsigned char *state;
+	uint64_t *size;
+	struct frame { int idx; size_t next; } *st;
+	bool ok = true;
+
+	if (nn > POLICY_MAX_NODES) {
+		struct pmark m = { 1, 1 };
+
+		ERR(c, m, NULL, "policy has %zu YAML nodes; at most %u", nn, POLICY_MAX_NODES);
+		return false;
+	}
+	state = xcalloc(nn + 1, 1);
+	size = xcalloc(nn + 1, sizeof(*size));
+	st = xcalloc(nn + 1, sizeof(*st));
+	st[sp++] = (struct frame){ 1, 0 };
+	state[0] = 1;
+	while (sp && ok) {
+		struct frame *f = &st[sp - 1];
+		yaml_node_t *n = &base[f->idx - 1];
+		size_t nkids = 0;
+		int kid = 0;
+
+		if (n->type == YAML_SEQUENCE_NODE) {
+			nkids = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+			if (f->next < nkids)
+				kid = n->data.sequence.items.start[f->next];
+		} else if (n->type == YAML_MAPPING_NODE) {
+			nkids = 2 * (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+			if (f->next < nkids) {
+				yaml_node_pair_t *pr = &n->data.mapping.pairs.start[f->next / 2];
+
+				kid = f->next % 2 ? pr->value : pr->key;
+			}
+		}
+		if (f->next < nkids) {
+			f->next++;
+			if (kid < 1 || (size_t)kid > nn)
+				continue;
+			if (state[kid - 1] == 1) {
+				ERR(c, mark_of(n), "an alias must not refer to a node that contains it",
+				    "YAML alias refers to a node that contains it");
+				ok = false;
+			} else if (state[kid - 1] == 0) {
+				state[kid - 1] = 1;
+				st[sp++] = (struct frame){ kid, 0 };
+			} else {
+				size[f->idx - 1] += size[kid - 1];
+			}
+			continue;
+		}
+		/* Done with this node: add it to its parent. */
+		size[f->idx - 1] += 1;
+		state[f->idx - 1] = 2;
+		if (size[f->idx - 1] > POLICY_MAX_NODES) {
+			ERR(c, mark_of(n), "aliases (*name) repeat what their anchor (&name) holds; write the policy out",
+			    "YAML aliases expand the policy to more than %u nodes", POLICY_MAX_NODES);
+			ok = false;
+		}
+		sp--;
+		if (sp)
+			size[st[sp - 1].idx - 1] += size[f->idx - 1];
+	}
+	free(st);
+	free(size);
+	free(state);
+	return ok;
 }
 
 unsigned policy_load(const char *file, struct policy *p, struct diags *d)
@@ -1132,8 +1254,10 @@ unsigned policy_load(const char *file, struct policy *p, struct diags *d)
 	yaml_document_t doc;
 	struct pctx c = { .d = d, .doc = &doc, .p = p };
 	unsigned before = d->nerr;
+	unsigned char *buf;
+	size_t len;
 	char *tmp;
-	FILE *fp;
+	int err;
 
 	memset(p, 0, sizeof(*p));
 	p->file = xstrdup(file);
@@ -1141,15 +1265,19 @@ unsigned policy_load(const char *file, struct policy *p, struct diags *d)
 	p->dir = xstrdup(dirname(tmp));
 	free(tmp);
 
-	fp = fopen(file, "rb");
-	if (!fp) {
+	err = read_file_max(file, POLICY_MAX_BYTES, &buf, &len);
+	if (err) {
 		struct pmark none = { 0, 0 };
 
-		diag_add(d, DIAG_ERROR, none, NULL, "cannot open: %s", strerror(errno));
+		if (err == -EFBIG)
+			diag_add(d, DIAG_ERROR, none, "a policy is a few kilobytes; split very large ones",
+				 "policy file is larger than %u bytes (4 MiB)", POLICY_MAX_BYTES);
+		else
+			diag_add(d, DIAG_ERROR, none, NULL, "cannot open: %s", strerror(-err));
 		return d->nerr - before;
 	}
 	yaml_parser_initialize(&parser);
-	yaml_parser_set_input_file(&parser, fp);
+	yaml_parser_set_input_string(&parser, buf, len);
 	if (!yaml_parser_load(&parser, &doc)) {
 		struct pmark m = { (unsigned)parser.problem_mark.line + 1,
 				   (unsigned)parser.problem_mark.column + 1 };
@@ -1165,14 +1293,14 @@ unsigned policy_load(const char *file, struct policy *p, struct diags *d)
 			diag_add(d, DIAG_ERROR, m, NULL, "YAML syntax error: %s",
 				 parser.problem ? parser.problem : "unknown");
 		yaml_parser_delete(&parser);
-		fclose(fp);
+		free(buf);
 		return d->nerr - before;
 	}
 	if (!yaml_document_get_root_node(&doc)) {
 		struct pmark m = { 1, 1 };
 
 		diag_add(d, DIAG_ERROR, m, "start the file with \"version: 1\"", "policy file is empty");
-	} else {
+	} else if (check_expansion(&c)) {
 		yaml_document_t next;
 
 		parse_root(&c, yaml_document_get_root_node(&doc));
@@ -1193,7 +1321,7 @@ unsigned policy_load(const char *file, struct policy *p, struct diags *d)
 	}
 	yaml_document_delete(&doc);
 	yaml_parser_delete(&parser);
-	fclose(fp);
+	free(buf);
 	return d->nerr - before;
 }
 
@@ -1296,13 +1424,6 @@ static uint64_t rule_end(const struct prule *r)
 	return r->len ? r->start + r->len : UINT64_MAX;
 }
 
-static bool ranges_meet(const struct prule *a, const struct prule *b)
-{
-	if (!a->has_range || !b->has_range)
-		return true;
-	return a->start < rule_end(b) && b->start < rule_end(a);
-}
-
 static void rule_label(const struct prule *r, size_t idx, char *buf, size_t len)
 {
 	if (r->name[0])
@@ -1323,8 +1444,18 @@ static const char *exclusive_why(const struct pfilter *x)
 }
 
 /* Checks of a rule that uses a range- or write-exclusive filter */
+/*
+ * Earlier rules that meet a rule, for the checks between rules without
+ * comparing every pair: what the loops over earlier rules would find first.
+ */
+struct earlier {
+	size_t flush_deny;	/* first good rule that denies flushes */
+	size_t *any;		/* per rule: first earlier good rule meeting it */
+	size_t *writes;		/* ... of those, first with a write op (not flush) */
+};
+
 static void check_exclusive_rule(struct pctx *c, struct pvolume *v, size_t i, const struct pfilter *x,
-				 bool *reported)
+				 const struct earlier *e, bool *reported)
 {
 	struct prule *r = &v->rules[i];
 	bool all = ftype_range_exclusive(x->ft);
@@ -1351,12 +1482,16 @@ static void check_exclusive_rule(struct pctx *c, struct pvolume *v, size_t i, co
 	if (r->ioprio_given && r->ioprio != IOF_PRIO_ALL)
 		ERR(c, r->ioprio_m, why, "rule uses %s filter %s but also matches by ioprio", x->type,
 		    Q(x->name));
-	for (j = 0; j < i && !r->bad; j++) {
+	if (r->bad)
+		return;
+	/* Rules with errors of their own are skipped: no guesses from them. */
+	j = all ? e->any[i] : e->writes[i];
+	if (e->flush_deny < i && e->flush_deny <= j)
+		j = e->flush_deny;
+	if (j < i) {
 		const struct prule *p = &v->rules[j];
 		char lbl[96];
 
-		if (p->bad)	/* its own errors are reported: no guesses from it */
-			continue;
 		if ((p->ops & IOF_OP_FLUSH) && p->action == IOF_ACTION_DENY) {
 			rule_label(r, i, lbl, sizeof(lbl));
 			ERR(c, p->ops_given ? p->ops_m : p->m,
@@ -1364,12 +1499,10 @@ static void check_exclusive_rule(struct pctx *c, struct pvolume *v, size_t i, co
 			    "rule denies flushes, but %s filter %s (%s) must see every flush", x->type,
 			    Q(x->name), lbl);
 			reported[i] = true;
-			break;
+			return;
 		}
-		if (!ranges_meet(p, r))
-			continue;
 		rule_label(p, j, lbl, sizeof(lbl));
-		if (all || (p->ops & IOF_OP_WRITES & ~IOF_OP_FLUSH)) {
+		{
 			ERR(c, r->has_range ? r->range_m : r->m,
 			    x->ft->class == IOF_CLASS_CRYPT ?
 			    "I/O matched by the earlier rule would bypass the encryption; put the crypt rule first or make the ranges disjoint" :
@@ -1378,7 +1511,6 @@ static void check_exclusive_rule(struct pctx *c, struct pvolume *v, size_t i, co
 			    "rule uses %s filter %s but %s covers part of its range", x->type,
 			    Q(x->name), lbl);
 			reported[i] = true;
-			break;
 		}
 	}
 }
@@ -1397,12 +1529,95 @@ static int span_cmp(const void *a, const void *b)
 	return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
+/* Max-end segment tree over spans sorted by start; removed leaves hold 0. */
+struct mtree {
+	uint64_t *t;
+	size_t size;	/* leaves: a power of two */
+};
+
+static void mtree_set(struct mtree *m, size_t pos, uint64_t end)
+{
+	size_t k = pos + m->size;
+
+	m->t[k] = end;
+	for (k /= 2; k; k /= 2)
+		m->t[k] = m->t[2 * k] > m->t[2 * k + 1] ? m->t[2 * k] : m->t[2 * k + 1];
+}
+
+/* Take (remove) every leaf below position lim whose end is above @start. */
+static void mtree_take(struct mtree *m, size_t k, size_t lo, size_t hi, size_t lim, uint64_t start,
+		       const struct span *s, size_t claimer, size_t *first)
+{
+	if (lo >= lim || m->t[k] <= start)
+		return;
+	if (hi - lo == 1) {
+		first[s[lo].idx] = claimer;
+		mtree_set(m, lo, 0);
+		return;
+	}
+	mtree_take(m, 2 * k, lo, (lo + hi) / 2, lim, start, s, claimer, first);
+	mtree_take(m, 2 * k + 1, (lo + hi) / 2, hi, lim, start, s, claimer, first);
+}
+
+/*
+ * For every span, the smallest idx of an earlier span (lower idx) that
+ * meets it and for which cand[idx] (NULL: all) is true; SIZE_MAX if none.
+ * Taken in idx order, each earlier span claims the later ones it meets that
+ * nobody claimed yet; a claimed span leaves the tree: O(n log n) in all.
+ * first[] is indexed by idx and must have room for the largest.  Sorts s.
+ */
+static void first_meeting(struct span *s, size_t n, const bool *cand, size_t *first)
+{
+	struct mtree m;
+	size_t *pos, i, maxidx = 0;
+
+	qsort(s, n, sizeof(*s), span_cmp);
+	for (i = 0; i < n; i++)
+		if (s[i].idx > maxidx)
+			maxidx = s[i].idx;
+	pos = xcalloc(maxidx + 1, sizeof(*pos));
+	for (m.size = 1; m.size < n; m.size *= 2)
+		;
+	m.t = xcalloc(2 * m.size, sizeof(*m.t));
+	for (i = 0; i < n; i++) {
+		pos[s[i].idx] = i;
+		first[s[i].idx] = SIZE_MAX;
+		m.t[m.size + i] = s[i].end;
+	}
+	for (i = m.size - 1; i; i--)
+		m.t[i] = m.t[2 * i] > m.t[2 * i + 1] ? m.t[2 * i] : m.t[2 * i + 1];
+	/* idx order: walk the spans by idx through pos[] (idx may have gaps). */
+	for (i = 0; i <= maxidx; i++) {
+		size_t p = pos[i], lo = 0, hi = n;
+		const struct span *me;
+
+		if (p >= n || s[p].idx != i)
+			continue;
+		me = &s[p];
+		mtree_set(&m, p, 0);
+		if (cand && !cand[i])
+			continue;
+		/* spans that start before my end: positions [0, lo) */
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+
+			if (s[mid].start < me->end)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		mtree_take(&m, 1, 0, m.size, lo, me->start, s, i, first);
+	}
+	free(m.t);
+	free(pos);
+}
+
 /* Overlapping explicit ranges: error unless the later rule allows it. */
 static void check_overlaps(struct pctx *c, struct pvolume *v, const bool *reported)
 {
 	struct span *s = xcalloc(v->nrules, sizeof(*s));
 	size_t *first = xcalloc(v->nrules, sizeof(*first));
-	size_t i, j, n = 0;
+	size_t i, n = 0;
 
 	for (i = 0; i < v->nrules; i++) {
 		first[i] = SIZE_MAX;
@@ -1413,15 +1628,7 @@ static void check_overlaps(struct pctx *c, struct pvolume *v, const bool *report
 			n++;
 		}
 	}
-	qsort(s, n, sizeof(*s), span_cmp);
-	for (i = 0; i < n; i++)
-		for (j = i + 1; j < n && s[j].start < s[i].end; j++) {
-			size_t lo = s[i].idx < s[j].idx ? s[i].idx : s[j].idx;
-			size_t hi = s[i].idx ^ s[j].idx ^ lo;
-
-			if (lo < first[hi])
-				first[hi] = lo;
-		}
+	first_meeting(s, n, NULL, first);
 	for (i = 0; i < v->nrules; i++) {
 		char lbl[96];
 
@@ -1434,6 +1641,198 @@ static void check_overlaps(struct pctx *c, struct pvolume *v, const bool *report
 	}
 	free(first);
 	free(s);
+}
+
+/* Every rule as a span; a rule without a range meets every other. */
+static struct span *rule_spans(const struct pvolume *v)
+{
+	struct span *s = xcalloc(v->nrules + 1, sizeof(*s));
+	size_t i;
+
+	for (i = 0; i < v->nrules; i++) {
+		s[i].start = v->rules[i].has_range ? v->rules[i].start : 0;
+		s[i].end = v->rules[i].has_range ? rule_end(&v->rules[i]) : UINT64_MAX;
+		s[i].idx = i;
+	}
+	return s;
+}
+
+static void earlier_init(const struct pvolume *v, struct earlier *e)
+{
+	bool *cand = xcalloc(v->nrules + 1, sizeof(*cand));
+	struct span *s;
+	size_t i;
+
+	e->flush_deny = SIZE_MAX;
+	e->any = xcalloc(v->nrules + 1, sizeof(*e->any));
+	e->writes = xcalloc(v->nrules + 1, sizeof(*e->writes));
+	for (i = 0; i < v->nrules; i++) {
+		const struct prule *p = &v->rules[i];
+
+		cand[i] = !p->bad;
+		if (!p->bad && (p->ops & IOF_OP_FLUSH) && p->action == IOF_ACTION_DENY &&
+		    e->flush_deny == SIZE_MAX)
+			e->flush_deny = i;
+	}
+	s = rule_spans(v);
+	first_meeting(s, v->nrules, cand, e->any);
+	for (i = 0; i < v->nrules; i++)
+		cand[i] = !v->rules[i].bad && (v->rules[i].ops & IOF_OP_WRITES & ~IOF_OP_FLUSH);
+	free(s);
+	s = rule_spans(v);
+	first_meeting(s, v->nrules, cand, e->writes);
+	free(s);
+	free(cand);
+}
+
+static void earlier_free(struct earlier *e)
+{
+	free(e->any);
+	free(e->writes);
+}
+
+/* Matches whatever I/O of its ops falls in its range: no size, flags or ioprio test. */
+static bool rule_plain(const struct prule *r)
+{
+	return !r->bad && !r->size_given && !r->flags_given &&
+	       (!r->ioprio_given || r->ioprio == IOF_PRIO_ALL);
+}
+
+/* Matches every flush of the volume (flushes have no range and size 0). */
+static bool rule_takes_flushes(const struct prule *r)
+{
+	return !r->bad && (r->ops & IOF_OP_FLUSH) && !r->flags_given &&
+	       (!r->ioprio_given || r->ioprio == IOF_PRIO_ALL) && !(r->size_given && r->min_size);
+}
+
+/* Fenwick tree of prefix maxima (ends over sorted starts), insert only. */
+static void fen_put(uint64_t *f, size_t n, size_t i, uint64_t v)
+{
+	for (i++; i <= n; i += i & -i)
+		if (f[i] < v)
+			f[i] = v;
+}
+
+static uint64_t fen_max(const uint64_t *f, size_t i)	/* over positions [0, i) */
+{
+	uint64_t m = 0;
+
+	for (; i; i -= i & -i)
+		if (f[i] > m)
+			m = f[i];
+	return m;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Warnings for rules that can never match: an earlier rule without size,
+ * flags or ioprio tests, whose ops include this rule's and whose range
+ * contains this one's, takes all its I/O first (a rule of flushes alone: any
+ * earlier one that takes every flush).  One prefix-maximum tree per ops
+ * mask: O(n log n) with 32 masks.  Then the first rule that takes every
+ * flush, or the default, denying them: flushes have no range, so that
+ * denies every flush of the volume.
+ */
+static void check_reachable(struct pctx *c, struct pvolume *v)
+{
+	size_t n = v->nrules, i, nst = 0, flush_taker = SIZE_MAX;
+	uint64_t *starts = xcalloc(n + 1, sizeof(*starts));
+	uint64_t *fen = xcalloc((size_t)(IOF_OP_ALL + 1) * (n + 1), sizeof(*fen));
+	size_t *first = xcalloc(IOF_OP_ALL + 1, sizeof(*first));
+	char lbl[96];
+	unsigned m;
+
+	for (i = 0; i < n; i++)
+		starts[nst++] = v->rules[i].has_range ? v->rules[i].start : 0;
+	qsort(starts, nst, sizeof(*starts), u64_cmp);
+	for (m = 0; m <= IOF_OP_ALL; m++)
+		first[m] = SIZE_MAX;
+	for (i = 0; i < n; i++) {
+		const struct prule *r = &v->rules[i];
+		uint64_t st = r->has_range ? r->start : 0, en = r->has_range ? rule_end(r) : UINT64_MAX;
+		size_t pos, lo = 0, hi = nst, by = SIZE_MAX;
+
+		/* starts <= st: positions [0, lo) */
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+
+			if (starts[mid] <= st)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		pos = lo;
+		if (!r->bad && r->ops) {
+			if (!(r->ops & ~IOF_OP_FLUSH)) {
+				by = flush_taker;
+			} else {
+				for (m = r->ops; m <= IOF_OP_ALL; m = (m + 1) | r->ops)
+					if (first[m] != SIZE_MAX &&
+					    fen_max(fen + (size_t)m * (n + 1), pos) >= en) {
+						by = first[m];	/* some earlier rule of mask m */
+						break;
+					}
+			}
+		}
+		if (by != SIZE_MAX) {
+			/* Name the earliest rule that shadows it (rare: a short scan). */
+			size_t j;
+
+			for (j = 0; j < i; j++) {
+				const struct prule *p = &v->rules[j];
+
+				if (!(r->ops & ~IOF_OP_FLUSH)) {
+					if (rule_takes_flushes(p))
+						break;
+					continue;
+				}
+				if (!rule_plain(p) || (p->ops & r->ops) != r->ops)
+					continue;
+				if ((p->has_range ? p->start : 0) <= st &&
+				    (p->has_range ? rule_end(p) : UINT64_MAX) >= en)
+					break;
+			}
+			rule_label(&v->rules[j], j, lbl, sizeof(lbl));
+			WARN(c, r->m, "it asks for a subset of what the earlier rule matches; the first matching rule wins",
+			     "rule can never match: %s takes all its I/O first", lbl);
+		}
+		if (rule_plain(r)) {
+			/* position of my own start: the first slot holding it */
+			lo = 0;
+			hi = nst;
+			while (lo < hi) {
+				size_t mid = (lo + hi) / 2;
+
+				if (starts[mid] < st)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			fen_put(fen + (size_t)r->ops * (n + 1), n, lo, en);
+			if (first[r->ops] == SIZE_MAX)
+				first[r->ops] = i;
+		}
+		if (flush_taker == SIZE_MAX && rule_takes_flushes(r)) {
+			flush_taker = i;
+			if (r->action == IOF_ACTION_DENY)
+				WARN(c, r->ops_given ? r->ops_m : r->m,
+				     "flushes have no range: list the ops to deny without flush, e.g. ops: [write, discard, write_zeroes]",
+				     "rule denies every flush of the volume%s", r->ops_given ? "" :
+				     " (it lists no ops, so flush is one of them)");
+		}
+	}
+	if (flush_taker == SIZE_MAX && v->dflt.action == IOF_ACTION_DENY && v->default_m.line)
+		WARN(c, v->default_m, "add a rule that passes flushes: {ops: [flush], action: pass}",
+		     "default denies every flush of the volume: no rule takes them first");
+	free(first);
+	free(fen);
+	free(starts);
 }
 
 /* A size parameter of a filter: @def when absent; false when it is no size. */
@@ -1476,6 +1875,133 @@ static void check_crypt_range(struct pctx *c, const struct prule *r, const struc
 		    ss, x->type, Q(x->name), fmt_size(off, b3, sizeof(b3)));
 }
 
+static bool choice_ok(const char *choices, const char *v)
+{
+	size_t n = strlen(v);
+	const char *c = choices;
+
+	while (*c) {
+		size_t l = strcspn(c, "|");
+
+		if (l == n && !strncasecmp(c, v, n))
+			return true;
+		c += l + (c[l] == '|');
+	}
+	return false;
+}
+
+/*
+ * The parameters of a built-in type against the list the module compiles
+ * (include/shared/iofilter-builtin.h): names, kinds, bounds, required ones.
+ * The value of "key" is never echoed: it may be key material by mistake.
+ */
+static void check_params(struct pctx *c, const struct pfilter *f)
+{
+	const struct ftype *t = f->ft;
+	bool seen[64] = { false };
+	size_t i, j;
+
+	if (!t || !t->params)
+		return;
+	for (i = 0; i < f->nparams; i++) {
+		const struct pparam *pp = &f->params[i];
+		const struct iof_builtin_param *fp = NULL;
+		uint64_t v = 0;
+		bool bad = false;
+		char b1[32], b2[32];
+
+		for (j = 0; j < t->nparams; j++)
+			if (!strcmp(t->params[j].name, pp->key)) {
+				fp = &t->params[j];
+				seen[j] = true;
+			}
+		if (!fp) {
+			const char **names = xcalloc(t->nparams + 1, sizeof(*names));
+			char *hint;
+
+			for (j = 0; j < t->nparams; j++)
+				names[j] = t->params[j].name;
+			hint = list_hint("known parameters:", pp->key, names, t->nparams);
+			ERR(c, pp->m, hint, "unknown parameter %s of %s filter %s", Q(pp->key), t->name,
+			    Q(f->name ? f->name : ""));
+			free(hint);
+			free(names);
+			continue;
+		}
+		switch (fp->kind) {
+		case IOF_PK_CHOICE:
+			if (!choice_ok(fp->choices, pp->val)) {
+				char *hint = xasprintf("one of: %s", fp->choices);
+
+				for (j = 0; hint[j]; j++)
+					if (hint[j] == '|')
+						hint[j] = ',';
+				ERR(c, pp->vm, hint, "unsupported %s %s of %s filter %s", fp->name,
+				    Q(pp->val), t->name, Q(f->name ? f->name : ""));
+				free(hint);
+			}
+			break;
+		case IOF_PK_KEYDESC:
+			if ((strncmp(pp->val, "logon:", 6) || !pp->val[6]) &&
+			    (strncmp(pp->val, "user:", 5) || !pp->val[5]))
+				ERR(c, pp->vm, "key material goes in a key_file (mode 0600), never in the policy",
+				    "%s of %s filter %s must be logon:<description> or user:<description>",
+				    fp->name, t->name, Q(f->name ? f->name : ""));
+			break;
+		case IOF_PK_U64:
+		case IOF_PK_SIZE:
+		case IOF_PK_POW2:
+			if (fp->kind == IOF_PK_U64) {
+				char *end;
+
+				errno = 0;
+				v = strtoull(pp->val, &end, 10);
+				bad = errno || *end || !(*pp->val >= '0' && *pp->val <= '9');
+			} else {
+				bad = parse_size(pp->val, &v) != 0;
+			}
+			if (bad) {
+				ERR(c, pp->vm, fp->kind == IOF_PK_U64 ? NULL : SIZE_HINT,
+				    "%s of %s filter %s must be a %s, not %s", fp->name, t->name,
+				    Q(f->name ? f->name : ""), fp->kind == IOF_PK_U64 ? "number" : "size",
+				    Q(pp->val));
+			} else if (v < fp->min || v > fp->max || (fp->kind == IOF_PK_POW2 && (v & (v - 1)))) {
+				if (fp->kind == IOF_PK_U64) {
+					snprintf(b1, sizeof(b1), "%llu", fp->min);
+					snprintf(b2, sizeof(b2), "%llu", fp->max);
+				} else {
+					fmt_size(fp->min, b1, sizeof(b1));
+					fmt_size(fp->max, b2, sizeof(b2));
+				}
+				ERR(c, pp->vm, NULL, "%s of %s filter %s must be %s%s to %s, not %s", fp->name,
+				    t->name, Q(f->name ? f->name : ""),
+				    fp->kind == IOF_PK_POW2 ? "a power of two from " : "", b1, b2, Q(pp->val));
+			}
+			break;
+		default:
+			break;
+		}
+	}
+	for (j = 0; j < t->nparams && j < ARRAY_SIZE(seen); j++)
+		if ((t->params[j].flags & IOF_PF_REQUIRED) && !seen[j])
+			ERR(c, f->params_m.line ? f->params_m : f->m, NULL,
+			    "%s filter %s needs parameter %s", t->name, Q(f->name ? f->name : ""),
+			    Q(t->params[j].name));
+	if (!strcmp(t->name, "crypt")) {
+		bool key = false, kf = false;
+
+		for (i = 0; i < f->nparams; i++) {
+			key |= !strcmp(f->params[i].key, "key");
+			kf |= !strcmp(f->params[i].key, "key_file");
+		}
+		if (key == kf)
+			ERR(c, f->params_m.line ? f->params_m : f->m,
+			    "key_file: a file holding the key, or key: logon:<description> (a kernel keyring key)",
+			    key ? "crypt filter %s has both key_file and key; give one" :
+			    "crypt filter %s has no key: give key_file or key", Q(f->name ? f->name : ""));
+	}
+}
+
 unsigned policy_check(struct policy *p, const struct ftypes *types, struct diags *d)
 {
 	struct pctx c = { .d = d, .p = p };
@@ -1487,6 +2013,7 @@ unsigned policy_check(struct policy *p, const struct ftypes *types, struct diags
 		bool *used = xcalloc(v->nfilters + 1, sizeof(*used));
 		bool *reported = xcalloc(v->nrules + 1, sizeof(*reported));
 		const struct pfilter *x;
+		struct earlier e;
 
 		for (i = 0; i < v->nfilters; i++) {
 			struct pfilter *f = &v->filters[i];
@@ -1505,14 +2032,16 @@ unsigned policy_check(struct policy *p, const struct ftypes *types, struct diags
 				free(hint);
 				free(names);
 			}
+			check_params(&c, f);
 		}
+		earlier_init(v, &e);
 		for (i = 0; i < v->nrules; i++) {
 			struct prule *r = &v->rules[i];
 
 			check_chain(&c, v, &r->chain, used);
 			x = chain_exclusive(v, &r->chain);
 			if (x) {
-				check_exclusive_rule(&c, v, i, x, reported);
+				check_exclusive_rule(&c, v, i, x, &e, reported);
 				check_crypt_range(&c, r, x);
 			}
 		}
@@ -1526,7 +2055,9 @@ unsigned policy_check(struct policy *p, const struct ftypes *types, struct diags
 			    "the default action sees only what no rule matched; give the filter a rule of its own",
 			    "%s filter %s cannot be used by the default action", x->type, Q(x->name));
 		}
+		earlier_free(&e);
 		check_overlaps(&c, v, reported);
+		check_reachable(&c, v);
 		for (i = 0; i < v->nfilters; i++)
 			if (v->filters[i].name && !used[i])
 				WARN(&c, v->filters[i].name_m, NULL,

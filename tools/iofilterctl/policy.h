@@ -50,12 +50,16 @@ void diag_print(const struct diags *d, const struct diag *g, FILE *fp);
 void diags_print(const struct diags *d, FILE *fp);
 void diags_free(struct diags *d);
 
+struct iof_builtin_param;
+
 /* Filter types: the built-in list (validate) or the kernel's (apply). */
 struct ftype {
 	char name[IOF_NAME_LEN];
 	unsigned class;
 	unsigned flags;		/* IOF_TYPE_* */
 	bool in_kernel;
+	const struct iof_builtin_param *params;	/* built-in types (shared/iofilter-builtin.h) */
+	size_t nparams;
 };
 
 struct ftypes {
@@ -182,6 +186,16 @@ struct policy {
 	struct pvolume *vols;
 	size_t nvols;
 };
+
+/*
+ * Input bounds (iofilterctl(8), LIMITS): a policy is read whole, at most
+ * POLICY_MAX_BYTES (room for IOF_MAX_RULES rules of one line each); its YAML, with every alias expanded, at most
+ * POLICY_MAX_NODES nodes; at most POLICY_MAX_VOLUMES volumes.  Per volume
+ * the ABI's IOF_MAX_RULES and IOF_MAX_INSTANCES apply.
+ */
+#define POLICY_MAX_BYTES	(4U << 20)
+#define POLICY_MAX_NODES	4000000U
+#define POLICY_MAX_VOLUMES	1024U
 
 /* Parse and check what needs nothing but the file.  Returns the error count. */
 unsigned policy_load(const char *file, struct policy *p, struct diags *d);

@@ -157,7 +157,7 @@ volumes:
     filters:
       - name: enc
         type: crypt
-        params: {cipher: aes-xts-plain64}
+        params: {cipher: aes-xts-plain64, key: logon:t-cnew}
     rules:
       - range: {start: 0, length: 4MiB}
         chain: [enc]

@@ -13,7 +13,8 @@ key=$IOF_TMP/k
 head -c 32 /dev/urandom > "$key"
 chmod 600 "$key"
 
-# volume NAME ORIGIN SECTOR_SIZE RANGE_YAML [EXTRA_PARAM_LINES]
+# volume NAME ORIGIN SECTOR_SIZE RANGE_YAML [EXTRA_PARAM_LINES]; $force: --force or empty
+force=
 volume() {
 	cat > "$IOF_TMP/$1.yaml" <<EOP
 version: 1
@@ -32,7 +33,8 @@ ${5:-}
         $4
         chain: [enc]
 EOP
-	ctl apply "$IOF_TMP/$1.yaml" > /dev/null || fail "apply $1"
+	# shellcheck disable=SC2086 # $force: empty or one word
+	ctl apply $force "$IOF_TMP/$1.yaml" > /dev/null || fail "apply $1"
 }
 cstat() { ctl status "$1" -o json | python3 -c '
 import json, sys
@@ -60,7 +62,12 @@ for ss in 512 4096; do
 	# 256 KiB); 4096: offload_size 0, every bio converted inline
 	extra=''
 	[ $ss = 4096 ] && extra='          offload_size: 0'
+	# crypt onto a range the live volume routed in clear: --force
+	force=''
+	[ $ss = 4096 ] && force=--force
 	volume v$ss "$o" $ss "range: {start: 1MiB, length: 40MiB}" "$extra"
+	force=''
+
 	assert_eq $ss "$(blockdev --getss /dev/mapper/v$ss)" "logical block size of v$ss"
 	fio_verify /dev/mapper/v$ss 40M --offset=1M
 	# big sequential writes: capped at 256 pages each and split

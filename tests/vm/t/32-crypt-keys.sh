@@ -63,7 +63,7 @@ pol "$IOF_TMP/p" "          key_file: $key
 refused "$IOF_TMP/p" "sector_size"
 pol "$IOF_TMP/p" "          key_file: $key
           colour: blue"
-refused "$IOF_TMP/p" "unknown parameter 'colour'"
+refused "$IOF_TMP/p" "unknown parameter .colour."
 # an offset past the volume: validate refuses the rule range below it
 # (the kernel's own "beyond the volume" check is the crypt create's)
 pol "$IOF_TMP/p" "          key_file: $key

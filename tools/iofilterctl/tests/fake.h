@@ -26,6 +26,7 @@ struct fake_cfg {
 	bool instances_stay_dirty;	/* "flush" does not clean */
 	bool race_before_load;	/* another tool loads a table just before ours */
 	const char *big_status;	/* if set: every instance's status text */
+	bool status_ticks;	/* each status read: reads += 10, dirty stays 3 */
 };
 
 extern struct fake_cfg fake;

@@ -39,6 +39,7 @@ struct finst {
 	size_t plen;
 	int secret_len;
 	char status[256];
+	unsigned ticks;		/* fake.status_ticks */
 };
 
 struct fvol {
@@ -578,7 +579,10 @@ static int do_get(struct iof_instance_get *g)
 	if (g->status_len) {
 		char *st = (char *)(uintptr_t)g->status;
 
-		snprintf(st, g->status_len, "%s", fake.big_status ? fake.big_status : x->status);
+		if (fake.status_ticks)
+			snprintf(st, g->status_len, "state=ok reads=%u dirty=3 mode=a", 10 * x->ticks++);
+		else
+			snprintf(st, g->status_len, "%s", fake.big_status ? fake.big_status : x->status);
 		sl = strlen(st) + 1;
 	}
 	g->params_len = (uint32_t)x->plen;

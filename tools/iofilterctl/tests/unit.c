@@ -20,7 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../apply.h"
@@ -30,6 +33,7 @@
 #include "../policy.h"
 #include "../util.h"
 #include "fake.h"
+#include <shared/iofilter-builtin.h>
 
 static int npass, nfail;
 static bool failed;
@@ -515,7 +519,7 @@ static void t_limits(void)
 	sb_init(&b);
 	sb_add(&b, "version: 1\nvolumes:\n  - name: big\n    device: /dev/iof-test-missing\n    rules:\n");
 	for (i = 0; i < IOF_MAX_RULES; i++)
-		sb_printf(&b, "      - {range: {start: %zu, length: 512}, action: deny}\n", i * 512);
+		sb_printf(&b, "      - {range: {start: %zu, length: 512}, ops: [write], action: deny}\n", i * 512);
 	path = policy_file("limit-ok.yaml", b.s);
 	got = diag_lines(path, &n);
 	free(path);
@@ -542,17 +546,221 @@ static void t_limits(void)
 	CHECK_STR(got[0], "6:7: volume has 257 filter instances; at most 256");
 	free_lines(got, n);
 
-	/* 16384 rules that all overlap, each allowed to: no error, and fast. */
+	/*
+	 * 16384 rules that all overlap, each allowed to: no error, and fast;
+	 * all but the first can never match.
+	 */
 	sb_add(&b, "version: 1\nvolumes:\n  - name: big\n    device: /dev/iof-test-missing\n    rules:\n");
 	for (i = 0; i < IOF_MAX_RULES; i++)
-		sb_printf(&b, "      - {range: {start: 0, length: 1GiB}, action: deny, allow_overlap: %s}\n",
+		sb_printf(&b, "      - {range: {start: 0, length: 1GiB}, ops: [write], action: deny, allow_overlap: %s}\n",
 			  i ? "true" : "false");
 	path = policy_file("limit-overlap.yaml", b.s);
 	got = diag_lines(path, &n);
 	free(path);
 	sb_free(&b);
-	CHECK_INT(n, 0);
+	CHECK_INT(n, IOF_MAX_RULES - 1);
+	CHECK_STR(got[0], "7:9: warning: rule can never match: rule #1 (line 6) takes all its I/O first");
 	free_lines(got, n);
+}
+
+/* CPU time of this process: what the code costs, whatever the machine's load. */
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Under valgrind (make valgrind sets UNIT_SLOW) the timing checks are off. */
+static bool fast_enough(double t, double limit)
+{
+	return getenv("UNIT_SLOW") || t < limit;
+}
+
+/* validate FILE through the command line, timed; returns CPU seconds. */
+static double timed_validate(const char *path)
+{
+	double t0 = now_s();
+
+	cli("validate", path, NULL);
+	return now_s() - t0;
+}
+
+/*
+ * Bounded input: a 200 KB "billion laughs" alias bomb, an alias cycle, a
+ * file over the size limit, too many volumes and 100,000 rules each get one
+ * clear file:line:col error, fast.
+ */
+static void t_bounds(void)
+{
+	struct sbuf b;
+	char *path;
+	double t;
+	size_t i;
+	int k;
+
+	/* Classic: ten times ten times ... "lol" (not even walked by the schema). */
+	sb_init(&b);
+	sb_add(&b, "version: 1\nvolumes: []\nl0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+	for (i = 1; b.len < 200 * 1024; i++) {
+		sb_printf(&b, "l%zu: &l%zu [", i, i);
+		for (k = 0; k < 10; k++)
+			sb_printf(&b, "%s*l%zu", k ? ", " : "", i - 1);
+		sb_add(&b, "]\n");
+	}
+	path = policy_file("bomb.yaml", b.s);
+	sb_free(&b);
+	t = timed_validate(path);
+	free(path);
+	CHECK_INT(last.code, 1);
+	CHECK_HAS(last.err, "bomb.yaml:9:5: YAML aliases expand the policy to more than 4000000 nodes\n"
+			    "  hint: aliases (*name) repeat what their anchor (&name) holds; write the policy out\n");
+	CHECK(fast_enough(t, 0.5));
+
+	/*
+	 * The one that hurt (200 KB): 50,000 volumes, each an alias of one
+	 * with an alias of 16,384 rules: 800 million rules to allocate.
+	 */
+	sb_init(&b);
+	sb_add(&b, "version: 1\nrule: &x {range: {start: 0, length: 512}, action: deny}\nrules: &r [*x");
+	for (i = 1; i < IOF_MAX_RULES; i++)
+		sb_add(&b, ",*x");
+	sb_add(&b, "]\nvolumes: [&v {name: a, device: /dev/iof-test-missing, rules: *r}");
+	for (i = 1; i < 50000; i++)
+		sb_add(&b, ",*v");
+	sb_add(&b, "]\n");
+	CHECK(b.len > 150 * 1024 && b.len < 250 * 1024);
+	path = policy_file("bomb2.yaml", b.s);
+	sb_free(&b);
+	t = timed_validate(path);
+	free(path);
+	CHECK_INT(last.code, 1);
+	CHECK_HAS(last.err, "bomb2.yaml:4:10: YAML aliases expand the policy to more than 4000000 nodes\n");
+	CHECK(fast_enough(t, 0.5));
+
+	path = policy_file("cycle.yaml", "version: 1\nvolumes: &v\n  - name: a\n    rules: *v\n");
+	cli("validate", path, NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_HAS(last.err, "cycle.yaml:3:5: YAML alias refers to a node that contains it\n");
+	free(path);
+
+	sb_init(&b);
+	sb_add(&b, "version: 1\nvolumes:\n");
+	while (b.len <= POLICY_MAX_BYTES)
+		sb_add(&b, "# padding padding padding padding padding padding padding padding\n");
+	path = policy_file("huge.yaml", b.s);
+	sb_free(&b);
+	cli("validate", path, NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_HAS(last.err, "huge.yaml: policy file is larger than 4194304 bytes (4 MiB)\n"
+			    "  hint: a policy is a few kilobytes; split very large ones\n");
+	free(path);
+
+	sb_init(&b);
+	sb_add(&b, "version: 1\nvolumes:\n");
+	for (i = 0; i <= POLICY_MAX_VOLUMES; i++)
+		sb_printf(&b, "  - {name: v%zu, device: /dev/iof-test-missing%zu}\n", i, i);
+	path = policy_file("vols.yaml", b.s);
+	sb_free(&b);
+	cli("validate", path, NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_HAS(last.err, "vols.yaml:3:3: policy has 1025 volumes; at most 1024\n");
+	free(path);
+
+	/* 100,000 rules: the documented cap, at once. */
+	sb_init(&b);
+	sb_add(&b, "version: 1\nvolumes:\n  - name: big\n    device: /dev/iof-test-missing\n    rules:\n");
+	for (i = 0; i < 100000; i++)
+		sb_add(&b, "      - {action: deny}\n");
+	path = policy_file("rules100k.yaml", b.s);
+	sb_free(&b);
+	t = timed_validate(path);
+	free(path);
+	CHECK_INT(last.code, 1);
+	CHECK_HAS(last.err, "rules100k.yaml:6:7: volume has 100000 rules; at most 16384\n");
+	CHECK(fast_enough(t, 2));
+}
+
+/*
+ * The checks between rules are not quadratic: 16,384 rules (the cap) that
+ * all share one name, all overlap, all use one crypt filter, validate in
+ * well under 2 s with one error each.
+ */
+static void t_many_rules_fast(void)
+{
+	struct sbuf b;
+	char *path;
+	size_t i, s;
+	double t;
+
+	for (s = 0; s < 3; s++) {
+		sb_init(&b);
+		sb_add(&b, "version: 1\nvolumes:\n  - name: big\n    device: /dev/iof-test-missing\n"
+			   "    filters:\n      - {name: enc, type: crypt, params: {key: logon:k}}\n"
+			   "    rules:\n");
+		for (i = 0; i < IOF_MAX_RULES; i++)
+			if (s == 0)
+				sb_add(&b, "      - {name: same, range: {start: 0, length: 1GiB}, action: deny}\n");
+			else if (s == 1)
+				sb_printf(&b, "      - {range: {start: %zu, length: 4096}, chain: [enc]}\n",
+					  (i + 1) * 4096);
+			else
+				sb_printf(&b, "      - {range: {start: 0, length: %zu}, chain: [enc]}\n",
+					  (i + 1) * 4096);
+		path = policy_file("many.yaml", b.s);
+		sb_free(&b);
+		t = timed_validate(path);
+		free(path);
+		if (getenv("UNIT_VERBOSE"))
+			fprintf(stderr, "  shape %zu: %.3f s\n", s, t);
+		if (!fast_enough(t, 2))
+			failf(__FILE__, __LINE__, "shape %zu: validate took %.2f s", s, t);
+		CHECK_INT(last.code, s == 1 ? 0 : 1);
+	}
+}
+
+/*
+ * The tool's built-in types cannot drift from the modules': both compile
+ * include/shared/iofilter-builtin.h.  Check the tool's table has its flags
+ * (every built-in type is NOWAIT), and that each module still takes its
+ * flags and parameter names from there rather than from a copy.
+ */
+static void t_builtin_types_shared(void)
+{
+	static const struct {
+		const char *type, *src, *flags, *params;
+		unsigned want;
+	} m[] = {
+		{ "count", "iof-count.c", "IOF_COUNT_TYPE_FLAGS", NULL, IOF_COUNT_TYPE_FLAGS },
+		{ "crypt", "iof-crypt.c", "IOF_CRYPT_TYPE_FLAGS", "iof_crypt_params[j].name",
+		  IOF_CRYPT_TYPE_FLAGS },
+		{ "replicate", "iof-replicate.c", "IOF_REPLICATE_TYPE_FLAGS",
+		  "iof_replicate_params[j].name", IOF_REPLICATE_TYPE_FLAGS },
+		{ "cache", "iof-cache.c", "IOF_CACHE_TYPE_FLAGS", "iof_cache_params[j].name",
+		  IOF_CACHE_TYPE_FLAGS },
+	};
+	struct ftypes t;
+	size_t i;
+
+	ftypes_builtin(&t);
+	CHECK_INT(t.n, ARRAY_SIZE(m));
+	for (i = 0; i < ARRAY_SIZE(m); i++) {
+		const struct ftype *f = ftypes_find(&t, m[i].type);
+		char *path = xasprintf("../../../drivers/md/iofilter/filters/%s", m[i].src);
+		char *src = read_all(path), *want = xasprintf(".flags = %s", m[i].flags);
+
+		free(path);
+		if (!f || f->flags != m[i].want || !(f->flags & IOF_TYPE_NOWAIT))
+			failf(__FILE__, __LINE__, "type %s: flags 0x%x, modules 0x%x", m[i].type,
+			      f ? f->flags : 0, m[i].want);
+		if (!src || !strstr(src, want) || (m[i].params && !strstr(src, m[i].params)))
+			failf(__FILE__, __LINE__, "%s does not take %s%s%s from the shared header",
+			      m[i].src, want, m[i].params ? " and " : "", m[i].params ? m[i].params : "");
+		free(want);
+		free(src);
+	}
+	ftypes_free(&t);
 }
 
 /* ---- validate through the command line: exact output ---- */
@@ -753,6 +961,38 @@ static void t_cli_errors(void)
 	cli("--help", NULL);
 	CHECK_INT(last.code, 0);
 	CHECK_HAS(last.out, "7 partially applied");
+}
+
+/* Options that skip a safety check are not taken from a prefix. */
+static void t_cli_full_names(void)
+{
+	static const char *const bad[][2] = {
+		{ "--fo", "force" }, { "--f", "force" }, { "--forc", "force" },
+		{ "--y", "yes" }, { "--ye", "yes" },
+	};
+	char *a = policy_file("fn.yaml", "version: 1\nvolumes:\n  - {name: vm1, device: /dev/iof-test-missing}\n");
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		char *want = xasprintf("iofilterctl: %s: write --%s in full; it skips a safety check\n",
+				       bad[i][0], bad[i][1]);
+
+		cli(bad[i][1][0] == 'f' ? "apply" : "detach", bad[i][1][0] == 'f' ? a : "vm1", bad[i][0], NULL);
+		CHECK_INT(last.code, 1);
+		CHECK_STR(last.err, want);
+		free(want);
+	}
+	/* Full names and the short -y still work; a harmless prefix too. */
+	cli("detach", "vm1", "--yes", NULL);
+	CHECK_HASNT(last.err, "in full");
+	cli("detach", "vm1", "-y", NULL);
+	CHECK_HASNT(last.err, "in full");
+	cli("apply", a, "--force", NULL);
+	CHECK_HASNT(last.err, "in full");
+	cli("apply", a, "--dry", NULL);
+	CHECK_HASNT(last.err, "in full");
+	CHECK_HASNT(last.err, "unknown option");
+	free(a);
 }
 
 /* ---- the fake kernel ---- */
@@ -1024,7 +1264,7 @@ static void t_apply_crypt_force(void)
 	CHECK_INT(fake_secret_len("vm1", "enc"), 32);
 	CHECK_HASNT(last.out, "KEYKEY");
 	CHECK_HASNT(last.err, "KEYKEY");
-	t = subst(POL_C, "aes-xts-plain64", "aes-cbc-essiv");
+	t = subst(POL_C, "aes-xts-plain64", "aes-cbc-essiv:sha256");
 	b = policy_file("kf-b.yaml", t);
 	free(t);
 	fake_log[0] = '\0';
@@ -1041,6 +1281,132 @@ static void t_apply_crypt_force(void)
 	CHECK_INT(fake_secret_len("vm1", "enc"), 32);
 	free(a);
 	free(b);
+}
+
+/*
+ * Data-destroying changes of crypt ranges need --force and warn with it:
+ * moving a crypt rule's range, routing it without crypt, and putting crypt
+ * on a range an existing table routed in clear.
+ */
+static void t_apply_crypt_range_force(void)
+{
+	static const struct {
+		const char *from, *to, *err;
+	} cases[] = {
+		{ "range: {start: 1MiB, end: 8MiB}", "range: {start: 2MiB, end: 8MiB}",
+		  "vm1: crypt filter enc: range 1MiB..8MiB changes; data encrypted there would be unreadable; use --force" },
+		{ "        chain: [enc]\n", "        action: pass\n",
+		  "vm1: range 1MiB..8MiB would no longer go through crypt filter enc; its data stays encrypted and would be read as ciphertext; use --force" },
+	};
+	char *a = policy_file("kr-a.yaml", POL_C), *b, *t, *want;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		kernel_setup();
+		cli("apply", a, NULL);
+		CHECK_INT(last.code, 0);
+		t = subst(POL_C, cases[i].from, cases[i].to);
+		b = policy_file("kr-b.yaml", t);
+		free(t);
+		fake_log[0] = '\0';
+		cli("apply", "--dry-run", b, NULL);
+		CHECK_INT(last.code, 1);
+		want = xasprintf("iofilterctl: %s\n", cases[i].err);
+		CHECK_HAS(last.err, want);
+		free(want);
+		cli("apply", b, NULL);
+		CHECK_INT(last.code, 1);
+		CHECK_STR(fake_log, "");
+		cli("apply", "--force", b, NULL);
+		CHECK_INT(last.code, 0);
+		CHECK_HAS(last.err, "iofilterctl: warning: vm1: ");
+		CHECK_HAS(last.err, " (--force)\n");
+		CHECK_HAS(fake_log, "load vm1");
+		free(b);
+	}
+
+	/* Crypt onto a range that was routed in clear (through a count filter). */
+	kernel_setup();
+	t = subst(POL_C, "        chain: [enc]\n", "        chain: [stats]\n");
+	b = subst(t, "      - name: enc\n", "      - {name: stats, type: count}\n      - name: enc\n");
+	free(t);
+	t = policy_file("kr-c.yaml", b);
+	free(b);
+	cli("apply", t, NULL);
+	CHECK_INT(last.code, 0);
+	free(t);
+	fake_log[0] = '\0';
+	cli("apply", a, NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_STR(last.err, "iofilterctl: vm1: crypt filter enc: range 1MiB..8MiB was not encrypted by it; "
+			    "its data would be read through the cipher as garbage; use --force\n");
+	CHECK_STR(fake_log, "");
+	cli("apply", "--force", a, NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_HAS(last.err, "warning: vm1: crypt filter enc: range 1MiB..8MiB was not encrypted by it");
+	/* The same policy again: nothing to force. */
+	cli("apply", a, NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_STR(last.err, "");
+	free(a);
+}
+
+#define CHECK_NO_SECRET(hex) do { CHECK_HASNT(last.out, "KEYKEY"); CHECK_HASNT(last.err, "KEYKEY"); \
+	CHECK_HASNT(last.out, "KKKKKKKK"); CHECK_HASNT(last.err, "KKKKKKKK"); \
+	CHECK_HASNT(last.out, hex); CHECK_HASNT(last.err, hex); } while (0)
+
+/*
+ * A secret never shows: not the key file's contents in a dry run (text,
+ * JSON, verbose; a new instance and a forced replacement), and not key
+ * material written into the policy by mistake (refused, not echoed).
+ */
+static void t_secret_not_shown(void)
+{
+	static const char hex[] = "4b45594b45594b4b4b4b4b4b4b4b4b4b";
+	char *a = policy_file("ks-a.yaml", POL_C), *b, *t;
+
+	kernel_setup();
+	cli("apply", "--dry-run", a, NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_HAS(last.out, "+ instance enc: crypt cipher=aes-xts-plain64 key_file=");
+	CHECK_NO_SECRET(hex);
+	cli("-o", "json", "-v", "apply", "--dry-run", a, NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_NO_SECRET(hex);
+	cli("apply", a, NULL);
+	CHECK_INT(last.code, 0);
+	t = subst(POL_C, "aes-xts-plain64", "aes-cbc-essiv:sha256");
+	b = policy_file("ks-b.yaml", t);
+	free(t);
+	cli("-v", "apply", "--dry-run", "--force", b, NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_HAS(last.out, "~ instance enc:");
+	CHECK_NO_SECRET(hex);
+	cli("-o", "json", "apply", "--dry-run", "--force", b, NULL);
+	CHECK_NO_SECRET(hex);
+	free(b);
+
+	t = subst(POL_C, "key_file: @TMP@/key-0600", "key: 4b45594b45594b4b4b4b4b4b4b4b4b4b");
+	b = policy_file("ks-c.yaml", t);
+	free(t);
+	cli("apply", "--dry-run", "--force", b, NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_HAS(last.err, "key of crypt filter \"enc\" must be logon:<description> or user:<description>");
+	CHECK_NO_SECRET(hex);
+	cli("-o", "json", "apply", "--dry-run", b, NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_NO_SECRET(hex);
+	free(a);
+	free(b);
+
+	/* What the kernel reads back (status) is shown the same way. */
+	{
+		static const char blk[] = "key=4b45594b45594b4b4b4b4b4b4b4b4b4b\0cipher=x\0key=logon:vm1\0";
+		char *txt = params_text(blk, sizeof(blk) - 1);
+
+		CHECK_STR(txt, "key=(hidden) cipher=x key=logon:vm1");
+		free(txt);
+	}
 }
 
 /*
@@ -1569,18 +1935,44 @@ static void t_stats(void)
 	cli("-o", "json", "stats", NULL);
 	CHECK_HAS(last.out, "          \"ios\": 0,\n");
 	CHECK_HASNT(last.out, "\"ios\": 1,");
+	fake.status_ticks = true;
 	cli("-o", "json", "stats", "--watch", "0.1", "--count", "2", NULL);
 	CHECK_INT(last.code, 0);
 	{
-		const char *second = strstr(last.out + 1, "\n{\n");
+		/* JSON Lines: one object per line, one line per report */
+		const char *nl = strchr(last.out, '\n');
 
-		CHECK(second);
-		CHECK(!strstr(second + 1, "\n{\n"));
+		CHECK(last.out[0] == '{' && nl && nl[-1] == '}');
+		CHECK(nl[1] == '{');
+		nl = strchr(nl + 1, '\n');
+		CHECK(nl && nl[-1] == '}' && !nl[1]);
 	}
-	CHECK_HAS(last.out, "      \"total\": {\n        \"read\": {\n          \"ios_per_sec\": 0.0,\n"
-			    "          \"bytes_per_sec\": 0.0\n");
-	CHECK_HAS(last.out, "      \"table_changed\": false,\n");
+	CHECK_HAS(last.out, "\"total\": {\"read\": {\"ios_per_sec\": 0.0, \"bytes_per_sec\": 0.0}, ");
+	CHECK_HAS(last.out, "\"table_changed\": false, ");
+	/* per filter: the numeric status fields that changed, as deltas */
+	CHECK_HAS(last.out, "\"filters\": [{\"name\": \"stats\", \"type\": \"count\", \"deltas\": {\"reads\": 10}}]");
+	cli("stats", "--watch", "0.1", "--count", "1", NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_HAS(last.out, "vm1: per second over ");
+	CHECK_HAS(last.out, "\n  filter stats (count): reads +10\n");
+	fake.status_ticks = false;
+
+	/* Ctrl-C ends --watch with status 0. */
 	free(a);
+	{
+		int st = -1;
+		pid_t pid = fork();
+
+		if (!pid) {
+			cli("stats", "--watch", "0.1", NULL);
+			_exit(last.code);
+		}
+		CHECK(pid > 0);
+		usleep(getenv("UNIT_SLOW") ? 3000 * 1000 : 400 * 1000);
+		kill(pid, SIGINT);
+		CHECK(waitpid(pid, &st, 0) == pid);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
 }
 
 static void t_filters(void)
@@ -1608,7 +2000,7 @@ static const char POL_D[] =
 	"    image: @TMP@/disk-8m.img\n"
 	"    filters:\n"
 	"      - {name: stats, type: count}\n"
-	"      - {name: rep, type: replicate, params: {target: /dev/iof-test-replica}}\n"
+	"      - {name: rep, type: replicate, params: {replica: /dev/iof-test-replica, metadata: /dev/iof-test-meta}}\n"
 	"      - {name: ssd, type: cache, params: {cache_dev: /dev/iof-test-ssd}}\n"
 	"    rules:\n"
 	"      - range: {start: 1MiB, end: 8MiB}\n"
@@ -1803,17 +2195,23 @@ int main(int argc, char **argv)
 	run_fixtures("fixtures/bad");
 	run("shipped_policies", t_shipped_policies);
 	run("limits", t_limits);
+	run("bounds", t_bounds);
+	run("many_rules_fast", t_many_rules_fast);
+	run("builtin_types_shared", t_builtin_types_shared);
 	run("validate_text", t_validate_text);
 	run("validate_ok_and_json", t_validate_ok_and_json);
 	run("validate_strict", t_validate_strict);
 	run("validate_format", t_validate_format);
 	run("cli_errors", t_cli_errors);
+	run("cli_full_names", t_cli_full_names);
 	run("kernel_errors", t_kernel_errors);
 	run("apply_create_and_idempotent", t_apply_create_and_idempotent);
 	run("apply_register_at_resume", t_apply_register_at_resume);
 	run("apply_dry_run_new", t_apply_dry_run_new);
 	run("apply_replace_instance", t_apply_replace_instance);
 	run("apply_crypt_force", t_apply_crypt_force);
+	run("secret_not_shown", t_secret_not_shown);
+	run("apply_crypt_range_force", t_apply_crypt_range_force);
 	run("apply_crypt_class_without_flag", t_apply_crypt_class_without_flag);
 	run("apply_filter_module", t_apply_filter_module);
 	run("apply_table_and_removal", t_apply_table_and_removal);

@@ -70,6 +70,8 @@
 #include <linux/module.h>
 #include <linux/slab.h>
 
+#define IOF_BUILTIN_CACHE
+#include <shared/iofilter-builtin.h>
 #include "iof-cache.h"
 
 #define DM_MSG_PREFIX "iofilter-cache"
@@ -1250,11 +1252,6 @@ static const struct iofilter_ops cache_ops = {
 	.is_dirty = cache_is_dirty,
 };
 
-static const char * const cache_params[] = {
-	"cache_dev", "block_size", "mode", "seq_threshold", "low_watermark",
-	"high_watermark", "promote_hits", "format",
-};
-
 static int parse_params(struct cc *cc, unsigned int argc, char **argv,
 			bool *fmt, char *error, size_t error_len)
 {
@@ -1265,11 +1262,11 @@ static int parse_params(struct cc *cc, unsigned int argc, char **argv,
 	for (i = 0; i < argc; i++) {
 		size_t klen = strcspn(argv[i], "=");
 
-		for (j = 0; j < ARRAY_SIZE(cache_params); j++)
-			if (strlen(cache_params[j]) == klen &&
-			    !strncmp(argv[i], cache_params[j], klen))
+		for (j = 0; j < ARRAY_SIZE(iof_cache_params); j++)
+			if (strlen(iof_cache_params[j].name) == klen &&
+			    !strncmp(argv[i], iof_cache_params[j].name, klen))
 				break;
-		if (j == ARRAY_SIZE(cache_params)) {
+		if (j == ARRAY_SIZE(iof_cache_params)) {
 			scnprintf(error, error_len, "unknown parameter '%.*s'",
 				  (int)klen, argv[i]);
 			return -EINVAL;
@@ -1434,8 +1431,7 @@ static struct iofilter_type cache_type = {
 	.name = "cache",
 	.version = { 1, 0, 0 },
 	.class = IOF_CLASS_CACHE,
-	.flags = IOF_TYPE_RANGE_EXCLUSIVE | IOF_TYPE_NOWAIT |
-		 IOF_TYPE_HOLDS_DIRTY,
+	.flags = IOF_CACHE_TYPE_FLAGS,
 	.owner = THIS_MODULE,
 	.create = cache_create,
 };

@@ -18,6 +18,7 @@
  * other classes, so tests can build chains before the real types exist.
  */
 #include <linux/iofilter.h>
+#include <shared/iofilter-builtin.h>
 #include <linux/module.h>
 #include <linux/percpu.h>
 #include <linux/sched/mm.h>
@@ -268,7 +269,7 @@ bad:
 	.name = _name,							\
 	.version = { 1, 0, 0 },						\
 	.class = _class,						\
-	.flags = IOF_TYPE_NOWAIT,					\
+	.flags = IOF_COUNT_TYPE_FLAGS,					\
 	.owner = THIS_MODULE,						\
 	.create = count_create,						\
 }

@@ -66,6 +66,8 @@
 #include <linux/blkdev.h>
 #include <linux/crypto.h>
 #include <linux/iofilter.h>
+#define IOF_BUILTIN_CRYPT
+#include <shared/iofilter-builtin.h>
 #include <linux/key.h>
 #include <linux/mempool.h>
 #include <linux/module.h>
@@ -930,11 +932,6 @@ static int crypt_key_from_keyring(const char *spec, u8 *key, unsigned int *len,
 	return r;
 }
 
-static const char * const crypt_params[] = {
-	"cipher", "key", "key_file", "sector_size", "iv_offset", "offset",
-	"iv_large_sectors", "allow_discards", "offload_size",
-};
-
 static int crypt_check_params(unsigned int argc, char **argv, char *error,
 			      size_t error_len)
 {
@@ -943,11 +940,11 @@ static int crypt_check_params(unsigned int argc, char **argv, char *error,
 	for (i = 0; i < argc; i++) {
 		size_t n = strcspn(argv[i], "=");
 
-		for (j = 0; j < ARRAY_SIZE(crypt_params); j++)
-			if (strlen(crypt_params[j]) == n &&
-			    !strncmp(argv[i], crypt_params[j], n))
+		for (j = 0; j < ARRAY_SIZE(iof_crypt_params); j++)
+			if (strlen(iof_crypt_params[j].name) == n &&
+			    !strncmp(argv[i], iof_crypt_params[j].name, n))
 				break;
-		if (j == ARRAY_SIZE(crypt_params)) {
+		if (j == ARRAY_SIZE(iof_crypt_params)) {
 			ERR("unknown parameter '%.*s'", (int)n, argv[i]);
 			return -EINVAL;
 		}
@@ -1183,7 +1180,7 @@ static struct iofilter_type crypt_type = {
 	.name = "crypt",
 	.version = { 1, 0, 0 },
 	.class = IOF_CLASS_CRYPT,
-	.flags = IOF_TYPE_RANGE_EXCLUSIVE | IOF_TYPE_NOWAIT,
+	.flags = IOF_CRYPT_TYPE_FLAGS,
 	.owner = THIS_MODULE,
 	.create = crypt_create,
 };

@@ -72,6 +72,8 @@
 #include <linux/dm-bufio.h>
 #include <linux/interval_tree_generic.h>
 #include <linux/iofilter.h>
+#define IOF_BUILTIN_REPLICATE
+#include <shared/iofilter-builtin.h>
 #include <linux/log2.h>
 #include <linux/module.h>
 #include <linux/sched/mm.h>
@@ -2073,10 +2075,6 @@ static const struct iofilter_ops rep_ops = {
 	.resume = rep_resume,
 };
 
-static const char * const rep_params[] = {
-	"replica", "metadata", "mode", "on_error", "region_size", "max_lag",
-};
-
 static int check_params(unsigned int argc, char **argv, char *error,
 			size_t error_len)
 {
@@ -2085,11 +2083,11 @@ static int check_params(unsigned int argc, char **argv, char *error,
 
 	for (i = 0; i < argc; i++) {
 		n = strcspn(argv[i], "=");
-		for (j = 0; j < ARRAY_SIZE(rep_params); j++)
-			if (strlen(rep_params[j]) == n &&
-			    !strncmp(argv[i], rep_params[j], n))
+		for (j = 0; j < ARRAY_SIZE(iof_replicate_params); j++)
+			if (strlen(iof_replicate_params[j].name) == n &&
+			    !strncmp(argv[i], iof_replicate_params[j].name, n))
 				break;
-		if (j == ARRAY_SIZE(rep_params)) {
+		if (j == ARRAY_SIZE(iof_replicate_params)) {
 			scnprintf(error, error_len, "unknown parameter '%.*s'",
 				  (int)n, argv[i]);
 			return -EINVAL;
@@ -2097,7 +2095,7 @@ static int check_params(unsigned int argc, char **argv, char *error,
 		for (k = 0; k < i; k++)
 			if (!strncmp(argv[k], argv[i], n + 1)) {
 				scnprintf(error, error_len, "parameter %s given twice",
-					  rep_params[j]);
+					  iof_replicate_params[j].name);
 				return -EINVAL;
 			}
 	}
@@ -2340,8 +2338,7 @@ static struct iofilter_type rep_type = {
 	.name = "replicate",
 	.version = { 1, 0, 0 },
 	.class = IOF_CLASS_REPLICATE,
-	.flags = IOF_TYPE_HOLDS_DIRTY | IOF_TYPE_NOWAIT |
-		 IOF_TYPE_WRITE_EXCLUSIVE,
+	.flags = IOF_REPLICATE_TYPE_FLAGS,
 	.owner = THIS_MODULE,
 	.create = rep_create,
 };
