@@ -286,6 +286,18 @@ void iofilter_latch_error(struct iofilter_instance *fi, int err,
 
 /* Parameter helpers for create(). */
 const char *iofilter_param(unsigned int argc, char **argv, const char *key);
+struct iof_builtin_param;
+/*
+ * Check @argc "key=value" words against a parameter table of
+ * <shared/iofilter-builtin.h> (the one iofilterctl validates with): every
+ * key known and given once, choices among the listed ones, numbers and sizes
+ * within the table's bounds, powers of two where it says so.  Returns 0, or
+ * -EINVAL with the reason in @error.  A filter still checks what the table
+ * cannot say (one value against another, the page size).
+ */
+int iofilter_params_check(const struct iof_builtin_param *tbl, unsigned int n,
+			  unsigned int argc, char **argv, char *error,
+			  size_t error_len);
 int iofilter_param_u64(unsigned int argc, char **argv, const char *key,
 		       u64 def, u64 *val);
 /* Bytes, with an optional K, M, G, T (or KiB ... TiB) suffix; 1K = 1024. */

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
 /*
  * The built-in filter types, as one list compiled by both sides: the
- * modules (drivers/md/iofilter/filters/) take their type flags and the
- * names of the parameters they accept from here, iofilterctl takes its
- * built-in type table and the checks of "validate" from here.  So the
- * tool's view cannot drift from the modules'.
+ * modules (drivers/md/iofilter/filters/) take their type flags from here
+ * and check their parameters against it at create (names, duplicates,
+ * choices, bounds, powers of two: iofilter_params_check()); iofilterctl
+ * takes its built-in type table and the checks of "validate" from here.
+ * So the tool's view cannot drift from the modules'.
  *
  * Not an ABI: nothing here crosses the ioctl boundary (the kernel still
- * reports its types' flags with IOF_IOC_LIST_TYPES, and still checks every
- * value itself at create).  Plain C, no kernel or libc types.
+ * reports its types' flags with IOF_IOC_LIST_TYPES).  What a table cannot
+ * say (one value against another, the page size, a key's length) each
+ * module still checks itself.  Plain C, no kernel or libc types.
  */
 #ifndef _IOFILTER_SHARED_BUILTIN_H
 #define _IOFILTER_SHARED_BUILTIN_H

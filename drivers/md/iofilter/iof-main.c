@@ -10,12 +10,15 @@
 #include <linux/ctype.h>
 #include <linux/kernel.h>
 #include <linux/kmod.h>
+#include <linux/log2.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/ratelimit.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
+
+#include <shared/iofilter-builtin.h>
 
 #include "iof-core.h"
 
@@ -239,6 +242,121 @@ int iofilter_param_size(unsigned int argc, char **argv, const char *key,
 	return 0;
 }
 EXPORT_SYMBOL_GPL(iofilter_param_size);
+
+/* 64KiB, 1GiB...: a size as policies write it */
+static void size_text(u64 v, char *out, size_t len)
+{
+	static const char *const units[] = { "", "KiB", "MiB", "GiB", "TiB" };
+	unsigned int u = 0;
+
+	while (u < ARRAY_SIZE(units) - 1 && v && !(v & 1023)) {
+		v >>= 10;
+		u++;
+	}
+	scnprintf(out, len, "%llu%s", v, units[u]);
+}
+
+/* "a|b|c" -> "a, b or c" */
+static void choices_text(const char *c, char *out, size_t len)
+{
+	size_t n = 0, seen = 0, total = 1;
+	const char *p;
+
+	for (p = c; *p; p++)
+		total += *p == '|';
+	for (p = c; *p && n + 8 < len; p++) {
+		if (*p != '|') {
+			out[n++] = *p;
+			continue;
+		}
+		n += scnprintf(out + n, len - n, ++seen == total - 1 ? " or " : ", ");
+	}
+	out[n] = '\0';
+}
+
+static bool choice_ok(const char *choices, const char *v)
+{
+	size_t vl = strlen(v);
+	const char *p = choices;
+
+	while (p) {
+		size_t l = strcspn(p, "|");
+
+		if (l == vl && !strncmp(p, v, l))
+			return true;
+		p = p[l] ? p + l + 1 : NULL;
+	}
+	return false;
+}
+
+int iofilter_params_check(const struct iof_builtin_param *tbl, unsigned int n,
+			  unsigned int argc, char **argv, char *error,
+			  size_t error_len)
+{
+	const struct iof_builtin_param *p;
+	char text[128], lo[24], hi[24];
+	unsigned int i, j, k;
+	u64 v;
+	int r;
+
+	for (i = 0; i < argc; i++) {
+		size_t klen = strcspn(argv[i], "=");
+
+		for (j = 0; j < n; j++)
+			if (strlen(tbl[j].name) == klen &&
+			    !strncmp(argv[i], tbl[j].name, klen))
+				break;
+		if (j == n) {
+			scnprintf(error, error_len, "unknown parameter '%.*s'",
+				  (int)klen, argv[i]);
+			return -EINVAL;
+		}
+		p = &tbl[j];
+		for (k = 0; k < i; k++)
+			if (!strncmp(argv[k], argv[i], klen + 1)) {
+				scnprintf(error, error_len,
+					  "parameter %s given twice", p->name);
+				return -EINVAL;
+			}
+		switch (p->kind) {
+		case IOF_PK_CHOICE:
+			if (argv[i][klen] && choice_ok(p->choices, argv[i] + klen + 1))
+				break;
+			choices_text(p->choices, text, sizeof(text));
+			scnprintf(error, error_len, "%s must be %s", p->name, text);
+			return -EINVAL;
+		case IOF_PK_U64:
+			r = iofilter_param_u64(1, &argv[i], p->name, 0, &v);
+			if (!r && v >= p->min && v <= p->max)
+				break;
+			scnprintf(error, error_len, "%s must be a number from %llu to %llu",
+				  p->name, p->min, p->max);
+			if (p->max == U64_MAX)
+				scnprintf(error, error_len, "%s must be a number",
+					  p->name);
+			return -EINVAL;
+		case IOF_PK_SIZE:
+		case IOF_PK_POW2:
+			r = iofilter_param_size(1, &argv[i], p->name, 0, &v);
+			if (!r && v >= p->min && v <= p->max &&
+			    (p->kind == IOF_PK_SIZE || is_power_of_2(v)))
+				break;
+			size_text(p->min, lo, sizeof(lo));
+			size_text(p->max, hi, sizeof(hi));
+			scnprintf(error, error_len, "%s must be %s %s %s%s%s",
+				  p->name, p->kind == IOF_PK_POW2 ?
+				  "a power of two" : "a size",
+				  p->max == U64_MAX ? "of at least" : "from", lo,
+				  p->max == U64_MAX ? "" : " to ",
+				  p->max == U64_MAX ? "" : hi);
+			return -EINVAL;
+		default:	/* strings, paths, key descriptions: the filter's */
+			break;
+		}
+	}
+	return 0;
+}
+EXPORT_SYMBOL_GPL(iofilter_params_check);
 
 int iofilter_bdev_open(const char *path, bool write, void *holder,
 		       struct iofilter_bdev *ib)

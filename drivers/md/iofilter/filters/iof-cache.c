@@ -1257,21 +1257,12 @@ static int parse_params(struct cc *cc, unsigned int argc, char **argv,
 {
 	const char *path, *mode;
 	u64 v, lo, hi;
-	unsigned int i, j;
+	int r;
 
-	for (i = 0; i < argc; i++) {
-		size_t klen = strcspn(argv[i], "=");
-
-		for (j = 0; j < ARRAY_SIZE(iof_cache_params); j++)
-			if (strlen(iof_cache_params[j].name) == klen &&
-			    !strncmp(argv[i], iof_cache_params[j].name, klen))
-				break;
-		if (j == ARRAY_SIZE(iof_cache_params)) {
-			scnprintf(error, error_len, "unknown parameter '%.*s'",
-				  (int)klen, argv[i]);
-			return -EINVAL;
-		}
-	}
+	r = iofilter_params_check(iof_cache_params, ARRAY_SIZE(iof_cache_params),
+				  argc, argv, error, error_len);
+	if (r)
+		return r;
 	path = iofilter_param(argc, argv, "cache_dev");
 	if (!path || !*path) {
 		scnprintf(error, error_len, "cache_dev=<block device> is required");

@@ -935,21 +935,9 @@ static int crypt_key_from_keyring(const char *spec, u8 *key, unsigned int *len,
 static int crypt_check_params(unsigned int argc, char **argv, char *error,
 			      size_t error_len)
 {
-	unsigned int i, j;
-
-	for (i = 0; i < argc; i++) {
-		size_t n = strcspn(argv[i], "=");
-
-		for (j = 0; j < ARRAY_SIZE(iof_crypt_params); j++)
-			if (strlen(iof_crypt_params[j].name) == n &&
-			    !strncmp(argv[i], iof_crypt_params[j].name, n))
-				break;
-		if (j == ARRAY_SIZE(iof_crypt_params)) {
-			ERR("unknown parameter '%.*s'", (int)n, argv[i]);
-			return -EINVAL;
-		}
-	}
-	return 0;
+	return iofilter_params_check(iof_crypt_params,
+				     ARRAY_SIZE(iof_crypt_params), argc, argv,
+				     error, error_len);
 }
 
 static int crypt_bool(unsigned int argc, char **argv, const char *key,

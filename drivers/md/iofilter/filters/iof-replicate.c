@@ -2078,28 +2078,9 @@ static const struct iofilter_ops rep_ops = {
 static int check_params(unsigned int argc, char **argv, char *error,
 			size_t error_len)
 {
-	unsigned int i, j, k;
-	size_t n;
-
-	for (i = 0; i < argc; i++) {
-		n = strcspn(argv[i], "=");
-		for (j = 0; j < ARRAY_SIZE(iof_replicate_params); j++)
-			if (strlen(iof_replicate_params[j].name) == n &&
-			    !strncmp(argv[i], iof_replicate_params[j].name, n))
-				break;
-		if (j == ARRAY_SIZE(iof_replicate_params)) {
-			scnprintf(error, error_len, "unknown parameter '%.*s'",
-				  (int)n, argv[i]);
-			return -EINVAL;
-		}
-		for (k = 0; k < i; k++)
-			if (!strncmp(argv[k], argv[i], n + 1)) {
-				scnprintf(error, error_len, "parameter %s given twice",
-					  iof_replicate_params[j].name);
-				return -EINVAL;
-			}
-	}
-	return 0;
+	return iofilter_params_check(iof_replicate_params,
+				     ARRAY_SIZE(iof_replicate_params), argc,
+				     argv, error, error_len);
 }
 
 /* Open a device by path after checking it is none of the others */
