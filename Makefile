@@ -8,7 +8,7 @@
 #   make check           deps, build for both kernels, host unit tests, VM suite
 #   make demo            boot a VM and show iofilter at work
 #   make crashtest       crash-point replay tests with thousands of points (CRASH_POINTS=, CRASH_SEED=)
-#   make bench           benchmarks vs dm-linear/dm-crypt/dm-raid1/dm-cache... (SCENARIOS=, QUICK=1)
+#   make bench           benchmarks vs dm-linear/dm-crypt/dm-raid1/dm-cache... (MODE=, SCENARIOS=, QUICK=1)
 #   make install         modules_install + depmod, iofilterctl and its man page
 #
 # Out-of-tree builds for several kernels share one source tree: each kernel
@@ -112,9 +112,11 @@ demo:
 	@$(MAKE) --no-print-directory modules-all tool KVERS="$(firstword $(KVERS))" >/dev/null 2>&1
 	@tests/vm/run-demo --kernel "$(firstword $(KVERS))"
 
-# make bench [SCENARIOS=pattern] [QUICK=1] [KERNEL=rel] [PUBLISH=1]: see tests/bench/run
+# make bench [MODE=icount|wall|kvm] [SCENARIOS=pattern] [QUICK=1] [KERNEL=rel] [PUBLISH=1]:
+# see tests/bench/run (MODE: deterministic by default)
 bench:
-	@tests/bench/run $(if $(SCENARIOS),--scenarios "$(SCENARIOS)") $(if $(QUICK),--quick) \
+	@tests/bench/run $(if $(MODE),--mode "$(MODE)") \
+		$(if $(SCENARIOS),--scenarios "$(SCENARIOS)") $(if $(QUICK),--quick) \
 		$(if $(KERNEL),--kernel "$(KERNEL)") $(if $(PUBLISH),--publish)
 
 install: install-modules install-tool
