@@ -8,7 +8,7 @@
 #   make check           deps, build for both kernels, host unit tests, VM suite
 #   make demo            boot a VM and show iofilter at work
 #   make crashtest       crash-point replay tests with thousands of points (CRASH_POINTS=, CRASH_SEED=)
-#   make bench           benchmarks vs dm-linear/dm-crypt/dm-raid1/dm-cache... (SCENARIOS=, QUICK=1)
+#   make bench           benchmarks vs dm-linear/dm-crypt/dm-raid1/dm-cache... (MODE=, SCENARIOS=, QUICK=1)
 #   make install         modules_install + depmod, iofilterctl and its man page,
 #                        the systemd units and /etc/iofilter (DESTDIR=, PREFIX=)
 #   make dkms-src        the module sources for DKMS in /usr/src/iofilter-VERSION
@@ -133,9 +133,11 @@ demo-run:
 	@tests/vm/run-demo --kernel "$(DEMO_KERNEL)" || \
 		{ echo "make demo: FAILED at step 3/3, the demo in the VM (see above)" >&2; exit 1; }
 
-# make bench [SCENARIOS=pattern] [QUICK=1] [KERNEL=rel] [PUBLISH=1]: see tests/bench/run
+# make bench [MODE=icount|wall|kvm] [SCENARIOS=pattern] [QUICK=1] [KERNEL=rel] [PUBLISH=1]:
+# see tests/bench/run (MODE: deterministic by default)
 bench:
-	@tests/bench/run $(if $(SCENARIOS),--scenarios "$(SCENARIOS)") $(if $(QUICK),--quick) \
+	@tests/bench/run $(if $(MODE),--mode "$(MODE)") \
+		$(if $(SCENARIOS),--scenarios "$(SCENARIOS)") $(if $(QUICK),--quick) \
 		$(if $(KERNEL),--kernel "$(KERNEL)") $(if $(PUBLISH),--publish)
 
 install: install-modules install-tool install-units

@@ -26,13 +26,17 @@
 # quick pass then stacks the configuration twice).
 #
 # State (device names, keys) lives in $BENCH_STATE (default /tmp/iof-bench).
+# A wait for the guest's own work (a resync, bcache stopping) polls up to
+# a limit times $BENCH_TSCALE (default 1; guest-bench sets its TSCALE, 10
+# in icount mode, where the guest clock may run far ahead of the host's).
 
 : "${IOF_ROOT:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 : "${IOF_BUILD:=$IOF_ROOT/build}"
 : "${IOF_KREL:=$(uname -r)}"
 : "${IOF_MODDIR:=$IOF_BUILD/$IOF_KREL}"
 : "${BENCH_STATE:=/tmp/iof-bench}"
-export IOF_ROOT IOF_BUILD IOF_KREL IOF_MODDIR BENCH_STATE
+: "${BENCH_TSCALE:=1}"
+export IOF_ROOT IOF_BUILD IOF_KREL IOF_MODDIR BENCH_STATE BENCH_TSCALE
 IOF_ABI=${IOF_ABI:-$IOF_BUILD/tests/iof-abi}
 
 # shellcheck source=tests/lib/common.sh

@@ -73,7 +73,7 @@ bcache_stop() {
 	for u in /sys/fs/bcache/*-*; do
 		[ -e "$u/stop" ] && echo 1 > "$u/stop"
 	done
-	for ((i = 0; i < 100; i++)); do
+	for ((i = 0; i < 100 * BENCH_TSCALE; i++)); do
 		ls -d /sys/fs/bcache/*-* /sys/block/bcache* > /dev/null 2>&1 || return 0
 		sleep 0.1
 	done
@@ -103,7 +103,7 @@ cmd_start() {
 			-B /dev/mapper/bench-slow -C /dev/mapper/bench-cdata || fail "make-bcache"
 		echo /dev/mapper/bench-cdata > /sys/fs/bcache/register || fail "register the cache"
 		echo /dev/mapper/bench-slow > /sys/fs/bcache/register || fail "register the origin"
-		for ((i = 0; i < 50; i++)); do
+		for ((i = 0; i < 50 * BENCH_TSCALE; i++)); do
 			dev=$(bcache_dev)
 			[ -n "$dev" ] && [ -b "$dev" ] && break
 			sleep 0.1

@@ -58,14 +58,14 @@ cmd_down() {
 }
 
 # wait_sync VOLUME INSTANCE: until the instance's state is no longer a
-# (re)sync, 60 s at most.
+# (re)sync, 60 s at most (times BENCH_TSCALE).
 wait_sync() {
 	local i st
-	for ((i = 0; i < 600; i++)); do
+	for ((i = 0; i < 600 * BENCH_TSCALE; i++)); do
 		st=$(iof_status_of "$1" "$2" state)
 		case "$st" in *sync*ing*|*resync*|*initial*) sleep 0.1 ;; *) return 0 ;; esac
 	done
-	echo "# $2: still '$st' after 60 s; running anyway" >&2
+	echo "# $2: still '$st' after $((60 * BENCH_TSCALE)) s; running anyway" >&2
 }
 
 cmd_start() {
