@@ -214,6 +214,48 @@ crash_check_pair() {
 		{ echo "origin and replica differ after resync: $(abi status "$CR_VOL" "$3")"; return 1; }
 }
 
+# crash_chain_policy: $CR_POLICY for the full chain crypt (a random key in
+# $IOF_TMP/key) -> replicate (sync) -> cache (write-back) over the slices;
+# the replica gets the ciphertext the cache and the origin get (63, 66)
+crash_chain_policy() {
+	head -c 64 /dev/urandom > "$IOF_TMP/key"
+	chmod 600 "$IOF_TMP/key"
+	cat > "$CR_POLICY" <<YAML
+version: 1
+volumes:
+  - name: $CR_VOL
+    device: /dev/mapper/t-cr-origin
+    filters:
+      - name: k
+        type: crypt
+        params:
+          cipher: aes-xts-plain64
+          key_file: $IOF_TMP/key
+          sector_size: 4096
+      - name: r
+        type: replicate
+        params:
+          replica: /dev/mapper/t-cr-replica
+          metadata: /dev/mapper/t-cr-rmeta
+          mode: sync
+          region_size: 64KiB
+      - name: c
+        type: cache
+        params:
+          cache_dev: /dev/mapper/t-cr-cache
+          block_size: 4KiB
+          mode: writeback
+          low_watermark: 5
+          high_watermark: 20
+          promote_hits: 1
+    rules:
+      - name: all
+        range: {start: 0}
+        chain: [k, r, c]
+    default: pass
+YAML
+}
+
 # crash_replicate MODE: the replicate scenario of 61 (sync) and 62 (async):
 # every write, discard, write-zeroes and flush through one instance; at each
 # point the pair resyncs to byte-identical and the durable writes read back.

@@ -8,43 +8,7 @@
 . "$IOF_ROOT/tests/lib/crash.sh"
 
 load_iofilter crypt replicate cache
-head -c 64 /dev/urandom > "$IOF_TMP/key"
-chmod 600 "$IOF_TMP/key"
-# the replica gets the ciphertext the cache and the origin get
-cat > "$CR_POLICY" <<YAML
-version: 1
-volumes:
-  - name: $CR_VOL
-    device: /dev/mapper/t-cr-origin
-    filters:
-      - name: k
-        type: crypt
-        params:
-          cipher: aes-xts-plain64
-          key_file: $IOF_TMP/key
-          sector_size: 4096
-      - name: r
-        type: replicate
-        params:
-          replica: /dev/mapper/t-cr-replica
-          metadata: /dev/mapper/t-cr-rmeta
-          mode: sync
-          region_size: 64KiB
-      - name: c
-        type: cache
-        params:
-          cache_dev: /dev/mapper/t-cr-cache
-          block_size: 4KiB
-          mode: writeback
-          low_watermark: 5
-          high_watermark: 20
-          promote_hits: 1
-    rules:
-      - name: all
-        range: {start: 0}
-        chain: [k, r, c]
-    default: pass
-YAML
+crash_chain_policy
 
 crash_record -j 4 -y 3 -u 3
 

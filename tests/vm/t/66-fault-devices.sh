@@ -14,42 +14,7 @@
 # device that can read but no longer write ("0 10 1 error_writes").
 need_module dm-flakey
 load_iofilter crypt replicate cache
-head -c 64 /dev/urandom > "$IOF_TMP/key"
-chmod 600 "$IOF_TMP/key"
-cat > "$CR_POLICY" <<YAML
-version: 1
-volumes:
-  - name: $CR_VOL
-    device: /dev/mapper/t-cr-origin
-    filters:
-      - name: k
-        type: crypt
-        params:
-          cipher: aes-xts-plain64
-          key_file: $IOF_TMP/key
-          sector_size: 4096
-      - name: r
-        type: replicate
-        params:
-          replica: /dev/mapper/t-cr-replica
-          metadata: /dev/mapper/t-cr-rmeta
-          mode: sync
-          region_size: 64KiB
-      - name: c
-        type: cache
-        params:
-          cache_dev: /dev/mapper/t-cr-cache
-          block_size: 4KiB
-          mode: writeback
-          low_watermark: 5
-          high_watermark: 20
-          promote_hits: 1
-    rules:
-      - name: all
-        range: {start: 0}
-        chain: [k, r, c]
-    default: pass
-YAML
+crash_chain_policy
 
 DATA=$(mkloop $CR_MB "$IOF_TMP/data.img") || exit 1
 crash_slices "$DATA"
@@ -93,13 +58,18 @@ scenario() {
 	sleep 1
 	slice_table "$dev" flakey "$@"
 	# the replicate metadata is written when regions get dirty, not per
-	# write: make it needed while it fails (a full resync marks them all)
-	# (a refused message is a clear error too)
+	# write: make it needed while it fails (a full resync marks them all;
+	# a refused message is a clear error too).  dm-flakey's clock starts at
+	# the table load, up first: send it in the first down second.
 	: > "$IOF_TMP/msg.out"
-	if [ "$dev" = rmeta ] && ! abi msg "$CR_VOL" r resync full > "$IOF_TMP/msg.out" 2>&1; then
-		echo "resync full refused: error" >> "$IOF_TMP/msg.out"
+	if [ "$dev" = rmeta ]; then
+		sleep 1.3
+		abi msg "$CR_VOL" r resync full > "$IOF_TMP/msg.out" 2>&1 ||
+			echo "resync full refused: error" >> "$IOF_TMP/msg.out"
+		sleep 2.7
+	else
+		sleep 4
 	fi
-	sleep 4
 	slice_table "$dev" linear
 	wait $pid
 	local rc=$?
