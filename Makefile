@@ -95,7 +95,8 @@ check:
 	@scripts/check.sh
 
 # make crashtest [CRASH_POINTS=2000] [CRASH_SEED=n] [CRASH_WRITES=800] [KVERS=...]:
-# tests/vm/t/6?-crash-*.sh with CRASH_POINTS crash points per scenario
+# tests/vm/t/6?-crash-*.sh with CRASH_POINTS crash points per scenario, and
+# the fault tests 6?-fault-*.sh (67, memory pressure, runs only here and with FULL=1)
 # (make check: 200), timeouts scaled to match; results in
 # build/vm/results-REL-crashtest/.  See tests/README.md.
 CRASH_POINTS ?= 2000
@@ -106,7 +107,7 @@ crashtest:
 	@{ echo CRASH_POINTS=$(CRASH_POINTS); echo CRASH_WRITES=$(CRASH_WRITES); \
 	   $(if $(CRASH_SEED),echo CRASH_SEED=$(CRASH_SEED);) } > $(BUILD)/vm/crash.conf
 	@IOF_RUN_TAG=-crashtest IOF_TIMEOUT_MULT=$$(( $(CRASH_POINTS) / 200 + 1 )) \
-		tests/vm/run-suite $(if $(KVERS),--kernels "$(KVERS)") --tests '6?-crash-*' --keep; \
+		tests/vm/run-suite $(if $(KVERS),--kernels "$(KVERS)") --tests '6?-crash-*,6?-fault-*' --keep; \
 		rc=$$?; rm -f $(BUILD)/vm/crash.conf; exit $$rc
 
 # make demo: packages first, then a new make: KVERS and KDIR are computed when

@@ -106,7 +106,7 @@ done
 if [ -n "$vmk" ] && [ "$failed" = 0 ]; then
 	for k in $vmk; do
 		say "VM test 02-dkms-autoload on $k"
-		tests/vm/run-suite --kernels "$k" --tests 02-dkms-autoload --keep > "$work/vm-$k.log" 2>&1
+		IOF_RUN_TAG=-dkms tests/vm/run-suite --kernels "$k" --tests 02-dkms-autoload --keep > "$work/vm-$k.log" 2>&1
 		rc=$?
 		cat "$work/vm-$k.log"
 		# A skip would mean the guest did not see the install: a failure here.

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # DESCRIPTION: memory pressure: ext4 on the full chain crypt -> replicate (sync) -> cache (write-back) with 16 writers calling fsync, run in a memory cgroup of 48 MiB while vm.min_free_kbytes holds back a quarter of RAM and a hog fills the rest: completes without a hang or an allocation failure splat, and the data verifies
-# CHECK: newest-kernel
+# CHECK: crashtest
 # TIMEOUT: 600
 # REQUIRES: dmsetup losetup fio mkfs.ext4 iofilter tool
 . "$IOF_ROOT/tests/lib/common.sh"
