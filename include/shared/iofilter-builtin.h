@@ -17,6 +17,10 @@
 
 #include <linux/iofilter.h>
 
+#ifndef NULL
+#define NULL ((void *)0)
+#endif
+
 /* Type flags (struct iofilter_type.flags; IOF_TYPE_*) */
 #define IOF_COUNT_TYPE_FLAGS	IOF_TYPE_NOWAIT
 #define IOF_CRYPT_TYPE_FLAGS	(IOF_TYPE_RANGE_EXCLUSIVE | IOF_TYPE_NOWAIT)
@@ -54,38 +58,38 @@ struct iof_builtin_param {
 #ifdef IOF_BUILTIN_CRYPT
 static const struct iof_builtin_param iof_crypt_params[] = {
 	{ "cipher", IOF_PK_CHOICE, 0, 0, 0, "aes-xts-plain64|aes-cbc-essiv:sha256" },
-	{ "key", IOF_PK_KEYDESC, 0, 0, 0, 0 },
-	{ "key_file", IOF_PK_PATH, 0, 0, 0, 0 },
-	{ "sector_size", IOF_PK_POW2, 0, 512, 4096, 0 },
-	{ "iv_offset", IOF_PK_U64, 0, 0, ~0ULL, 0 },
-	{ "offset", IOF_PK_SIZE, 0, 0, ~0ULL, 0 },
-	{ "iv_large_sectors", IOF_PK_U64, 0, 0, 1, 0 },
-	{ "allow_discards", IOF_PK_U64, 0, 0, 1, 0 },
-	{ "offload_size", IOF_PK_SIZE, 0, 0, 1ULL << 20, 0 },
+	{ "key", IOF_PK_KEYDESC, 0, 0, 0, NULL },
+	{ "key_file", IOF_PK_PATH, 0, 0, 0, NULL },
+	{ "sector_size", IOF_PK_POW2, 0, 512, 4096, NULL },
+	{ "iv_offset", IOF_PK_U64, 0, 0, ~0ULL, NULL },
+	{ "offset", IOF_PK_SIZE, 0, 0, ~0ULL, NULL },
+	{ "iv_large_sectors", IOF_PK_U64, 0, 0, 1, NULL },
+	{ "allow_discards", IOF_PK_U64, 0, 0, 1, NULL },
+	{ "offload_size", IOF_PK_SIZE, 0, 0, 1ULL << 20, NULL },
 };
 #endif
 
 #ifdef IOF_BUILTIN_REPLICATE
 static const struct iof_builtin_param iof_replicate_params[] = {
-	{ "replica", IOF_PK_PATH, IOF_PF_REQUIRED, 0, 0, 0 },
-	{ "metadata", IOF_PK_PATH, IOF_PF_REQUIRED, 0, 0, 0 },
+	{ "replica", IOF_PK_PATH, IOF_PF_REQUIRED, 0, 0, NULL },
+	{ "metadata", IOF_PK_PATH, IOF_PF_REQUIRED, 0, 0, NULL },
 	{ "mode", IOF_PK_CHOICE, 0, 0, 0, "sync|async" },
 	{ "on_error", IOF_PK_CHOICE, 0, 0, 0, "degrade|fail" },
-	{ "region_size", IOF_PK_POW2, 0, 4096, 1ULL << 30, 0 },
-	{ "max_lag", IOF_PK_SIZE, 0, 4096, ~0ULL, 0 },
+	{ "region_size", IOF_PK_POW2, 0, 4096, 1ULL << 30, NULL },
+	{ "max_lag", IOF_PK_SIZE, 0, 4096, ~0ULL, NULL },
 };
 #endif
 
 #ifdef IOF_BUILTIN_CACHE
 static const struct iof_builtin_param iof_cache_params[] = {
-	{ "cache_dev", IOF_PK_PATH, IOF_PF_REQUIRED, 0, 0, 0 },
-	{ "block_size", IOF_PK_POW2, 0, 4096, 1ULL << 20, 0 },
+	{ "cache_dev", IOF_PK_PATH, IOF_PF_REQUIRED, 0, 0, NULL },
+	{ "block_size", IOF_PK_POW2, 0, 4096, 1ULL << 20, NULL },
 	{ "mode", IOF_PK_CHOICE, 0, 0, 0, "writethrough|writearound|writeback" },
-	{ "seq_threshold", IOF_PK_SIZE, 0, 0, ~0ULL, 0 },
-	{ "low_watermark", IOF_PK_U64, 0, 0, 100, 0 },
-	{ "high_watermark", IOF_PK_U64, 0, 0, 100, 0 },
-	{ "promote_hits", IOF_PK_U64, 0, 1, 255, 0 },
-	{ "format", IOF_PK_U64, 0, 0, 1, 0 },
+	{ "seq_threshold", IOF_PK_SIZE, 0, 0, ~0ULL, NULL },
+	{ "low_watermark", IOF_PK_U64, 0, 0, 100, NULL },
+	{ "high_watermark", IOF_PK_U64, 0, 0, 100, NULL },
+	{ "promote_hits", IOF_PK_U64, 0, 1, 255, NULL },
+	{ "format", IOF_PK_U64, 0, 0, 1, NULL },
 };
 #endif
 

@@ -733,11 +733,11 @@ static void t_builtin_types_shared(void)
 		unsigned want;
 	} m[] = {
 		{ "count", "iof-count.c", "IOF_COUNT_TYPE_FLAGS", NULL, IOF_COUNT_TYPE_FLAGS },
-		{ "crypt", "iof-crypt.c", "IOF_CRYPT_TYPE_FLAGS", "iof_crypt_params[j].name",
+		{ "crypt", "iof-crypt.c", "IOF_CRYPT_TYPE_FLAGS", "iofilter_params_check(iof_crypt_params",
 		  IOF_CRYPT_TYPE_FLAGS },
 		{ "replicate", "iof-replicate.c", "IOF_REPLICATE_TYPE_FLAGS",
-		  "iof_replicate_params[j].name", IOF_REPLICATE_TYPE_FLAGS },
-		{ "cache", "iof-cache.c", "IOF_CACHE_TYPE_FLAGS", "iof_cache_params[j].name",
+		  "iofilter_params_check(iof_replicate_params", IOF_REPLICATE_TYPE_FLAGS },
+		{ "cache", "iof-cache.c", "IOF_CACHE_TYPE_FLAGS", "iofilter_params_check(iof_cache_params",
 		  IOF_CACHE_TYPE_FLAGS },
 	};
 	struct ftypes t;
