@@ -60,13 +60,17 @@ scenario() {
 	# the replicate metadata is written when regions get dirty, not per
 	# write: make it needed while it fails (a full resync marks them all;
 	# a refused message is a clear error too).  dm-flakey's clock starts at
-	# the table load, up first: send it in the first down second.
+	# the table load, up first: send it in the first and the second down
+	# second (1-2 s and 3-4 s after the load).
 	: > "$IOF_TMP/msg.out"
 	if [ "$dev" = rmeta ]; then
-		sleep 1.3
-		abi msg "$CR_VOL" r resync full > "$IOF_TMP/msg.out" 2>&1 ||
+		sleep 1.2
+		abi msg "$CR_VOL" r resync full >> "$IOF_TMP/msg.out" 2>&1 ||
 			echo "resync full refused: error" >> "$IOF_TMP/msg.out"
-		sleep 2.7
+		sleep 1.8
+		abi msg "$CR_VOL" r resync full >> "$IOF_TMP/msg.out" 2>&1 ||
+			echo "resync full refused: error" >> "$IOF_TMP/msg.out"
+		sleep 0.8
 	else
 		sleep 4
 	fi
