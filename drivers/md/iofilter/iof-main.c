@@ -329,11 +329,12 @@ int iofilter_params_check(const struct iof_builtin_param *tbl, unsigned int n,
 			r = iofilter_param_u64(1, &argv[i], p->name, 0, &v);
 			if (!r && v >= p->min && v <= p->max)
 				break;
-			scnprintf(error, error_len, "%s must be a number from %llu to %llu",
-				  p->name, p->min, p->max);
 			if (p->max == U64_MAX)
 				scnprintf(error, error_len, "%s must be a number",
 					  p->name);
+			else
+				scnprintf(error, error_len, "%s must be a number from %llu to %llu",
+					  p->name, p->min, p->max);
 			return -EINVAL;
 		case IOF_PK_SIZE:
 		case IOF_PK_POW2:
