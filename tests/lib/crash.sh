@@ -18,7 +18,8 @@
 # Knobs (environment, or $IOF_BUILD/vm/crash.conf, which "make crashtest"
 # writes): CRASH_SEED (default: random, printed), CRASH_POINTS (crash points
 # per scenario, default 20: make check's time budget; make crashtest runs
-# 2000), CRASH_WRITES (workload writes, default 800).
+# 2000), CRASH_WRITES (workload writes, default 800), CRASH_TRACE=1 (print
+# every command of each point's check with a timestamp).
 
 CRASH_CONF=${IOF_BUILD:-$IOF_ROOT/build}/vm/crash.conf
 # shellcheck disable=SC1090
@@ -126,6 +127,8 @@ crash_verify() {
 # crash_replay CHECK_FN: replay the log to each sampled crash point (sorted,
 # so each replay goes on from the previous one) onto a scratch device, copy
 # it to the work device under the slices and run CHECK_FN POINT MARK there.
+# CR_END=1: the end of the log (what the stack's clean removal left) is
+# always one of the points.
 # CHECK_FN returns non-zero (after printing why) for a failure.  Prints the
 # points tried and the failures; fails the test if any.
 crash_replay() {
@@ -134,7 +137,7 @@ crash_replay() {
 	rdev=$(mkloop $CR_MB "$IOF_TMP/replay.img") || exit 1
 	wdev=$(mkloop $CR_MB "$IOF_TMP/work.img") || exit 1
 	crash_slices "$wdev"
-	"$REPLAY" points "$CR_LOG" -s "$CRASH_SEED" -c "$CRASH_POINTS" > "$IOF_TMP/points" ||
+	"$REPLAY" points "$CR_LOG" -s "$CRASH_SEED" -c "$CRASH_POINTS" ${CR_END:+-e} > "$IOF_TMP/points" ||
 		fail "points"
 	last=$(sed -n 's/^marks //p' "$CR_STATE/meta")
 	last=$((last - 1))
@@ -160,13 +163,14 @@ crash_replay() {
 				fail "copy at $p"
 		fi
 		t1=${EPOCHREALTIME/./}
-		if ! "$check" "$p" "$m" > "$IOF_TMP/check.out" 2>&1; then
+		if ! crash_run_check "$check" "$p" "$m" > "$IOF_TMP/check.out" 2>&1; then
 			bad=$((bad + 1))
 			failed="$failed $p"
 			echo "# FAILED at point $p (last mark ${m/#-1/none}):"
 			sed 's/^/#   /' "$IOF_TMP/check.out" | head -n 40
 			[ "$bad" -le 3 ] && cp "$IOF_TMP/work.img" "$IOF_RESULTS/work-$p.img" 2> /dev/null
 		fi
+		[ "${CRASH_TRACE:-0}" = 1 ] && sed -n "s/^+/# trace $p: +/p" "$IOF_TMP/check.out"
 		crash_down
 		ms_check=$((ms_check + (${EPOCHREALTIME/./} - t1) / 1000))
 	done < "$IOF_TMP/points"
@@ -180,6 +184,18 @@ crash_replay() {
 	}
 	crash_remove_slices
 	losetup -d "$rdev" "$wdev"
+}
+
+# crash_run_check CHECK_FN POINT MARK: CHECK_FN POINT MARK; with
+# CRASH_TRACE=1 every command it runs is traced with a timestamp (where a
+# point's time goes; crash_replay prints the trace)
+crash_run_check() {
+	[ "${CRASH_TRACE:-0}" = 1 ] || { "$@"; return; }
+	local PS4='+ ${EPOCHREALTIME} '
+	set -x
+	"$@"
+	{ local rc=$?; set +x; } 2> /dev/null
+	return $rc
 }
 
 # crash_cmp A B BYTES: the first BYTES of A and B are identical (O_DIRECT)
@@ -261,6 +277,18 @@ YAML
 # point the pair resyncs to byte-identical and the durable writes read back.
 crash_replicate() {
 	load_iofilter replicate
+	crash_rep_policy "$1"
+	crash_record -j 4 -y 3 -u 3
+	# shellcheck disable=SC2317 # called by crash_replay
+	check() {
+		crash_check_pair "$1" "$2" r
+	}
+	crash_replay check
+}
+
+# crash_rep_policy MODE: $CR_POLICY with one replicate instance r (MODE sync
+# or async) for every write, discard, write-zeroes and flush of the volume
+crash_rep_policy() {
 	cat > "$CR_POLICY" <<YAML
 version: 1
 volumes:
@@ -280,10 +308,4 @@ volumes:
         chain: [r]
     default: pass
 YAML
-	crash_record -j 4 -y 3 -u 3
-	# shellcheck disable=SC2317 # called by crash_replay
-	check() {
-		crash_check_pair "$1" "$2" r
-	}
-	crash_replay check
 }

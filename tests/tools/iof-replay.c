@@ -6,14 +6,16 @@
  *   iof-replay list LOG               every entry: index, sector, sectors,
  *                                     flags, mark name
  *   iof-replay marks LOG              "NAME POINT" per mark
- *   iof-replay points LOG -s SEED -c COUNT [-p PREFIX]
+ *   iof-replay points LOG -s SEED -c COUNT [-p PREFIX] [-e]
  *                                     crash points, sorted: every mark whose
  *                                     name starts with PREFIX (default
  *                                     "iof-") and random points between,
  *                                     COUNT in all: "POINT LAST_MARK" with
  *                                     LAST_MARK the number after PREFIX of
  *                                     the last such mark inside the prefix
- *                                     (-1: none)
+ *                                     (-1: none); -e: the end of the log
+ *                                     (the state a clean shutdown left) is
+ *                                     always one of them
  *   iof-replay replay LOG DEV [-f FROM] [-t TO] [-z] [-c COPY]
  *                                     write entries FROM..TO-1 to DEV (-z:
  *                                     zero DEV first); -c: then copy all of
@@ -235,7 +237,8 @@ static long our_mark(uint64_t i, const char *prefix)
 	return *end || n < 0 ? -1 : n;
 }
 
-static int cmd_points(uint64_t seed, uint64_t count, const char *prefix)
+static int cmd_points(uint64_t seed, uint64_t count, const char *prefix,
+		      int end)
 {
 	uint64_t *pts, n = 0, nm = 0, i, k;
 	long last = -1;
@@ -249,11 +252,17 @@ static int cmd_points(uint64_t seed, uint64_t count, const char *prefix)
 		die("out of memory");
 	for (i = 0; i < nentries; i++)
 		nm += our_mark(i, prefix) >= 0;
+	if (end && count) {
+		pts[n++] = nentries;
+		taken[nentries] = 1;
+	}
 	/* the marks themselves (a random half when they are more than half) */
 	for (i = 0; i < nentries && n < count; i++) {
 		if (our_mark(i, prefix) < 0)
 			continue;
 		if (nm * 2 > count && splitmix(&seed) % nm >= count / 2)
+			continue;
+		if (taken[i + 1])
 			continue;
 		pts[n++] = i + 1;
 		taken[i + 1] = 1;
@@ -395,7 +404,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: iof-replay list|marks LOG\n"
-		"       iof-replay points LOG -s SEED -c COUNT [-p PREFIX]\n"
+		"       iof-replay points LOG -s SEED -c COUNT [-p PREFIX] [-e]\n"
 		"       iof-replay replay LOG DEV [-f FROM] [-t TO] [-z] [-c COPY]\n"
 		"       iof-replay durable LOG DEV [-z]\n");
 	exit(2);
@@ -417,7 +426,7 @@ int main(int argc, char **argv)
 {
 	const char *cmd, *prefix = "iof-", *copy = NULL, *dev = NULL;
 	uint64_t seed = 1, count = 200, from = 0, to = UINT64_MAX;
-	int c, zero = 0, pos;
+	int c, zero = 0, end = 0, pos;
 
 	if (argc < 3)
 		usage();
@@ -431,7 +440,7 @@ int main(int argc, char **argv)
 		pos = 4;
 	}
 	optind = pos;
-	while ((c = getopt(argc, argv, "s:c:p:f:t:z")) != -1) {
+	while ((c = getopt(argc, argv, "s:c:p:f:t:ze")) != -1) {
 		switch (c) {
 		case 's':
 			seed = num(optarg);
@@ -454,6 +463,9 @@ int main(int argc, char **argv)
 		case 'z':
 			zero = 1;
 			break;
+		case 'e':
+			end = 1;
+			break;
 		default:
 			usage();
 		}
@@ -465,7 +477,7 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "marks"))
 		return cmd_marks();
 	if (!strcmp(cmd, "points"))
-		return cmd_points(seed, count, prefix);
+		return cmd_points(seed, count, prefix, end);
 	if (!strcmp(cmd, "replay"))
 		return cmd_replay(dev, from, to == UINT64_MAX ? nentries : to, zero, copy);
 	if (!strcmp(cmd, "durable"))
