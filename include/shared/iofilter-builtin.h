@@ -93,6 +93,15 @@ static const struct iof_builtin_param iof_cache_params[] = {
 };
 #endif
 
-/* The count type takes no parameters. */
+/*
+ * count, the example and test type: the module checks its table;
+ * iofilterctl leaves count's parameters to the module (its policy fixtures
+ * use count as a neutral type with placeholder parameters).
+ */
+#ifdef IOF_BUILTIN_COUNT
+static const struct iof_builtin_param iof_count_params[] = {
+	{ "defer", IOF_PK_U64, 0, 0, 1, NULL },
+};
+#endif
 
 #endif /* _IOFILTER_SHARED_BUILTIN_H */

@@ -18,6 +18,7 @@
  * other classes, so tests can build chains before the real types exist.
  */
 #include <linux/iofilter.h>
+#define IOF_BUILTIN_COUNT
 #include <shared/iofilter-builtin.h>
 #include <linux/module.h>
 #include <linux/percpu.h>
@@ -225,24 +226,21 @@ static struct iofilter_instance *count_create(struct iofilter_volume *vol,
 					      char *error, size_t error_len)
 {
 	struct count_filter *cf;
-	unsigned int i;
 	u64 defer;
+	int r;
 
 	if (secret_len) {
 		scnprintf(error, error_len, "count takes no secret");
 		return ERR_PTR(-EINVAL);
 	}
-	for (i = 0; i < argc; i++) {
-		if (strncmp(argv[i], "defer=", 6)) {
-			scnprintf(error, error_len, "unknown parameter '%.*s'",
-				  (int)strcspn(argv[i], "="), argv[i]);
-			return ERR_PTR(-EINVAL);
-		}
-	}
-	if (iofilter_param_u64(argc, argv, "defer", 0, &defer) || defer > 1) {
-		scnprintf(error, error_len, "defer must be 0 or 1");
-		return ERR_PTR(-EINVAL);
-	}
+	/* names, duplicates and bounds: the table iofilterctl checks too */
+	r = iofilter_params_check(iof_count_params,
+				  ARRAY_SIZE(iof_count_params), argc, argv,
+				  error, error_len);
+	if (r)
+		return ERR_PTR(r);
+	if (iofilter_param_u64(argc, argv, "defer", 0, &defer))
+		return ERR_PTR(-EINVAL);	/* checked above */
 
 	cf = kzalloc(sizeof(*cf), GFP_KERNEL);
 	if (!cf)
