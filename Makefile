@@ -9,7 +9,7 @@
 #   make demo            boot a VM and show iofilter at work
 #   make crashtest       crash-point replay tests with thousands of points (CRASH_POINTS=, CRASH_SEED=)
 #   make bench           benchmarks vs dm-linear/dm-crypt/dm-raid1/dm-cache... (MODE=, SCENARIOS=, QUICK=1)
-#   make install         modules_install + depmod, iofilterctl and its man page,
+#   make install         modules_install + depmod (DESTDIR: no depmod), iofilterctl and its man page,
 #                        the systemd units and /etc/iofilter (DESTDIR=, PREFIX=)
 #   make dkms-src        the module sources for DKMS in /usr/src/iofilter-VERSION
 #
@@ -143,9 +143,12 @@ bench:
 
 install: install-modules install-tool install-units
 
+# With DESTDIR (a package's staging root) the modules go under it and
+# depmod is left to the package's install scripts.
 install-modules: modules
-	$(MAKE) -C $(KDIR) M=$(BUILD)/$(KREL) INSTALL_MOD_DIR=kernel/drivers/md modules_install
-	depmod -a $(KREL) || true
+	$(MAKE) -C $(KDIR) M=$(BUILD)/$(KREL) INSTALL_MOD_DIR=kernel/drivers/md \
+		$(if $(DESTDIR),INSTALL_MOD_PATH=$(abspath $(DESTDIR))) modules_install
+	$(if $(DESTDIR),,depmod -a $(KREL) || true)
 
 install-tool: tool
 	$(MAKE) -C tools/iofilterctl BUILD=$(BUILD) PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) install
