@@ -2,7 +2,6 @@
 /*
  * iofilterctl: loop devices and block device helpers.
  */
-#include <dirent.h>
 #include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -142,39 +141,28 @@ int loop_backs(dev_t rdev, const struct stat *img)
 	return r ? r : status_backs(&li, img);
 }
 
+static bool loop_match(const char *name, dev_t rdev, const struct stat *img,
+		       char *dev, size_t len)
+{
+	char path[300];
+	struct loop_info64 li;
+	bool ours;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file", name);
+	if (access(path, F_OK))
+		return false;	/* not bound */
+	fd = open_rdev(rdev, O_RDONLY | O_NONBLOCK, dev, len);
+	if (fd < 0)
+		return false;
+	ours = !loop_status(fd, &li) && status_backs(&li, img);
+	close(fd);
+	return ours;
+}
+
 int loop_find(const struct stat *img, char *dev, size_t len, dev_t *rdev)
 {
-	struct dirent *de;
-	DIR *d = opendir("/sys/block");
-	int found = 0;
-
-	if (!d)
-		return -errno;
-	while (!found && (de = readdir(d))) {
-		char path[300];
-		unsigned maj, min;
-		struct loop_info64 li;
-		int fd;
-
-		if (strncmp(de->d_name, "loop", 4))
-			continue;
-		snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file", de->d_name);
-		if (access(path, F_OK))
-			continue;	/* not bound */
-		snprintf(path, sizeof(path), "/sys/block/%s/dev", de->d_name);
-		if (read_devt_file(path, &maj, &min))
-			continue;
-		fd = open_rdev(makedev(maj, min), O_RDONLY | O_NONBLOCK, dev, len);
-		if (fd < 0)
-			continue;
-		if (!loop_status(fd, &li) && status_backs(&li, img)) {
-			*rdev = makedev(maj, min);
-			found = 1;
-		}
-		close(fd);
-	}
-	closedir(d);
-	return found;
+	return sysblock_find("loop", loop_match, img, dev, len, rdev);
 }
 
 #define LOOP_CTRL_MAJOR	10	/* misc */

@@ -10,7 +10,6 @@
  * back to its image without a state file.
  */
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -299,31 +298,16 @@ int nbd_backs(dev_t rdev, const struct stat *img)
 	return st.st_dev == img->st_dev && st.st_ino == img->st_ino;
 }
 
+static bool nbd_match(const char *name, dev_t rdev, const struct stat *img,
+		      char *dev, size_t len)
+{
+	(void)name;
+	return nbd_backs(rdev, img) == 1 && !blkdev_node(rdev, dev, len);
+}
+
 int nbd_find(const struct stat *img, char *dev, size_t len, dev_t *rdev)
 {
-	struct dirent *de;
-	DIR *d = opendir("/sys/block");
-	int found = 0;
-
-	if (!d)
-		return -errno;
-	while (!found && (de = readdir(d))) {
-		char path[300];
-		unsigned maj, min;
-
-		if (strncmp(de->d_name, "nbd", 3))
-			continue;
-		snprintf(path, sizeof(path), "/sys/block/%s/dev", de->d_name);
-		if (read_devt_file(path, &maj, &min))
-			continue;
-		if (nbd_backs(makedev(maj, min), img) == 1 &&
-		    !blkdev_node(makedev(maj, min), dev, len)) {
-			*rdev = makedev(maj, min);
-			found = 1;
-		}
-	}
-	closedir(d);
-	return found;
+	return sysblock_find("nbd", nbd_match, img, dev, len, rdev);
 }
 
 /* The size of a block device in 512-byte sectors, from sysfs (0 if unknown). */

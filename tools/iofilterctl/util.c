@@ -2,11 +2,13 @@
 /*
  * iofilterctl: small helpers shared by the core and the tool.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -389,4 +391,32 @@ int read_devt_file(const char *path, unsigned *major, unsigned *minor)
 	if (sscanf(buf, "%u:%u", major, minor) != 2)
 		return -EINVAL;
 	return 0;
+}
+
+int sysblock_find(const char *prefix, sysblock_match_fn match,
+		  const struct stat *img, char *dev, size_t len, dev_t *rdev)
+{
+	size_t plen = strlen(prefix);
+	struct dirent *de;
+	DIR *d = opendir("/sys/block");
+	int found = 0;
+
+	if (!d)
+		return -errno;
+	while (!found && (de = readdir(d))) {
+		char path[300];
+		unsigned maj, min;
+
+		if (strncmp(de->d_name, prefix, plen))
+			continue;
+		snprintf(path, sizeof(path), "/sys/block/%s/dev", de->d_name);
+		if (read_devt_file(path, &maj, &min))
+			continue;
+		if (match(de->d_name, makedev(maj, min), img, dev, len)) {
+			*rdev = makedev(maj, min);
+			found = 1;
+		}
+	}
+	closedir(d);
+	return found;
 }

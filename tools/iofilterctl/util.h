@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #define IOFCTL_VERSION	"0.1.0"
 
@@ -93,6 +94,19 @@ int read_file_max(const char *path, size_t max, unsigned char **buf, size_t *len
 
 /* Read an unsigned "major:minor" from a sysfs dev file. */
 int read_devt_file(const char *path, unsigned *major, unsigned *minor);
+
+/*
+ * Find the disk backed by image file img: walk /sys/block for disks whose
+ * name starts with prefix ("loop", "nbd") and call match() for each until
+ * one returns true (it fills dev, len bytes, with the device's node).
+ * Returns 1 and sets *rdev for that one, 0 if none, -errno if /sys/block
+ * cannot be read.
+ */
+struct stat;
+typedef bool (*sysblock_match_fn)(const char *name, dev_t rdev,
+				  const struct stat *img, char *dev, size_t len);
+int sysblock_find(const char *prefix, sysblock_match_fn match,
+		  const struct stat *img, char *dev, size_t len, dev_t *rdev);
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
