@@ -7,7 +7,7 @@
 #   make modules-all     build the modules for every supported Debian kernel
 #   make check           deps, build for both kernels, host unit tests, VM suite
 #   make demo            boot a VM and show iofilter at work
-#   make crashtest       crash-point replay tests with thousands of points (CRASH_POINTS=, CRASH_SEED=)
+#   make crashtest       crash-point replay tests with thousands of points (CRASH_POINTS=, CRASH_SEED=, CRASH_TESTS=)
 #   make bench           benchmarks vs dm-linear/dm-crypt/dm-raid1/dm-cache... (MODE=, SCENARIOS=, QUICK=1)
 #   make install         modules_install + depmod (DESTDIR: no depmod), iofilterctl and its man page,
 #                        the systemd units and /etc/iofilter (DESTDIR=, PREFIX=)
@@ -107,7 +107,7 @@ crashtest:
 	@{ echo CRASH_POINTS=$(CRASH_POINTS); echo CRASH_WRITES=$(CRASH_WRITES); \
 	   $(if $(CRASH_SEED),echo CRASH_SEED=$(CRASH_SEED);) } > $(BUILD)/vm/crash.conf
 	@IOF_RUN_TAG=-crashtest IOF_TIMEOUT_MULT=$$(( $(CRASH_POINTS) / 200 + 1 )) \
-		tests/vm/run-suite $(if $(KVERS),--kernels "$(KVERS)") --tests '6?-crash-*,6?-fault-*' --keep; \
+		tests/vm/run-suite $(if $(KVERS),--kernels "$(KVERS)") --tests '$(or $(CRASH_TESTS),6?-crash-*,6?-fault-*)' --keep; \
 		rc=$$?; rm -f $(BUILD)/vm/crash.conf; exit $$rc
 
 # make demo: packages first, then a new make: KVERS and KDIR are computed when
