@@ -66,7 +66,6 @@ struct apply_opts {
 int apply_policy(struct kapi *k, struct policy *p, const struct apply_opts *o,
 		 struct apply_report *rep);
 void apply_report_free(struct apply_report *rep);
-void show_apply(const struct apply_report *rep);
 
 /*
  * One rule as text, the canonical form apply compares and shows:

@@ -563,58 +563,7 @@ int cmd_filters(struct cmd *c)
 
 /* ---- messages: message, flush, resync, detach ---- */
 
-struct msg_result {
-	char name[IOF_NAME_LEN], type[IOF_NAME_LEN];
-	char *result;
-	int err;
-};
 
-static void show_messages(const char *vol, const char *msg, const struct msg_result *m, size_t n,
-			  bool single)
-{
-	size_t i;
-
-	if (ofmt == OFMT_JSON) {
-		struct json j;
-
-		json_init(&j, out_fp);
-		json_obj_open(&j, NULL);
-		json_str(&j, "volume", vol);
-		json_str(&j, "message", msg);
-		if (single) {
-			json_str(&j, "instance", n ? m[0].name : NULL);
-			json_str(&j, "result", n && !m[0].err ? m[0].result : NULL);
-		} else {
-			json_arr_open(&j, "instances");
-			for (i = 0; i < n; i++) {
-				json_obj_open(&j, NULL);
-				json_str(&j, "name", m[i].name);
-				json_str(&j, "type", m[i].type);
-				json_str(&j, "result", m[i].err ? NULL : m[i].result);
-				json_str(&j, "error", m[i].err ? strerror(m[i].err) : NULL);
-				json_obj_close(&j);
-			}
-			json_arr_close(&j);
-		}
-		json_reports(&j);
-		json_obj_close(&j);
-		json_end(&j);
-		return;
-	}
-	for (i = 0; i < n; i++) {
-		const char *res = m[i].result ? m[i].result : "";
-		size_t l = strlen(res);
-
-		if (m[i].err)
-			continue;
-		if (single) {
-			if (l)
-				fprintf(out_fp, "%s%s", res, res[l - 1] == '\n' ? "" : "\n");
-		} else if (verbosity >= 0) {
-			fprintf(out_fp, "%s: %s %s: done%s%s\n", vol, msg, m[i].name, l ? ": " : "", res);
-		}
-	}
-}
 
 static char *join_words(int argc, char **argv)
 {
@@ -764,34 +713,6 @@ static bool confirm(const char *question)
 }
 
 /* released: the NBD device whose qemu-nbd detach disconnected, or NULL */
-static void show_detach(const char *vol, const struct msg_result *m, size_t n, bool removed,
-			const char *released)
-{
-	size_t i;
-
-	if (ofmt == OFMT_JSON) {
-		struct json j;
-
-		json_init(&j, out_fp);
-		json_obj_open(&j, NULL);
-		json_str(&j, "volume", vol);
-		json_arr_open(&j, "flushed");
-		for (i = 0; i < n; i++)
-			if (!m[i].err)
-				json_str(&j, NULL, m[i].name);
-		json_arr_close(&j);
-		json_bool(&j, "removed", removed);
-		json_str(&j, "disconnected", released);
-		json_reports(&j);
-		json_obj_close(&j);
-		json_end(&j);
-		return;
-	}
-	if (removed && verbosity >= 0)
-		fprintf(out_fp, "%s: detached (/dev/mapper/%s removed%s%s%s)\n", vol, vol,
-			n ? ", filters flushed first" : "",
-			released ? ", qemu-nbd disconnected from " : "", released ? released : "");
-}
 
 /* Wait until no instance of the volume is dirty. */
 static int wait_clean(struct kapi *k, const char *vol, const struct msg_result *m, size_t n)

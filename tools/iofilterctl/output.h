@@ -113,6 +113,22 @@ void show_version(const struct show_version *v);
 
 void show_validate(const struct policy *p, const struct diags *d);
 
+/* What apply did (or would do, dry run) to each volume */
+struct apply_report;
+void show_apply(const struct apply_report *rep);
+
+/* One instance's answer to a message (commands that broadcast one) */
+struct msg_result {
+	char name[IOF_NAME_LEN], type[IOF_NAME_LEN];
+	char *result;
+	int err;
+};
+/* single: one instance asked, its answer alone (text) */
+void show_messages(const char *vol, const char *msg, const struct msg_result *m, size_t n,
+		   bool single);
+void show_detach(const char *vol, const struct msg_result *m, size_t n, bool removed,
+		 const char *released);
+
 /* A document with nothing but the errors (a verb that failed early). */
 void show_errors_only(void);
 
