@@ -257,7 +257,7 @@ void issue_work(struct work_struct *w)
  * replica user, which the rep_io takes over.  pb is NULL for a flush.
  */
 int async_replicate(struct rep_filter *rf, struct rep_pb *pb,
-			   struct bio *bio)
+		    struct bio *bio)
 {
 	unsigned int size = bio->bi_iter.bi_size, nr = 0;
 	bool data = bio_has_data(bio), issue = false;

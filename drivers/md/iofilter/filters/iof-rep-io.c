@@ -364,7 +364,7 @@ static int rep_flush(struct rep_filter *rf, struct bio *bio,
 }
 
 int rep_map(struct iofilter_instance *fi, struct bio *bio, void *p,
-		   blk_status_t *status)
+	    blk_status_t *status)
 {
 	struct rep_filter *rf = to_rf(fi);
 	struct rep_pb *pb = p;
@@ -403,7 +403,7 @@ int rep_map(struct iofilter_instance *fi, struct bio *bio, void *p,
 }
 
 int rep_end_io(struct iofilter_instance *fi, struct bio *bio, void *p,
-		      blk_status_t *status)
+	       blk_status_t *status)
 {
 	struct rep_filter *rf = to_rf(fi);
 	struct rep_pb *pb = p;

@@ -70,7 +70,7 @@ void set_dirty_mem(struct rep_filter *rf, sector_t s, u32 nr)
 
 /* Set (or clear) the on-disk bits of regions [first, last]; meta_lock held */
 int meta_set_bits(struct rep_filter *rf, unsigned long first,
-			 unsigned long last, bool set)
+		  unsigned long last, bool set)
 {
 	struct dm_buffer *b = NULL;
 	sector_t cur = 0;
