@@ -138,73 +138,64 @@ static bool all_zero(const void *p, size_t len)
 	return !memchr_inv(p, 0, len);
 }
 
-/* Format a zeroed device (every region dirty) or load and check a header */
-int meta_load(struct rep_filter *rf, struct iofilter_volume *vol,
-		     char *error, size_t error_len)
+/* A zeroed device: a new header, and every region dirty (full initial sync) */
+static int meta_format(struct rep_filter *rf, struct rep_header *h,
+		       struct dm_buffer *b, const char *vname,
+		       char *error, size_t error_len)
 {
 	unsigned long nblocks = DIV_ROUND_UP(rf->nr_regions, REP_BITS_PER_BLOCK);
-	const char *vname = iofilter_volume_name(vol);
-	struct rep_header *h;
-	struct dm_buffer *b;
-	unsigned long i, r;
-	bool fresh, clean;
+	unsigned long i;
 	void *data;
-	int ret;
 
-	h = dm_bufio_read(rf->bufio, 0, &b);
-	if (IS_ERR(h)) {
-		scnprintf(error, error_len, "cannot read metadata %s: error %ld",
-			  rf->meta_path, PTR_ERR(h));
-		return PTR_ERR(h);
-	}
-	fresh = all_zero(h, REP_BLOCK);
-	if (fresh) {
-		h->magic = cpu_to_le64(REP_MAGIC);
-		h->version = cpu_to_le32(REP_VERSION);
-		h->flags = 0;
-		generate_random_uuid(h->uuid);
-		h->volume_sectors = cpu_to_le64(rf->sectors);
-		h->region_sectors = cpu_to_le64(1ULL << rf->region_shift);
-		h->nr_regions = cpu_to_le64(rf->nr_regions);
-		strscpy(h->volume, vname, sizeof(h->volume));
-		header_crc(h);
+	h->magic = cpu_to_le64(REP_MAGIC);
+	h->version = cpu_to_le32(REP_VERSION);
+	h->flags = 0;
+	generate_random_uuid(h->uuid);
+	h->volume_sectors = cpu_to_le64(rf->sectors);
+	h->region_sectors = cpu_to_le64(1ULL << rf->region_shift);
+	h->nr_regions = cpu_to_le64(rf->nr_regions);
+	strscpy(h->volume, vname, sizeof(h->volume));
+	header_crc(h);
+	dm_bufio_mark_buffer_dirty(b);
+	dm_bufio_release(b);
+	for (i = 0; i < nblocks; i++) {
+		data = dm_bufio_new(rf->bufio, 1 + i, &b);
+		if (IS_ERR(data)) {
+			scnprintf(error, error_len, "cannot format metadata %s: error %ld",
+				  rf->meta_path, PTR_ERR(data));
+			return PTR_ERR(data);
+		}
+		memset(data, 0xff, REP_BLOCK);
 		dm_bufio_mark_buffer_dirty(b);
 		dm_bufio_release(b);
-		for (i = 0; i < nblocks; i++) {
-			data = dm_bufio_new(rf->bufio, 1 + i, &b);
-			if (IS_ERR(data)) {
-				scnprintf(error, error_len, "cannot format metadata %s: error %ld",
-					  rf->meta_path, PTR_ERR(data));
-				return PTR_ERR(data);
-			}
-			memset(data, 0xff, REP_BLOCK);
-			dm_bufio_mark_buffer_dirty(b);
-			dm_bufio_release(b);
-		}
-		bitmap_set(rf->dirty, 0, rf->nr_regions);
-		atomic_long_set(&rf->nr_dirty, rf->nr_regions);
-		DMINFO("%s: formatted metadata %s: full initial sync of %lu regions",
-		       vname, rf->meta_path, rf->nr_regions);
-		goto write;
 	}
+	bitmap_set(rf->dirty, 0, rf->nr_regions);
+	atomic_long_set(&rf->nr_dirty, rf->nr_regions);
+	DMINFO("%s: formatted metadata %s: full initial sync of %lu regions",
+	       vname, rf->meta_path, rf->nr_regions);
+	return 0;
+}
 
-	ret = -EINVAL;
+/* A header of ours, for this volume and this region size, or -EINVAL */
+static int meta_check(struct rep_filter *rf, const struct rep_header *h,
+		      const char *vname, char *error, size_t error_len)
+{
 	if (le64_to_cpu(h->magic) != REP_MAGIC) {
 		scnprintf(error, error_len,
 			  "metadata %s has no replicate header and is not zeroed (zero its first 4KiB to format it)",
 			  rf->meta_path);
-		goto bad;
+		return -EINVAL;
 	}
 	if (le32_to_cpu(h->version) != REP_VERSION) {
 		scnprintf(error, error_len, "metadata %s: unsupported version %u",
 			  rf->meta_path, le32_to_cpu(h->version));
-		goto bad;
+		return -EINVAL;
 	}
-	if (le32_to_cpu(h->crc) != crc32_le(~0U, (void *)h,
+	if (le32_to_cpu(h->crc) != crc32_le(~0U, (const void *)h,
 					    offsetof(struct rep_header, crc))) {
 		scnprintf(error, error_len, "metadata %s: header checksum mismatch",
 			  rf->meta_path);
-		goto bad;
+		return -EINVAL;
 	}
 	if (strncmp(h->volume, vname, sizeof(h->volume)) ||
 	    le64_to_cpu(h->volume_sectors) != rf->sectors) {
@@ -212,7 +203,7 @@ int meta_load(struct rep_filter *rf, struct iofilter_volume *vol,
 			  "metadata %s belongs to volume %.63s of %llu sectors, not %s of %llu",
 			  rf->meta_path, h->volume, le64_to_cpu(h->volume_sectors),
 			  vname, (u64)rf->sectors);
-		goto bad;
+		return -EINVAL;
 	}
 	if (le64_to_cpu(h->region_sectors) != (1ULL << rf->region_shift)) {
 		scnprintf(error, error_len,
@@ -220,10 +211,23 @@ int meta_load(struct rep_filter *rf, struct iofilter_volume *vol,
 			  rf->meta_path,
 			  le64_to_cpu(h->region_sectors) << SECTOR_SHIFT,
 			  (1ULL << rf->region_shift) << SECTOR_SHIFT);
-		goto bad;
+		return -EINVAL;
 	}
-	clean = le32_to_cpu(h->flags) & REP_HDR_CLEAN;
-	dm_bufio_release(b);
+	return 0;
+}
+
+/*
+ * The dirty bits of a header that passed meta_check(): the bitmap's after a
+ * clean shutdown, every region after a crash (on disk first).
+ */
+static int meta_load_bits(struct rep_filter *rf, bool clean, const char *vname,
+			  char *error, size_t error_len)
+{
+	unsigned long nblocks = DIV_ROUND_UP(rf->nr_regions, REP_BITS_PER_BLOCK);
+	struct dm_buffer *b;
+	unsigned long i, r;
+	void *data;
+	int ret;
 
 	if (!clean) {
 		DMWARN("%s: metadata %s: not shut down cleanly: every region is dirty",
@@ -253,15 +257,42 @@ int meta_load(struct rep_filter *rf, struct iofilter_volume *vol,
 		}
 	}
 	atomic_long_set(&rf->nr_dirty, bitmap_weight(rf->dirty, rf->nr_regions));
-write:
+	return 0;
+}
+
+/* Format a zeroed device (every region dirty) or load and check a header */
+int meta_load(struct rep_filter *rf, struct iofilter_volume *vol,
+	      char *error, size_t error_len)
+{
+	const char *vname = iofilter_volume_name(vol);
+	struct rep_header *h;
+	struct dm_buffer *b;
+	bool clean;
+	int ret;
+
+	h = dm_bufio_read(rf->bufio, 0, &b);
+	if (IS_ERR(h)) {
+		scnprintf(error, error_len, "cannot read metadata %s: error %ld",
+			  rf->meta_path, PTR_ERR(h));
+		return PTR_ERR(h);
+	}
+	if (all_zero(h, REP_BLOCK)) {
+		/* releases b */
+		ret = meta_format(rf, h, b, vname, error, error_len);
+	} else {
+		ret = meta_check(rf, h, vname, error, error_len);
+		clean = le32_to_cpu(h->flags) & REP_HDR_CLEAN;
+		dm_bufio_release(b);
+		if (!ret)
+			ret = meta_load_bits(rf, clean, vname, error, error_len);
+	}
+	if (ret)
+		return ret;
 	/* not clean while we live */
 	ret = meta_set_clean(rf, false);
 	if (ret)
 		scnprintf(error, error_len, "cannot write metadata %s: error %d",
 			  rf->meta_path, ret);
-	return ret;
-bad:
-	dm_bufio_release(b);
 	return ret;
 }
 
