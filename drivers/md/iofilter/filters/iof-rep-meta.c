@@ -261,8 +261,8 @@ static int meta_load_bits(struct rep_filter *rf, bool clean, const char *vname,
 }
 
 /* Format a zeroed device (every region dirty) or load and check a header */
-int meta_load(struct rep_filter *rf, struct iofilter_volume *vol,
-	      char *error, size_t error_len)
+static int meta_load(struct rep_filter *rf, struct iofilter_volume *vol,
+		     char *error, size_t error_len)
 {
 	const char *vname = iofilter_volume_name(vol);
 	struct rep_header *h;
@@ -294,6 +294,29 @@ int meta_load(struct rep_filter *rf, struct iofilter_volume *vol,
 		scnprintf(error, error_len, "cannot write metadata %s: error %d",
 			  rf->meta_path, ret);
 	return ret;
+}
+
+/* The dm-bufio client on the metadata device, and what the device holds */
+int meta_open(struct rep_filter *rf, struct iofilter_volume *vol,
+	      char *error, size_t error_len)
+{
+	int r;
+
+	rf->bufio = dm_bufio_client_create(rf->meta.bdev, REP_BLOCK, 1, 0,
+					   NULL, NULL, 0);
+	if (IS_ERR(rf->bufio)) {
+		r = PTR_ERR(rf->bufio);
+		rf->bufio = NULL;
+		scnprintf(error, error_len, "cannot create the dm-bufio client: error %d", r);
+		return r;
+	}
+	r = meta_load(rf, vol, error, error_len);
+	if (r) {
+		/* nothing of ours on it: do not write a clean flag */
+		dm_bufio_client_destroy(rf->bufio);
+		rf->bufio = NULL;
+	}
+	return r;
 }
 
 /*

@@ -266,7 +266,7 @@ int meta_set_bits(struct rep_filter *rf, unsigned long first,
 		  unsigned long last, bool set);
 int meta_mark(struct rep_filter *rf, sector_t s, u32 nr);
 int meta_set_clean(struct rep_filter *rf, bool clean);
-int meta_load(struct rep_filter *rf, struct iofilter_volume *vol,
+int meta_open(struct rep_filter *rf, struct iofilter_volume *vol,
 	      char *error, size_t error_len);
 void uf_mark(struct rep_filter *rf, sector_t s, u32 nr);
 bool uf_flush_start_locked(struct rep_filter *rf);

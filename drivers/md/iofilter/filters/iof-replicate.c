@@ -296,6 +296,120 @@ static int check_params(unsigned int argc, char **argv, char *error,
 				     argv, error, error_len);
 }
 
+/* The table's parameters, checked before anything is allocated */
+struct rep_args {
+	const char *replica, *meta, *mode, *on_error;
+	u64 region, max_lag;
+};
+
+static int rep_parse(unsigned int argc, char **argv, struct rep_args *a,
+		     char *error, size_t error_len)
+{
+	int r;
+
+	r = check_params(argc, argv, error, error_len);
+	if (r)
+		return r;
+	a->replica = iofilter_param(argc, argv, "replica");
+	a->meta = iofilter_param(argc, argv, "metadata");
+	a->mode = iofilter_param(argc, argv, "mode");
+	a->on_error = iofilter_param(argc, argv, "on_error");
+	if (!a->replica || !*a->replica) {
+		scnprintf(error, error_len, "replica=<block device> is required");
+		return -EINVAL;
+	}
+	if (!a->meta || !*a->meta) {
+		scnprintf(error, error_len, "metadata=<block device> is required");
+		return -EINVAL;
+	}
+	if (a->mode && strcmp(a->mode, "sync") && strcmp(a->mode, "async")) {
+		scnprintf(error, error_len, "mode must be sync or async, not '%s'",
+			  a->mode);
+		return -EINVAL;
+	}
+	if (a->on_error && strcmp(a->on_error, "degrade") &&
+	    strcmp(a->on_error, "fail")) {
+		scnprintf(error, error_len,
+			  "on_error must be degrade or fail, not '%s'", a->on_error);
+		return -EINVAL;
+	}
+	if (iofilter_param_size(argc, argv, "region_size", 65536, &a->region) ||
+	    a->region < REP_BLOCK || a->region > (1ULL << 30) ||
+	    !is_power_of_2(a->region)) {
+		scnprintf(error, error_len,
+			  "region_size must be a power of two from 4KiB to 1GiB");
+		return -EINVAL;
+	}
+	if (iofilter_param_size(argc, argv, "max_lag", 8 << 20, &a->max_lag) ||
+	    a->max_lag < PAGE_SIZE) {
+		scnprintf(error, error_len, "max_lag must be a size of at least 4KiB");
+		return -EINVAL;
+	}
+	if (iofilter_param(argc, argv, "max_lag") &&
+	    (!a->mode || strcmp(a->mode, "async"))) {
+		scnprintf(error, error_len, "max_lag applies to mode=async only");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The instance with its locks, lists and works: nothing here can fail */
+static struct rep_filter *rep_alloc(struct iofilter_volume *vol,
+				    const struct rep_args *a)
+{
+	struct rep_filter *rf;
+
+	rf = kzalloc(sizeof(*rf), GFP_KERNEL);
+	if (!rf)
+		return NULL;
+	rf->fi.ops = &rep_ops;
+	rf->async = a->mode && !strcmp(a->mode, "async");
+	rf->fail_mode = a->on_error && !strcmp(a->on_error, "fail");
+	rf->max_lag = a->max_lag;
+	pool_init(rf);
+	rf->vol = vol;
+	rf->origin = iofilter_volume_origin(vol);
+	rf->sectors = iofilter_volume_sectors(vol);
+	rf->region_shift = ilog2(a->region) - SECTOR_SHIFT;
+	rf->nr_regions = DIV_ROUND_UP_ULL(rf->sectors, 1ULL << rf->region_shift);
+	spin_lock_init(&rf->lock);
+	mutex_init(&rf->meta_lock);
+	mutex_init(&rf->probe_lock);
+	init_waitqueue_head(&rf->wait);
+	INIT_LIST_HEAD(&rf->delayed);
+	INIT_LIST_HEAD(&rf->commit_pbs);
+	INIT_LIST_HEAD(&rf->commit_rios);
+	INIT_LIST_HEAD(&rf->aqueue);
+	INIT_LIST_HEAD(&rf->throttled);
+	INIT_WORK(&rf->commit_work, commit_work);
+	INIT_WORK(&rf->resync_work, resync_work);
+	INIT_WORK(&rf->down_work, down_work);
+	INIT_WORK(&rf->issue_work, issue_work);
+	INIT_WORK(&rf->submit_work, submit_work);
+	INIT_WORK(&rf->uf_work, uf_work);
+	spin_lock_init(&rf->submit_lock);
+	bio_list_init(&rf->submit);
+	INIT_DELAYED_WORK(&rf->probe_work, probe_work);
+	rf->itree = RB_ROOT_CACHED;
+	return rf;
+}
+
+/* The four region bitmaps; -ENOMEM */
+static int rep_alloc_bitmaps(struct rep_filter *rf)
+{
+	rf->dirty = kvcalloc(BITS_TO_LONGS(rf->nr_regions), sizeof(long),
+			     GFP_KERNEL);
+	rf->unflushed[0] = kvcalloc(BITS_TO_LONGS(rf->nr_regions),
+				    sizeof(long), GFP_KERNEL);
+	rf->unflushed[1] = kvcalloc(BITS_TO_LONGS(rf->nr_regions),
+				    sizeof(long), GFP_KERNEL);
+	rf->copied = kvcalloc(BITS_TO_LONGS(rf->nr_regions), sizeof(long),
+			      GFP_KERNEL);
+	if (!rf->dirty || !rf->unflushed[0] || !rf->unflushed[1] || !rf->copied)
+		return -ENOMEM;
+	return 0;
+}
+
 /* Open a device by path after checking it is none of the others */
 static int open_dev(struct rep_filter *rf, const char *what, const char *path,
 		    struct iofilter_bdev *ib, char *error, size_t error_len)
@@ -334,101 +448,90 @@ static int open_dev(struct rep_filter *rf, const char *what, const char *path,
 	return 0;
 }
 
+/* The replica and the metadata device, each large enough */
+static int rep_open_devs(struct rep_filter *rf, const struct rep_args *a,
+			 char *error, size_t error_len)
+{
+	u64 need;
+	int r;
+
+	r = open_dev(rf, "replica", a->replica, &rf->replica, error, error_len);
+	if (r)
+		return r;
+	if (bdev_nr_sectors(rf->replica.bdev) < rf->sectors) {
+		scnprintf(error, error_len,
+			  "replica %s is smaller than the volume (%llu < %llu sectors)",
+			  a->replica, (u64)bdev_nr_sectors(rf->replica.bdev),
+			  (u64)rf->sectors);
+		return -ENOSPC;
+	}
+	r = open_dev(rf, "metadata", a->meta, &rf->meta, error, error_len);
+	if (r)
+		return r;
+	need = (1 + DIV_ROUND_UP(rf->nr_regions, REP_BITS_PER_BLOCK)) *
+	       REP_BLOCK_SECTORS;
+	if (bdev_nr_sectors(rf->meta.bdev) < need) {
+		scnprintf(error, error_len,
+			  "metadata %s is too small: %llu bytes needed",
+			  a->meta, need << SECTOR_SHIFT);
+		return -ENOSPC;
+	}
+	return 0;
+}
+
+/* The bio set, the workqueues and the resync copy buffer; -ENOMEM */
+static int rep_alloc_io(struct rep_filter *rf)
+{
+	unsigned int i;
+
+	if (bioset_init(&rf->bs, BIO_POOL_SIZE, offsetof(struct rep_io, bio),
+			BIOSET_NEED_BVECS))
+		return -ENOMEM;
+	rf->wq = alloc_workqueue("iofilter-rep", WQ_MEM_RECLAIM, 0);
+	if (!rf->wq)
+		return -ENOMEM;
+	if (!rf->async) {
+		rf->submit_wq = alloc_workqueue("iofilter-rep-submit",
+						WQ_MEM_RECLAIM | WQ_UNBOUND |
+						WQ_HIGHPRI, 0);
+		if (!rf->submit_wq)
+			return -ENOMEM;
+	}
+	for (i = 0; i < REP_COPY_PAGES; i++) {
+		rf->copy_pages[i] = alloc_page(GFP_KERNEL);
+		if (!rf->copy_pages[i])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * On any failure after rep_alloc(), rep_teardown() and rep_free() undo
+ * what was built: both take a half-built instance.
+ */
 static struct iofilter_instance *rep_create(struct iofilter_volume *vol,
 					    unsigned int argc, char **argv,
 					    const u8 *secret,
 					    unsigned int secret_len,
 					    char *error, size_t error_len)
 {
-	const char *replica, *meta, *mode, *on_error;
 	struct rep_filter *rf;
-	u64 region, max_lag, need;
-	unsigned int i;
+	struct rep_args a;
 	int r;
 
 	if (secret_len) {
 		scnprintf(error, error_len, "replicate takes no secret");
 		return ERR_PTR(-EINVAL);
 	}
-	r = check_params(argc, argv, error, error_len);
+	r = rep_parse(argc, argv, &a, error, error_len);
 	if (r)
 		return ERR_PTR(r);
-	replica = iofilter_param(argc, argv, "replica");
-	meta = iofilter_param(argc, argv, "metadata");
-	mode = iofilter_param(argc, argv, "mode");
-	on_error = iofilter_param(argc, argv, "on_error");
-	if (!replica || !*replica) {
-		scnprintf(error, error_len, "replica=<block device> is required");
-		return ERR_PTR(-EINVAL);
-	}
-	if (!meta || !*meta) {
-		scnprintf(error, error_len, "metadata=<block device> is required");
-		return ERR_PTR(-EINVAL);
-	}
-	if (mode && strcmp(mode, "sync") && strcmp(mode, "async")) {
-		scnprintf(error, error_len, "mode must be sync or async, not '%s'",
-			  mode);
-		return ERR_PTR(-EINVAL);
-	}
-	if (on_error && strcmp(on_error, "degrade") && strcmp(on_error, "fail")) {
-		scnprintf(error, error_len,
-			  "on_error must be degrade or fail, not '%s'", on_error);
-		return ERR_PTR(-EINVAL);
-	}
-	if (iofilter_param_size(argc, argv, "region_size", 65536, &region) ||
-	    region < REP_BLOCK || region > (1ULL << 30) ||
-	    !is_power_of_2(region)) {
-		scnprintf(error, error_len,
-			  "region_size must be a power of two from 4KiB to 1GiB");
-		return ERR_PTR(-EINVAL);
-	}
-	if (iofilter_param_size(argc, argv, "max_lag", 8 << 20, &max_lag) ||
-	    max_lag < PAGE_SIZE) {
-		scnprintf(error, error_len, "max_lag must be a size of at least 4KiB");
-		return ERR_PTR(-EINVAL);
-	}
-	if (iofilter_param(argc, argv, "max_lag") &&
-	    (!mode || strcmp(mode, "async"))) {
-		scnprintf(error, error_len, "max_lag applies to mode=async only");
-		return ERR_PTR(-EINVAL);
-	}
-
-	rf = kzalloc(sizeof(*rf), GFP_KERNEL);
+	rf = rep_alloc(vol, &a);
 	if (!rf)
 		return ERR_PTR(-ENOMEM);
-	rf->fi.ops = &rep_ops;
-	rf->async = mode && !strcmp(mode, "async");
-	rf->fail_mode = on_error && !strcmp(on_error, "fail");
-	rf->max_lag = max_lag;
-	pool_init(rf);
-	rf->vol = vol;
-	rf->origin = iofilter_volume_origin(vol);
-	rf->sectors = iofilter_volume_sectors(vol);
-	rf->region_shift = ilog2(region) - SECTOR_SHIFT;
-	rf->nr_regions = DIV_ROUND_UP_ULL(rf->sectors, 1ULL << rf->region_shift);
-	spin_lock_init(&rf->lock);
-	mutex_init(&rf->meta_lock);
-	mutex_init(&rf->probe_lock);
-	init_waitqueue_head(&rf->wait);
-	INIT_LIST_HEAD(&rf->delayed);
-	INIT_LIST_HEAD(&rf->commit_pbs);
-	INIT_LIST_HEAD(&rf->commit_rios);
-	INIT_LIST_HEAD(&rf->aqueue);
-	INIT_LIST_HEAD(&rf->throttled);
-	INIT_WORK(&rf->commit_work, commit_work);
-	INIT_WORK(&rf->resync_work, resync_work);
-	INIT_WORK(&rf->down_work, down_work);
-	INIT_WORK(&rf->issue_work, issue_work);
-	INIT_WORK(&rf->submit_work, submit_work);
-	INIT_WORK(&rf->uf_work, uf_work);
-	spin_lock_init(&rf->submit_lock);
-	bio_list_init(&rf->submit);
-	INIT_DELAYED_WORK(&rf->probe_work, probe_work);
-	rf->itree = RB_ROOT_CACHED;
 
-	r = -ENOMEM;
-	rf->replica_path = kstrdup(replica, GFP_KERNEL);
-	rf->meta_path = kstrdup(meta, GFP_KERNEL);
+	rf->replica_path = kstrdup(a.replica, GFP_KERNEL);
+	rf->meta_path = kstrdup(a.meta, GFP_KERNEL);
 	if (!rf->replica_path || !rf->meta_path)
 		goto nomem;
 	if (!rf->nr_regions || rf->nr_regions > REP_MAX_REGIONS) {
@@ -438,75 +541,16 @@ static struct iofilter_instance *rep_create(struct iofilter_volume *vol,
 		r = -EINVAL;
 		goto bad;
 	}
-	rf->dirty = kvcalloc(BITS_TO_LONGS(rf->nr_regions), sizeof(long),
-			     GFP_KERNEL);
-	rf->unflushed[0] = kvcalloc(BITS_TO_LONGS(rf->nr_regions),
-				    sizeof(long), GFP_KERNEL);
-	rf->unflushed[1] = kvcalloc(BITS_TO_LONGS(rf->nr_regions),
-				    sizeof(long), GFP_KERNEL);
-	rf->copied = kvcalloc(BITS_TO_LONGS(rf->nr_regions), sizeof(long),
-			      GFP_KERNEL);
-	if (!rf->dirty || !rf->unflushed[0] || !rf->unflushed[1] || !rf->copied)
+	if (rep_alloc_bitmaps(rf))
 		goto nomem;
-
-	r = open_dev(rf, "replica", replica, &rf->replica, error, error_len);
+	r = rep_open_devs(rf, &a, error, error_len);
 	if (r)
 		goto bad;
-	if (bdev_nr_sectors(rf->replica.bdev) < rf->sectors) {
-		scnprintf(error, error_len,
-			  "replica %s is smaller than the volume (%llu < %llu sectors)",
-			  replica, (u64)bdev_nr_sectors(rf->replica.bdev),
-			  (u64)rf->sectors);
-		r = -ENOSPC;
-		goto bad;
-	}
-	r = open_dev(rf, "metadata", meta, &rf->meta, error, error_len);
+	if (rep_alloc_io(rf))
+		goto nomem;
+	r = meta_open(rf, vol, error, error_len);
 	if (r)
 		goto bad;
-	need = (1 + DIV_ROUND_UP(rf->nr_regions, REP_BITS_PER_BLOCK)) *
-	       REP_BLOCK_SECTORS;
-	if (bdev_nr_sectors(rf->meta.bdev) < need) {
-		scnprintf(error, error_len,
-			  "metadata %s is too small: %llu bytes needed",
-			  meta, need << SECTOR_SHIFT);
-		r = -ENOSPC;
-		goto bad;
-	}
-
-	r = bioset_init(&rf->bs, BIO_POOL_SIZE, offsetof(struct rep_io, bio),
-			BIOSET_NEED_BVECS);
-	if (r)
-		goto nomem;
-	rf->wq = alloc_workqueue("iofilter-rep", WQ_MEM_RECLAIM, 0);
-	if (!rf->wq)
-		goto nomem;
-	if (!rf->async) {
-		rf->submit_wq = alloc_workqueue("iofilter-rep-submit",
-						WQ_MEM_RECLAIM | WQ_UNBOUND |
-						WQ_HIGHPRI, 0);
-		if (!rf->submit_wq)
-			goto nomem;
-	}
-	for (i = 0; i < REP_COPY_PAGES; i++) {
-		rf->copy_pages[i] = alloc_page(GFP_KERNEL);
-		if (!rf->copy_pages[i])
-			goto nomem;
-	}
-	rf->bufio = dm_bufio_client_create(rf->meta.bdev, REP_BLOCK, 1, 0,
-					   NULL, NULL, 0);
-	if (IS_ERR(rf->bufio)) {
-		r = PTR_ERR(rf->bufio);
-		rf->bufio = NULL;
-		scnprintf(error, error_len, "cannot create the dm-bufio client: error %d", r);
-		goto bad;
-	}
-	r = meta_load(rf, vol, error, error_len);
-	if (r) {
-		/* nothing of ours on it: do not write a clean flag */
-		dm_bufio_client_destroy(rf->bufio);
-		rf->bufio = NULL;
-		goto bad;
-	}
 
 	/*
 	 * No background work yet: the core has not bound us, and the volume
