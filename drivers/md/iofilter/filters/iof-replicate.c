@@ -14,7 +14,7 @@
  *              max_lag=<size>      async: unreplicated bytes, default 8MiB
  * Messages:    resync [full], flush
  * Status:      mode= on_error= state= sync_pct= dirty_regions= regions=
- *              region_size= lag_bytes= max_lag= errors= resynced_regions=
+ *              region_size= lag_bytes= max_lag= errors= resynced_bytes=
  *              replica=open|closed
  *
  * Module parameters (below): resync_throttle, sync_offload_bytes.
