@@ -11,7 +11,8 @@
  *                                       are the instance secret (a key)
  *   iof-abi remove VOLUME NAME
  *   iof-abi load VOLUME DEFAULT [RULE ...]      prints the generation
- *   iof-abi stats VOLUME                prints "key value" lines
+ *   iof-abi stats VOLUME                prints "key value" lines (clock_us:
+ *                                       CLOCK_REALTIME when they were read)
  *   iof-abi status VOLUME NAME          prints the instance status text
  *   iof-abi msg VOLUME NAME WORDS...
  *   iof-abi swap VOLUME N RULE_A RULE_B  load A, B, A, ... N times
@@ -279,6 +280,7 @@ static int cmd_stats(int argc, char **argv)
 {
 	struct iof_counters rc[64];
 	struct iof_stats s;
+	struct timespec now;
 	unsigned int i, j;
 	int r;
 
@@ -289,10 +291,13 @@ static int cmd_stats(int argc, char **argv)
 	s.rules = (uintptr_t)rc;
 	s.nr_rules = 64;
 	r = xioctl(IOF_IOC_STATS, &s);
+	clock_gettime(CLOCK_REALTIME, &now);
 	if (r) {
 		fprintf(stderr, "stats: %s\n", strerror(-r));
 		return 1;
 	}
+	/* when the counters were read (the benchmarks' rates) */
+	printf("clock_us %lld\n", (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000);
 	printf("generation %llu\n", (unsigned long long)s.generation);
 	for (j = 0; j < IOF_NR_OPS; j++)
 		printf("vol.%s %llu %llu\n", opn[j],

@@ -23,6 +23,7 @@ ICOUNT_RUNTIME=2	# seconds per point in icount mode (deterministic)
 # shellcheck disable=SC2034
 NO_ALLOCS=1		# no extra allocation-counting run per point
 NDEV=64
+[ "${BENCH_QUICK:-0}" = 1 ] && NDEV=4	# the quick pass stacks 4 volumes only
 SIZE_MIB=64
 POINTS="1 2 4 8 16 32 64"
 
