@@ -11,10 +11,17 @@
  *                                       are the instance secret (a key)
  *   iof-abi remove VOLUME NAME
  *   iof-abi load VOLUME DEFAULT [RULE ...]      prints the generation
- *   iof-abi stats VOLUME                prints "key value" lines
+ *   iof-abi stats VOLUME                prints "key value" lines (clock_us:
+ *                                       CLOCK_REALTIME when they were read)
  *   iof-abi status VOLUME NAME          prints the instance status text
  *   iof-abi msg VOLUME NAME WORDS...
  *   iof-abi swap VOLUME N RULE_A RULE_B  load A, B, A, ... N times
+ *   iof-abi pace VOLUME RATE SECONDS RULE_A RULE_B
+ *                                       load A, B, A, ... RATE times a
+ *                                       second (absolute deadlines) for
+ *                                       SECONDS (0: until SIGTERM/SIGINT);
+ *                                       prints "swaps=N errors=E late=L";
+ *                                       exit 1 if a load failed
  *   iof-abi table VOLUME                the live table, raw: generation,
  *                                       default and rules as hex
  *   iof-abi instances VOLUME            every instance: info fields and
@@ -33,6 +40,8 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <signal.h>
+#include <time.h>
 #include <unistd.h>
 #include <assert.h>
 #include <stdint.h>
@@ -271,6 +280,7 @@ static int cmd_stats(int argc, char **argv)
 {
 	struct iof_counters rc[64];
 	struct iof_stats s;
+	struct timespec now;
 	unsigned int i, j;
 	int r;
 
@@ -281,10 +291,13 @@ static int cmd_stats(int argc, char **argv)
 	s.rules = (uintptr_t)rc;
 	s.nr_rules = 64;
 	r = xioctl(IOF_IOC_STATS, &s);
+	clock_gettime(CLOCK_REALTIME, &now);
 	if (r) {
 		fprintf(stderr, "stats: %s\n", strerror(-r));
 		return 1;
 	}
+	/* when the counters were read (the benchmarks' rates) */
+	printf("clock_us %lld\n", (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000);
 	printf("generation %llu\n", (unsigned long long)s.generation);
 	for (j = 0; j < IOF_NR_OPS; j++)
 		printf("vol.%s %llu %llu\n", opn[j],
@@ -379,6 +392,94 @@ static int cmd_swap(int argc, char **argv)
 		usleep(20000);
 	}
 	return 0;
+}
+
+static volatile sig_atomic_t pace_stop;
+
+static void pace_signal(int sig)
+{
+	(void)sig;
+	pace_stop = 1;
+}
+
+static void ts_add_ns(struct timespec *t, long long ns)
+{
+	ns += t->tv_nsec;
+	t->tv_sec += ns / 1000000000;
+	t->tv_nsec = ns % 1000000000;
+}
+
+static int ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec ||
+	       (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/*
+ * A policy swapper for the benchmarks: the two tables are parsed once, so
+ * what a swap costs is the ioctl (and the kernel's table build, publish
+ * and deferred free).  Deadlines are absolute; a swap that finds itself a
+ * whole period late drops the missed deadlines (counted as "late") rather
+ * than bursting to catch up.
+ */
+static int cmd_pace(int argc, char **argv)
+{
+	struct iof_rule rules[2];
+	struct iof_table t;
+	struct timespec next, end, now;
+	unsigned long long swaps = 0, errors = 0, late = 0;
+	long long period;
+	double rate, secs;
+	struct sigaction sa;
+	int r;
+
+	if (argc != 5)
+		die("%s", "pace VOLUME RATE SECONDS RULE_A RULE_B");
+	rate = atof(argv[1]);
+	secs = atof(argv[2]);
+	if (rate <= 0 || secs < 0)
+		die("%s", "pace: RATE must be > 0, SECONDS >= 0");
+	period = (long long)(1e9 / rate);
+	parse_rule(argv[3], &rules[0]);
+	parse_rule(argv[4], &rules[1]);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = pace_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	end = next;
+	ts_add_ns(&end, (long long)(secs * 1e9));
+	while (!pace_stop) {
+		INIT(t);
+		snprintf(t.volume, sizeof(t.volume), "%s", argv[0]);
+		t.default_rule.action = IOF_ACTION_PASS;
+		t.rules = (uintptr_t)&rules[swaps & 1];
+		t.nr_rules = 1;
+		t.rule_size = sizeof(struct iof_rule);
+		r = xioctl(IOF_IOC_TABLE_LOAD, &t);
+		if (r) {
+			if (!errors)
+				fprintf(stderr, "pace: load: %s (%s)\n",
+					strerror(-r), t.message);
+			errors++;
+		}
+		swaps++;
+		ts_add_ns(&next, period);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (secs > 0 && !ts_before(&now, &end))
+			break;
+		if (ts_before(&next, &now)) {
+			/* a period or more behind: drop what was missed */
+			while (ts_before(&next, &now)) {
+				ts_add_ns(&next, period);
+				late++;
+			}
+		}
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+	}
+	printf("swaps=%llu errors=%llu late=%llu\n", swaps, errors, late);
+	return errors ? 1 : 0;
 }
 
 /* ---- ABI conformance ---- */
@@ -880,7 +981,7 @@ static int cmd_instances(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		die("%s", "usage: iof-abi abi|create|remove|load|stats|status|msg|swap|table|instances ...");
+		die("%s", "usage: iof-abi abi|create|remove|load|stats|status|msg|swap|pace|table|instances ...");
 	if (!strcmp(argv[1], "abi"))
 		return cmd_abi(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "create"))
@@ -897,6 +998,8 @@ int main(int argc, char **argv)
 		return cmd_msg(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "swap"))
 		return cmd_swap(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "pace"))
+		return cmd_pace(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "table"))
 		return cmd_table(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "instances"))

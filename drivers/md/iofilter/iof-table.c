@@ -36,6 +36,18 @@ static void free_rstats(struct iof_ptable *t)
 	t->rstats = NULL;
 }
 
+/* Counters in chunk @i: IOF_STATS_CHUNK, fewer in the last one */
+static unsigned int chunk_len(const struct iof_ptable *t, unsigned int i)
+{
+	return min_t(unsigned int, t->nr_rules + 1 - i * IOF_STATS_CHUNK,
+		     IOF_STATS_CHUNK);
+}
+
+/*
+ * Sized to the rules: a table is built on every policy swap, and a full
+ * chunk (20 KiB per CPU) for a one-rule table was a third of what a swap
+ * cost.  The percpu allocator returns zeroed memory.
+ */
 static int alloc_rstats(struct iof_ptable *t)
 {
 	unsigned int n = t->nr_rules + 1, i;
@@ -46,7 +58,7 @@ static int alloc_rstats(struct iof_ptable *t)
 		return -ENOMEM;
 	for (i = 0; i < t->nr_chunks; i++) {
 		t->rstats[i] = __alloc_percpu(sizeof(struct iof_counters) *
-					      IOF_STATS_CHUNK,
+					      chunk_len(t, i),
 					      __alignof__(u64));
 		if (!t->rstats[i])
 			return -ENOMEM;
@@ -717,7 +729,6 @@ struct iof_ptable *iof_table_build(struct iofilter_volume *vol,
 	r = alloc_rstats(t);
 	if (r)
 		goto bad;
-	iof_table_reset(t);
 	return t;
 
 bad:
@@ -887,5 +898,5 @@ void iof_table_reset(const struct iof_ptable *t)
 	for (i = 0; i < t->nr_chunks; i++)
 		for_each_possible_cpu(cpu)
 			memset(per_cpu_ptr(t->rstats[i], cpu), 0,
-			       sizeof(struct iof_counters) * IOF_STATS_CHUNK);
+			       sizeof(struct iof_counters) * chunk_len(t, i));
 }
