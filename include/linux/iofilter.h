@@ -215,6 +215,23 @@ int iofilter_register_type(struct iofilter_type *type);
 void iofilter_unregister_type(struct iofilter_type *type);
 
 /*
+ * module_iofilter(type): the module init and exit of a module that holds
+ * one filter type (module_dm() for a dm target): register it at load,
+ * unregister it at unload.
+ */
+#define module_iofilter(__type)						\
+static int __init __type##_init(void)					\
+{									\
+	return iofilter_register_type(&(__type));			\
+}									\
+module_init(__type##_init);						\
+static void __exit __type##_exit(void)					\
+{									\
+	iofilter_unregister_type(&(__type));				\
+}									\
+module_exit(__type##_exit)
+
+/*
  * Pass a deferred bio on down the chain.  Process context: the bio has left
  * its submitter, so it loses REQ_NOWAIT (an EAGAIN from here on would
  * reach io_uring where it does not retry) and the rest of the chain and

@@ -1427,18 +1427,7 @@ static struct iofilter_type cache_type = {
 	.create = cache_create,
 };
 
-static int __init cache_init(void)
-{
-	return iofilter_register_type(&cache_type);
-}
-
-static void __exit cache_exit(void)
-{
-	iofilter_unregister_type(&cache_type);
-}
-
-module_init(cache_init);
-module_exit(cache_exit);
+module_iofilter(cache_type);
 
 MODULE_DESCRIPTION("iofilter cache filter: writethrough, writearound and writeback block cache");
 MODULE_AUTHOR("The iofilter authors");

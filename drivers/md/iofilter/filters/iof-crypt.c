@@ -1173,18 +1173,7 @@ static struct iofilter_type crypt_type = {
 	.create = crypt_create,
 };
 
-static int __init crypt_init(void)
-{
-	return iofilter_register_type(&crypt_type);
-}
-
-static void __exit crypt_exit(void)
-{
-	iofilter_unregister_type(&crypt_type);
-}
-
-module_init(crypt_init);
-module_exit(crypt_exit);
+module_iofilter(crypt_type);
 
 MODULE_DESCRIPTION("iofilter crypt filter: AES-XTS, on-disk compatible with dm-crypt");
 MODULE_AUTHOR("The iofilter authors");

@@ -581,18 +581,7 @@ static struct iofilter_type rep_type = {
 	.create = rep_create,
 };
 
-static int __init rep_init(void)
-{
-	return iofilter_register_type(&rep_type);
-}
-
-static void __exit rep_exit(void)
-{
-	iofilter_unregister_type(&rep_type);
-}
-
-module_init(rep_init);
-module_exit(rep_exit);
+module_iofilter(rep_type);
 
 MODULE_DESCRIPTION("iofilter replicate filter: sync/async replication with dirty-region resync");
 MODULE_AUTHOR("The iofilter authors");
