@@ -24,7 +24,7 @@ cmd_configs() {
 	cat <<-'END'
 	dm-crypt       peer     -                          dm-crypt
 	dm-crypt-nowq  peer     -                          dm-crypt no_{read,write}_workqueue
-	iof-crypt      iofilter dm-crypt:1.5,dm-crypt-nowq:1.0  iofilter crypt
+	iof-crypt      iofilter dm-crypt:1.5,dm-crypt-nowq:1.2  iofilter crypt
 	iof-crypt-inline iofilter dm-crypt,dm-crypt-nowq  iofilter crypt, offload_size=0 spread_ns=0
 	END
 }
