@@ -4,13 +4,17 @@
 # replicate: every write to a second device (issue 5's benchmark).
 # Backing: three brd RAM disks of 128 MiB: ram0 the primary, ram1 the
 # replica, a 4 MiB slice of ram2 the dirty-region metadata.  Configurations:
-#   linear       single-leg dm-linear on the primary (the goal's yardstick)
+#   linear       single-leg dm-linear on the primary
+#   linear-b     single-leg dm-linear on the replica: with linear, the
+#                two-leg yardstick of issue 21's P6 (writing both legs one
+#                after the other costs 1/linear + 1/linear-b per I/O; the
+#                report's peer "linear+linear-b" is 1 / that sum)
 #   dm-raid1     dm "mirror" target over ram0 + ram1, core log, 64 KiB
 #                regions, created with nosync (no initial copy running under
 #                the benchmark)
 #   iof-sync     iofilter replicate, mode=sync, one rule over the whole device
 #   iof-async    iofilter replicate, mode=async
-# The same four again with the suffix "-1ms", over two memory-backed
+# The same five again with the suffix "-1ms", over two memory-backed
 # null_blk devices of the same size that complete each request (read,
 # write, flush) 1 ms after submission: devices with a latency of their own,
 # where the two legs of a mirror overlap.  (A timer in null_blk rather than
@@ -30,12 +34,14 @@ DELAY_MS=1
 cmd_configs() {
 	cat <<-'END'
 	linear         peer     -                             dm-linear, one leg
+	linear-b       peer     -                             dm-linear on the replica leg
 	dm-raid1       peer     -                             dm-raid1 (mirror, core log)
-	iof-sync       iofilter linear:0.90,dm-raid1:1.2      iofilter replicate sync
+	iof-sync       iofilter linear:0.90,linear+linear-b:0.95,dm-raid1:1.2  iofilter replicate sync
 	iof-async      iofilter linear,dm-raid1               iofilter replicate async
 	linear-1ms     peer     -                             dm-linear, one leg, 1 ms device
+	linear-b-1ms   peer     -                             dm-linear on the replica leg, 1 ms device
 	dm-raid1-1ms   peer     -                             dm-raid1, 1 ms devices
-	iof-sync-1ms   iofilter linear-1ms:0.90,dm-raid1-1ms:1.2  iofilter replicate sync, 1 ms devices
+	iof-sync-1ms   iofilter linear-1ms:0.90,linear-1ms+linear-b-1ms:0.95,dm-raid1-1ms:1.2  iofilter replicate sync, 1 ms devices
 	iof-async-1ms  iofilter linear-1ms,dm-raid1-1ms       iofilter replicate async, 1 ms devices
 	END
 }
@@ -78,6 +84,7 @@ cmd_start() {
 	sz=$(blockdev --getsz "$p")
 	case "$cfg" in
 	linear) bench_dm bench-repl "0 $sz linear $p 0" ;;
+	linear-b) bench_dm bench-repl "0 $sz linear $r 0" ;;
 	dm-raid1)
 		bench_dm bench-repl "0 $sz mirror core 2 128 nosync 2 $p 0 $r 0 1 handle_errors" ;;
 	iof-sync|iof-async)
