@@ -456,8 +456,9 @@ static int ctl_table_load(void *arg)
 	}
 	a->generation = t->generation;
 	iof_table_publish(vol, t);
-	DMINFO("%s: policy table generation %llu loaded: %u rules",
-	       vol->name, t->generation, t->nr_rules);
+	/* rate-limited: a policy may be swapped a thousand times a second */
+	DMINFO_LIMIT("%s: policy table generation %llu loaded: %u rules",
+		     vol->name, t->generation, t->nr_rules);
 out:
 	unlock_volume(vol);
 	kvfree(rules);
