@@ -159,6 +159,14 @@ void json_reports(struct json *j)
 	json_entries(j, "warnings", warns, nwarns);
 }
 
+/* The end of every document: the run's errors and warnings, then close it */
+static void json_doc_end(struct json *j)
+{
+	json_reports(j);
+	json_obj_close(j);
+	json_end(j);
+}
+
 void show_errors_only(void)
 {
 	struct json j;
@@ -167,9 +175,7 @@ void show_errors_only(void)
 		return;
 	json_init(&j, out_fp);
 	json_obj_open(&j, NULL);
-	json_reports(&j);
-	json_obj_close(&j);
-	json_end(&j);
+	json_doc_end(&j);
 }
 
 /* ---- key=value helpers ---- */
@@ -389,9 +395,7 @@ void show_status(const struct show_volume *v, size_t n)
 			json_obj_close(&j);
 		}
 		json_arr_close(&j);
-		json_reports(&j);
-		json_obj_close(&j);
-		json_end(&j);
+		json_doc_end(&j);
 		return;
 	}
 	for (i = 0; i < n; i++) {
@@ -532,9 +536,7 @@ void show_stats(const struct stats_volume *v, size_t n, bool reset)
 			json_obj_close(&j);
 		}
 		json_arr_close(&j);
-		json_reports(&j);
-		json_obj_close(&j);
-		json_end(&j);
+		json_doc_end(&j);
 		return;
 	}
 	for (i = 0; i < n; i++) {
@@ -696,9 +698,7 @@ void show_stats_rates(const struct stats_volume *prev, const struct stats_volume
 			json_obj_close(&j);
 		}
 		json_arr_close(&j);
-		json_reports(&j);
-		json_obj_close(&j);
-		json_end(&j);
+		json_doc_end(&j);
 		return;
 	}
 	for (i = 0; i < n; i++) {
@@ -754,9 +754,7 @@ void show_filters(const struct iof_type_info *t, size_t n)
 			json_obj_close(&j);
 		}
 		json_arr_close(&j);
-		json_reports(&j);
-		json_obj_close(&j);
-		json_end(&j);
+		json_doc_end(&j);
 		return;
 	}
 	if (!noheadings)
@@ -798,9 +796,7 @@ void show_version(const struct show_version *v)
 			json_u64(&j, "volumes", v->nr_volumes);
 		}
 		json_obj_close(&j);
-		json_reports(&j);
-		json_obj_close(&j);
-		json_end(&j);
+		json_doc_end(&j);
 		return;
 	}
 	fprintf(out_fp, "iofilterctl %s (ABI %s)\n", IOFCTL_VERSION, abi);
@@ -832,9 +828,7 @@ void show_validate(const struct policy *p, const struct diags *d)
 		json_u64(&j, "volumes", p->nvols);
 		json_u64(&j, "filters", nf);
 		json_u64(&j, "rules", nr);
-		json_reports(&j);
-		json_obj_close(&j);
-		json_end(&j);
+		json_doc_end(&j);
 		return;
 	}
 	if (d->nerr)
@@ -909,9 +903,7 @@ void show_apply(const struct apply_report *rep)
 			json_obj_close(&js);
 		}
 		json_arr_close(&js);
-		json_reports(&js);
-		json_obj_close(&js);
-		json_end(&js);
+		json_doc_end(&js);
 		return;
 	}
 	for (i = 0; i < rep->n; i++) {
@@ -978,9 +970,7 @@ void show_messages(const char *vol, const char *msg, const struct msg_result *m,
 			}
 			json_arr_close(&j);
 		}
-		json_reports(&j);
-		json_obj_close(&j);
-		json_end(&j);
+		json_doc_end(&j);
 		return;
 	}
 	for (i = 0; i < n; i++) {
@@ -1016,9 +1006,7 @@ void show_detach(const char *vol, const struct msg_result *m, size_t n, bool rem
 		json_arr_close(&j);
 		json_bool(&j, "removed", removed);
 		json_str(&j, "disconnected", released);
-		json_reports(&j);
-		json_obj_close(&j);
-		json_end(&j);
+		json_doc_end(&j);
 		return;
 	}
 	if (removed && verbosity >= 0)
