@@ -230,6 +230,37 @@ crash_check_pair() {
 		{ echo "origin and replica differ after resync: $(abi status "$CR_VOL" "$3")"; return 1; }
 }
 
+# crash_yaml_replicate MODE: the policy entry of replicate instance r over
+# the slices (replica, metadata; MODE sync or async)
+crash_yaml_replicate() {
+	cat <<YAML
+      - name: r
+        type: replicate
+        params:
+          replica: /dev/mapper/t-cr-replica
+          metadata: /dev/mapper/t-cr-rmeta
+          mode: $1
+          region_size: 64KiB
+YAML
+}
+
+# crash_yaml_cache: the policy entry of cache instance c, write-back in
+# 4 KiB blocks on the cache slice; low watermarks, so random writes are
+# cached, evict each other and are written back all the time
+crash_yaml_cache() {
+	cat <<YAML
+      - name: c
+        type: cache
+        params:
+          cache_dev: /dev/mapper/t-cr-cache
+          block_size: 4KiB
+          mode: writeback
+          low_watermark: 5
+          high_watermark: 20
+          promote_hits: 1
+YAML
+}
+
 # crash_chain_policy: $CR_POLICY for the full chain crypt (a random key in
 # $IOF_TMP/key) -> replicate (sync) -> cache (write-back) over the slices;
 # the replica gets the ciphertext the cache and the origin get (63, 66)
@@ -248,22 +279,8 @@ volumes:
           cipher: aes-xts-plain64
           key_file: $IOF_TMP/key
           sector_size: 4096
-      - name: r
-        type: replicate
-        params:
-          replica: /dev/mapper/t-cr-replica
-          metadata: /dev/mapper/t-cr-rmeta
-          mode: sync
-          region_size: 64KiB
-      - name: c
-        type: cache
-        params:
-          cache_dev: /dev/mapper/t-cr-cache
-          block_size: 4KiB
-          mode: writeback
-          low_watermark: 5
-          high_watermark: 20
-          promote_hits: 1
+$(crash_yaml_replicate sync)
+$(crash_yaml_cache)
     rules:
       - name: all
         range: {start: 0}
@@ -295,13 +312,7 @@ volumes:
   - name: $CR_VOL
     device: /dev/mapper/t-cr-origin
     filters:
-      - name: r
-        type: replicate
-        params:
-          replica: /dev/mapper/t-cr-replica
-          metadata: /dev/mapper/t-cr-rmeta
-          mode: $1
-          region_size: 64KiB
+$(crash_yaml_replicate "$1")
     rules:
       - name: writes
         ops: [write, discard, write_zeroes, flush]

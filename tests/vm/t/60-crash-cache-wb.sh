@@ -17,15 +17,7 @@ volumes:
   - name: $CR_VOL
     device: /dev/mapper/t-cr-origin
     filters:
-      - name: c
-        type: cache
-        params:
-          cache_dev: /dev/mapper/t-cr-cache
-          block_size: 4KiB
-          mode: writeback
-          low_watermark: 5
-          high_watermark: 20
-          promote_hits: 1
+$(crash_yaml_cache)
     rules:
       - name: all
         ops: [read, write, discard, write_zeroes, flush]
