@@ -12,7 +12,8 @@
 #      test 02-dkms-autoload on the newest, dkms remove (one result)
 #   6. tests/demo-check.sh (make demo in a fresh clone), when FULL=1
 #   7. tests/selftest/check-runner, when RUNNER_SELFTEST=1
-#   8. tests/bench/run --quick, when it exists (one test)
+#   8. tests/bench/run --quick, when it exists (one test); without TESTS it
+#      runs beside step 4's older kernel (IOF_CHECK_SERIAL=1: last, alone)
 # Counts: each build step is one test; make unit's own "N passed, N failed"
 # line when it prints one (else one test); the VM suite's tests; the demo,
 # the runner self-check and the benchmark one test each.  Ends with the line
@@ -145,6 +146,38 @@ else
 	result "unit" skip "no tools/iofilterctl/Makefile yet"
 fi
 
+# ------------------------------------------------------------------ bench
+# The quick benchmark (one test) boots its own VM, one host thread in the
+# deterministic mode, and runs beside the VM suite on the older kernel
+# (about as long; the suite's guest uses both host threads only part of the
+# time).  It builds and makes its initrd first, alone: the suite starts
+# when the benchmark's guest boots.  Its own VM lock and memcheck reference;
+# dkms (which installs modules the guests would load) waits for both.
+# IOF_CHECK_SERIAL=1 runs it last, alone, as before.
+bench_pid='' bench_t=0
+bench_wait_boot() {
+	for _ in $(seq 1 600); do
+		grep -q '^==> booting' "$logs/bench.log" 2> /dev/null && return 0
+		kill -0 "$bench_pid" 2> /dev/null || return 0
+		sleep 1
+	done
+}
+bench_result() {
+	local rc=$1
+	if [ "$rc" = 0 ]; then
+		result "bench --quick" ok "$(elapsed "$bench_t")"
+	else
+		result "bench --quick" fail "$logs/bench.log"
+	fi
+}
+if [ -x tests/bench/run ] && [ -z "$TESTS" ] && [ "${IOF_CHECK_SERIAL:-0}" != 1 ]; then
+	bench_t=$(date +%s)
+	say "tests/bench/run --quick, in the background (log: $logs/bench.log)"
+	IOF_VM_LOCK=$BUILD/vm/qemu-bench.lock tests/bench/run --quick > "$logs/bench.log" 2>&1 < /dev/null &
+	bench_pid=$!
+	bench_wait_boot
+fi
+
 # ------------------------------------------------------------------ VM
 # Time budget: under TCG the whole suite on every kernel takes longer than
 # CI allows.  A test whose header says "# CHECK: newest-kernel" (the long
@@ -178,6 +211,14 @@ else
 	add_counts "vm ($KVERS)" "$logs/vm.log" "${PIPESTATUS[0]}"
 fi
 say "VM tests: $(elapsed "$t")"
+
+if [ -n "$bench_pid" ]; then
+	say "waiting for the quick benchmark"
+	wait "$bench_pid"
+	rc=$?
+	cat "$logs/bench.log"
+	bench_result "$rc"
+fi
 
 # DKMS: install for every kernel, the autoload VM test on the newest, remove
 # (the install must not exist while other VM tests run: tests/README.md).
@@ -218,14 +259,11 @@ if [ "${RUNNER_SELFTEST:-0}" = 1 ]; then
 	fi
 fi
 
-if [ -x tests/bench/run ]; then
-	t=$(date +%s)
+if [ -x tests/bench/run ] && [ -z "$bench_pid" ]; then
+	bench_t=$(date +%s)
 	say "tests/bench/run --quick"
-	if tests/bench/run --quick 2>&1 | tee "$logs/bench.log"; then
-		result "bench --quick" ok "$(elapsed "$t")"
-	else
-		result "bench --quick" fail "$logs/bench.log"
-	fi
+	tests/bench/run --quick 2>&1 | tee "$logs/bench.log"
+	bench_result "${PIPESTATUS[0]}"
 fi
 
 echo "==> summary ($(elapsed "$t_all"))"
