@@ -114,6 +114,45 @@ expect_fail() {
 	return 0
 }
 
+# Subtests, in KTAP (the shape of the kernel's
+# tools/testing/selftests/kselftest/ktap_helpers.sh): a test that checks
+# several behaviours reports each one, and one failing does not hide the
+# others.  The lines go to the test's log, indented; the runner prints them
+# nested under the test's own line.
+#   ktap_plan N           before the first subtest: how many there will be
+#   subtest DESC CMD...   run CMD (usually a function) in a subshell: its
+#                         status is the subtest's verdict (fail() inside it
+#                         fails the subtest; ktap_skip skips it)
+#   ktap_finished         exit 1 when a subtest failed or the count is not
+#                         the plan's; the test's own verdict
+KTAP_N=0 KTAP_PLAN='' KTAP_FAILED=0
+ktap_plan() {
+	KTAP_PLAN=$1
+	echo "    KTAP version 1"
+	echo "    1..$1"
+}
+subtest() {
+	local desc=$1 rc
+	shift
+	KTAP_N=$((KTAP_N + 1))
+	echo "# -- subtest $KTAP_N: $desc"
+	("$@")
+	rc=$?
+	case "$rc" in
+	0) echo "    ok $KTAP_N $desc" ;;
+	"$IOF_EXIT_SKIP") echo "    ok $KTAP_N $desc # SKIP" ;;
+	*)
+		echo "    not ok $KTAP_N $desc"
+		KTAP_FAILED=$((KTAP_FAILED + 1)) ;;
+	esac
+}
+ktap_finished() {
+	[ -z "$KTAP_PLAN" ] || [ "$KTAP_N" = "$KTAP_PLAN" ] ||
+		fail "$KTAP_N subtests ran, the plan said $KTAP_PLAN"
+	[ "$KTAP_FAILED" = 0 ] || fail "$KTAP_FAILED of $KTAP_N subtests failed"
+	exit 0
+}
+
 # fio_verify DEV [SIZE] [FIO-ARGS...]: random 4k writes with checksums over
 # the first SIZE (default 32M) of DEV, then read everything back and verify.
 fio_verify() {
