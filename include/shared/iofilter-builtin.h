@@ -89,6 +89,7 @@ static const struct iof_builtin_param iof_cache_params[] = {
 	{ "low_watermark", IOF_PK_U64, 0, 0, 100, NULL },
 	{ "high_watermark", IOF_PK_U64, 0, 0, 100, NULL },
 	{ "promote_hits", IOF_PK_U64, 0, 1, 255, NULL },
+	{ "policy", IOF_PK_CHOICE, 0, 0, 0, "clock" },
 	{ "format", IOF_PK_U64, 0, 0, 1, NULL },
 };
 #endif

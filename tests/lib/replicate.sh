@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # shellcheck shell=bash
 #
-# Helpers for the replicate filter tests (tests/vm/t/40-replicate-*.sh).
+# Helpers for the replicate filter tests (tests/vm/t/4?-replicate-*.sh).
 #   . "$IOF_ROOT/tests/lib/common.sh"; . "$IOF_ROOT/tests/lib/iof.sh"
 #   . "$IOF_ROOT/tests/lib/replicate.sh"
 

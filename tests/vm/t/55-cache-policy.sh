@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# DESCRIPTION: cache filter: a one-time scan larger than the cache does not evict the hot set (admission + CLOCK); sequential streams past seq_threshold bypass the cache
+# DESCRIPTION: cache filter: the policy by name (clock; others refused); a one-time scan larger than the cache does not evict the hot set (admission + CLOCK); sequential streams past seq_threshold bypass the cache
 # CHECK: newest-kernel
 # TIMEOUT: 300
 # REQUIRES: dmsetup fio
@@ -20,8 +20,17 @@ randread() {
 		--output=/dev/null || fail "random reads"
 }
 
+# the policy by name: an unknown one is refused and says so
+dm_create t-cache "0 $(dev_sectors "$ORIG") iofilter $ORIG t-cache" || fail "create t-cache"
+out=$(abi create t-cache c cache cache_dev="$CDEV" policy=lru 2>&1) &&
+	fail "policy=lru accepted"
+log "refused: $out"
+case "$out" in *policy*clock*) ;; *) fail "no clear error for policy=lru: $out" ;; esac
+dm_remove t-cache
+
 # hot set: 4 MiB (64 blocks), read until promoted
-cache_volume t-cache "$ORIG" "$CDEV" promote_hits=2 || fail "create"
+cache_volume t-cache "$ORIG" "$CDEV" promote_hits=2 policy=clock || fail "create"
+assert_eq clock "$(cstat t-cache policy)" "the status's policy"
 dd if=/dev/urandom of="$DEV" bs=1M count=96 oflag=direct status=none || fail "fill"
 for _ in 1 2 3 4 5; do
 	randread 0 4

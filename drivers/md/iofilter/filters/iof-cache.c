@@ -11,6 +11,7 @@
  *   low_watermark=PCT       writeback stops below this dirty share (10)
  *   high_watermark=PCT      writeback starts above it (50)
  *   promote_hits=N          read misses of a block before it is promoted (2)
+ *   policy=clock            admission and eviction (iof-cache-policy.h)
  *   format=0|1              1: discard whatever the cache device holds
  * Messages: flush; mode writethrough|writearound|writeback
  * Status:   see Documentation/admin-guide.rst, "cache".
@@ -21,14 +22,13 @@
  * hit_lockless()): it finds the entry, raises its in-flight count and
  * remaps the bio to the cache device (the cache class is the last before
  * the origin, so the core submits the bio wherever it points).  Nothing is
- * allocated per hit.  A read miss goes to the origin; if the block passes
- * admission (promote_hits recent misses, counted in hashed counters that
- * halve every 64K misses; not part of a sequential stream; not a background
- * read such as another filter's resync, REQ_BACKGROUND) a free entry is
- * taken and dm-kcopyd copies the block from a worker: the miss never waits
- * for it.
- * Eviction is CLOCK with a two-bit frequency per entry over clean blocks;
- * with admission this keeps a one-time scan from flushing the hot set.
+ * allocated per hit.  A read miss goes to the origin; if the block is not
+ * part of a sequential stream nor a background read (another filter's
+ * resync, REQ_BACKGROUND) and the policy admits it, a free entry is taken
+ * and dm-kcopyd copies the block from a worker: the miss never waits for it.
+ * Admission and eviction are the policy's (iof-cache-policy.h; "clock":
+ * promote on the promote_hits-th recent miss, CLOCK over clean blocks),
+ * which keeps a one-time scan from flushing the hot set.
  *
  * Writes: writethrough sends the bio to the origin and a clone to the
  * cache; writearound sends it to the origin and invalidates the block;
@@ -186,7 +186,7 @@ static struct cc_entry *alloc_entry(struct cc *cc, struct cc_bucket *bk,
 	WRITE_ONCE(e->oblock, ob);
 	smp_wmb();	/* oblock before flags: pairs with hit_lockless() */
 	WRITE_ONCE(e->flags, CE_HASHED | flags);
-	e->ref = 0;
+	cc->policy->ops->insert(cc->policy, cc_index(cc, e));
 	if (flags & CE_DIRTY)
 		cc->nr_dirty++;
 	if (flags & CE_PROMOTING)
@@ -226,21 +226,6 @@ static bool seq_bypass(struct cc *cc, struct bio *bio)
 	WRITE_ONCE(q->next, end);
 	WRITE_ONCE(q->run, run);
 	return run >= thr;
-}
-
-/* Admission: promote a block on its promote_hits-th recent miss */
-static bool admit(struct cc *cc, u64 ob)
-{
-	u8 *c = &cc->dk[hash_64(ob, CC_DK_BITS)];
-	unsigned int n = READ_ONCE(*c) + 1;
-
-	atomic_inc(&cc->dk_misses);
-	if (n >= cc->promote_hits) {
-		WRITE_ONCE(*c, 0);
-		return true;
-	}
-	WRITE_ONCE(*c, min(n, 255U));
-	return false;
 }
 
 static void remap_cache(struct cc *cc, struct bio *bio, struct cc_entry *e)
@@ -302,9 +287,7 @@ static struct cc_entry *hit_lockless(struct cc_bucket *bk, u64 ob,
 static int read_hit(struct cc *cc, struct bio *bio, struct cc_pb *pb,
 		    struct cc_entry *e)
 {
-	/* CLOCK frequency: a lost update under a race is harmless */
-	if (READ_ONCE(e->ref) < 3)
-		WRITE_ONCE(e->ref, e->ref + 1);
+	cc_policy_hit(cc->policy, cc_index(cc, e));
 	pb->kind = CK_READ_HIT;
 	pb->e = e;
 	pb->iter = bio->bi_iter;
@@ -336,7 +319,7 @@ static int map_read(struct cc *cc, struct bio *bio, struct cc_pb *pb, u64 ob)
 		return read_hit(cc, bio, pb, e);
 	}
 	if (!e && !bypass && !failed && !atomic_read(&bk->wr_inflight) &&
-	    admit(cc, ob))
+	    cc_policy_admit(cc->policy, ob))
 		promote = alloc_entry(cc, bk, ob, CE_PROMOTING);
 	spin_unlock_irqrestore(&bk->lock, flags);
 	this_cpu_inc(cc->stats->read_misses);
@@ -874,29 +857,32 @@ static u64 reserve(struct cc *cc)
 	return max_t(u64, CC_MIN_BLOCKS / 2, cc->nr_blocks / 64);
 }
 
-/* Evict clean blocks, CLOCK order, until @want are on their way to free */
+/*
+ * Evict clean blocks, in the policy's order, until @want are on their way
+ * to free.  The policy proposes and ages; only a clean block no bio uses
+ * is taken.
+ */
 static u64 reclaim(struct cc *cc, u64 want)
 {
+	const struct cc_policy_ops *ops = cc->policy->ops;
 	u64 got = 0, scanned = 0, limit = 4 * cc->nr_blocks;
 
 	while (got < want && scanned++ < limit) {
 		struct cc_bucket *bk;
 		struct cc_entry *e;
-		u64 ob;
+		u64 ob, i;
 
-		e = &cc->entries[cc->clock_hand];
-		if (++cc->clock_hand >= cc->nr_blocks)
-			cc->clock_hand = 0;
+		i = ops->next(cc->policy);
+		e = &cc->entries[i];
 		if (!(READ_ONCE(e->flags) & CE_HASHED))
 			continue;
 		ob = READ_ONCE(e->oblock);
 		bk = cc_bucket_of(cc, ob);
 		spin_lock_irq(&bk->lock);
-		if ((e->flags & CE_HASHED) && e->oblock == ob) {
-			if (e->ref) {
-				e->ref--;
-			} else if ((e->flags & ~CE_HASHED) == CE_VALID &&
-				   !atomic_read(&e->inflight)) {
+		if ((e->flags & CE_HASHED) && e->oblock == ob &&
+		    !ops->referenced(cc->policy, i)) {
+			if ((e->flags & ~CE_HASHED) == CE_VALID &&
+			    !atomic_read(&e->inflight)) {
 				invalidate(cc, e);
 				spin_lock(&cc->lock);
 				cc->demotions++;
@@ -1004,14 +990,8 @@ static void cc_tick(struct work_struct *w)
 {
 	struct cc *cc = container_of(to_delayed_work(w), struct cc, tick);
 	bool commit;
-	unsigned int i;
 
-	/* admission counts age by misses, not time: halve them every 64K */
-	if (atomic_read(&cc->dk_misses) >= (1 << CC_DK_BITS)) {
-		atomic_set(&cc->dk_misses, 0);
-		for (i = 0; i < (1U << CC_DK_BITS); i++)
-			cc->dk[i] >>= 1;
-	}
+	cc->policy->ops->tick(cc->policy);
 	spin_lock_irq(&cc->lock);
 	commit = !bitmap_empty(cc->changed, cc->meta_blocks) ||
 		 !list_empty(&cc->pending_free);
@@ -1137,14 +1117,14 @@ static void cache_status(struct iofilter_instance *fi, char *result,
 	spin_unlock_irq(&cc->lock);
 	/* append only: Documentation/admin-guide.rst */
 	scnprintf(result, maxlen,
-		  "mode=%s state=%s block_size=%u blocks=%llu used=%llu dirty=%llu occupancy=%llu read_hits=%llu read_misses=%llu write_hits=%llu write_misses=%llu promotions=%llu demotions=%llu writebacks=%llu writeback_errors=%llu flushing=%d bypassed=%llu uncached=%llu commits=%llu",
+		  "mode=%s state=%s block_size=%u blocks=%llu used=%llu dirty=%llu occupancy=%llu read_hits=%llu read_misses=%llu write_hits=%llu write_misses=%llu promotions=%llu demotions=%llu writebacks=%llu writeback_errors=%llu flushing=%d bypassed=%llu uncached=%llu commits=%llu policy=%s",
 		  mode_names[READ_ONCE(cc->mode)],
 		  READ_ONCE(cc->failed) ? "degraded" : "ok",
 		  cc->block_sectors << SECTOR_SHIFT, cc->nr_blocks, used, dirty,
 		  div64_u64(used * 100, cc->nr_blocks), s.read_hits,
 		  s.read_misses, s.write_hits, s.write_misses, prom, dem, wbs,
 		  wbe, atomic_read(&cc->flushing) ? 1 : 0, s.bypassed,
-		  s.uncached, commits);
+		  s.uncached, commits, cc->policy->ops->name);
 }
 
 static bool cache_is_dirty(struct iofilter_instance *fi)
@@ -1220,7 +1200,8 @@ static void cache_free(struct cc *cc)
 		iofilter_bdev_close(&cc->cbdev);
 	bioset_exit(&cc->bs);
 	free_percpu(cc->stats);
-	kvfree(cc->dk);
+	if (!IS_ERR_OR_NULL(cc->policy))
+		cc->policy->ops->destroy(cc->policy);
 	kfree(cc);
 }
 
@@ -1253,7 +1234,8 @@ static const struct iofilter_ops cache_ops = {
 };
 
 static int parse_params(struct cc *cc, unsigned int argc, char **argv,
-			bool *fmt, char *error, size_t error_len)
+			bool *fmt, const struct cc_policy_ops **policy,
+			char *error, size_t error_len)
 {
 	const char *path, *mode;
 	u64 v, lo, hi;
@@ -1307,6 +1289,11 @@ static int parse_params(struct cc *cc, unsigned int argc, char **argv,
 		return -EINVAL;
 	}
 	cc->promote_hits = v;
+	*policy = cc_policy_find(iofilter_param(argc, argv, "policy"));
+	if (!*policy) {
+		scnprintf(error, error_len, "policy must be clock");
+		return -EINVAL;
+	}
 	if (iofilter_param_u64(argc, argv, "format", 0, &v) || v > 1) {
 		scnprintf(error, error_len, "format must be 0 or 1");
 		return -EINVAL;
@@ -1322,6 +1309,7 @@ static struct iofilter_instance *cache_create(struct iofilter_volume *vol,
 					      char *error, size_t error_len)
 {
 	struct block_device *origin = iofilter_volume_origin(vol);
+	const struct cc_policy_ops *policy;
 	struct cc *cc;
 	bool fmt = false;
 	dev_t dev;
@@ -1351,9 +1339,8 @@ static struct iofilter_instance *cache_create(struct iofilter_volume *vol,
 	atomic_set(&cc->nr_copies, 0);
 	atomic_set(&cc->nr_wb, 0);
 	atomic_set(&cc->flushing, 0);
-	atomic_set(&cc->dk_misses, 0);
 
-	r = parse_params(cc, argc, argv, &fmt, error, error_len);
+	r = parse_params(cc, argc, argv, &fmt, &policy, error, error_len);
 	if (r)
 		goto bad;
 	r = lookup_bdev(cc->cache_path, &dev);
@@ -1389,8 +1376,7 @@ static struct iofilter_instance *cache_create(struct iofilter_volume *vol,
 
 	r = -ENOMEM;
 	cc->stats = alloc_percpu(struct cc_stats);
-	cc->dk = kvzalloc(1U << CC_DK_BITS, GFP_KERNEL);
-	if (!cc->stats || !cc->dk)
+	if (!cc->stats)
 		goto nomem;
 	if (bioset_init(&cc->bs, BIO_POOL_SIZE, 0, 0))
 		goto nomem;
@@ -1406,6 +1392,11 @@ static struct iofilter_instance *cache_create(struct iofilter_volume *vol,
 	r = cc_meta_open(cc, fmt, error, error_len);
 	if (r)
 		goto bad;
+	cc->policy = policy->create(cc->nr_blocks, cc->promote_hits);
+	if (IS_ERR(cc->policy)) {
+		r = PTR_ERR(cc->policy);
+		goto nomem;
+	}
 	/* no tick, promotion or writeback before resume (see presuspend) */
 	cc->suspended = true;
 	cc->fi.io_boundary = cc->block_sectors;	/* one block per bio */

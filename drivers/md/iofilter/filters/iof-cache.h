@@ -18,6 +18,8 @@
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 
+#include "iof-cache-policy.h"
+
 /*
  * On-disk format (all little endian), in 4 KiB metadata blocks read and
  * written through dm-bufio:
@@ -91,7 +93,6 @@ struct cc_entry {
 	u64 doblock;			/* disk state to commit */
 	atomic_t inflight;		/* bios using the cache copy */
 	u16 flags;			/* CE_* */
-	u8 ref;				/* CLOCK frequency, 0..3 */
 	u8 dstate;			/* DS_*, under cc->lock */
 };
 
@@ -116,8 +117,6 @@ struct cc_seq {
 	sector_t next;
 	u64 run;		/* bytes */
 };
-
-#define CC_DK_BITS		16	/* admission counters: 64 KiB */
 
 struct cc {
 	struct iofilter_instance fi;	/* first: container_of */
@@ -168,7 +167,7 @@ struct cc {
 	u64 nr_dirty;
 	u64 promotions, demotions, writebacks, writeback_errors;
 	u64 commits;
-	u64 clock_hand, wb_hand;
+	u64 wb_hand;
 	bool wb_since_commit;		/* entries cleaned: flush the origin */
 	bool filled_since_commit;	/* entries filled: flush the cache */
 	/* lists of struct cc_pb */
@@ -193,8 +192,7 @@ struct cc {
 	struct bio_set bs;		/* writethrough clones */
 	struct cc_stats __percpu *stats;
 	struct cc_seq seq[CC_SEQ_SLOTS];
-	u8 *dk;				/* admission: recent misses */
-	atomic_t dk_misses;		/* since the last halving */
+	struct cc_policy *policy;	/* admission and eviction */
 };
 
 /* iof-cache-meta.c */
