@@ -64,11 +64,11 @@
  * I/O fails), and only I/O to dirty blocks still uses the cache device:
  * if that fails, the I/O fails, because the origin's copy is stale.
  */
-#include <linux/crc32c.h>
 #include <linux/hash.h>
 #include <linux/log2.h>
 #include <linux/module.h>
 #include <linux/slab.h>
+#include <linux/vmalloc.h>
 
 #define IOF_BUILTIN_CACHE
 #include <shared/iofilter-builtin.h>
@@ -92,14 +92,9 @@ static inline struct cc *to_cc(struct iofilter_instance *fi)
 	return container_of(fi, struct cc, fi);
 }
 
-struct cc_bucket *cc_bucket_of(struct cc *cc, u64 oblock)
+static struct cc_bucket *cc_bucket_of(struct cc *cc, u64 oblock)
 {
 	return &cc->buckets[hash_64(oblock, cc->hash_bits)];
-}
-
-void cc_hash_insert(struct cc *cc, struct cc_entry *e)
-{
-	hlist_add_head_rcu(&e->hnode, &cc_bucket_of(cc, e->oblock)->head);
 }
 
 static void kick(struct cc *cc)
@@ -107,7 +102,7 @@ static void kick(struct cc *cc)
 	queue_work(cc->wq, &cc->work);
 }
 
-void cc_set_failed(struct cc *cc, int err, const char *what)
+static void cc_set_failed(struct cc *cc, int err, const char *what)
 {
 	if (!READ_ONCE(cc->failed)) {
 		WRITE_ONCE(cc->failed, true);
@@ -143,8 +138,7 @@ static void invalidate(struct cc *cc, struct cc_entry *e)
 {
 	spin_lock(&cc->lock);
 	unhash(cc, e);
-	e->dstate = DS_INVALID;
-	cc_mark_changed(cc, e);
+	cc_meta_set(cc->md, cc_index(cc, e), 0, DS_INVALID);
 	list_add_tail(&e->list, &cc->pending_free);
 	spin_unlock(&cc->lock);
 }
@@ -200,9 +194,7 @@ static struct cc_entry *alloc_entry(struct cc *cc, struct cc_bucket *bk,
 static void set_dstate(struct cc *cc, struct cc_entry *e, u8 ds)
 {
 	spin_lock(&cc->lock);
-	e->dstate = ds;
-	e->doblock = e->oblock;
-	cc_mark_changed(cc, e);
+	cc_meta_set(cc->md, cc_index(cc, e), e->oblock, ds);
 	cc->filled_since_commit = true;
 	spin_unlock(&cc->lock);
 }
@@ -446,9 +438,7 @@ static int map_write(struct cc *cc, struct bio *bio, struct cc_pb *pb, u64 ob)
 		atomic_inc(&e->inflight);
 		spin_lock(&cc->lock);
 		cc->nr_dirty++;
-		e->dstate = DS_DIRTY;
-		e->doblock = e->oblock;
-		cc_mark_changed(cc, e);
+		cc_meta_set(cc->md, cc_index(cc, e), e->oblock, DS_DIRTY);
 		spin_unlock(&cc->lock);
 		spin_unlock_irqrestore(&bk->lock, flags);
 		pb->kind = CK_CACHE_WRITE;
@@ -548,7 +538,7 @@ static int cache_map(struct iofilter_instance *fi, struct bio *bio, void *p,
 		 * completes; see Consistency)
 		 */
 		if (READ_ONCE(cc->mode) != CC_WB && !READ_ONCE(cc->nr_dirty) &&
-		    !READ_ONCE(cc->nr_ddirty))
+		    !cc_meta_any_dirty(cc->md))
 			return IOF_MAP_CONTINUE;
 		spin_lock_irqsave(&cc->lock, flags);
 		list_add_tail(&pb->list, &cc->flush_waiters);
@@ -595,7 +585,7 @@ static int cache_end_io(struct iofilter_instance *fi, struct bio *bio,
 	case CK_ORIGIN_WRITE:
 		atomic_dec(&pb->bk->wr_inflight);
 		if (*status || !(pb->fua & CC_PB_FUA) ||
-		    !READ_ONCE(cc->nr_ddirty))
+		    !cc_meta_any_dirty(cc->md))
 			return IOF_ENDIO_DONE;
 		/*
 		 * A FUA write that went to the origin: the disk may still
@@ -669,7 +659,7 @@ static int cache_end_io(struct iofilter_instance *fi, struct bio *bio,
 	return IOF_ENDIO_INCOMPLETE;
 }
 
-void cc_release_waiters(struct cc *cc, struct list_head *flushes,
+static void cc_release_waiters(struct cc *cc, struct list_head *flushes,
 			struct list_head *fuas, int r)
 {
 	struct cc_pb *pb, *tmp;
@@ -686,6 +676,86 @@ void cc_release_waiters(struct cc *cc, struct list_head *flushes,
 		else
 			iofilter_continue(pb->bio);
 	}
+}
+
+/*
+ * Make the in-memory state durable: the entries' disk state as of the
+ * snapshot, the data they describe, and (with @clean) the clean-shutdown
+ * flag.  Then end the bios that waited for it and free the blocks whose
+ * invalidation is now on disk.  May sleep.  Serialised by commit_lock.
+ */
+static int cc_commit(struct cc *cc, bool clean)
+{
+	LIST_HEAD(flushes);
+	LIST_HEAD(fuas);
+	LIST_HEAD(pend);
+	struct cc_entry *e, *tmp;
+	bool oflush, cflush, any;
+	int r = 0, ro = 0;
+
+	mutex_lock(&cc->commit_lock);
+	spin_lock_irq(&cc->lock);
+	any = cc_meta_snapshot(cc->md);
+	list_splice_init(&cc->pending_free, &pend);
+	list_splice_init(&cc->flush_waiters, &flushes);
+	list_splice_init(&cc->fua_waiters, &fuas);
+	oflush = cc->wb_since_commit;
+	cflush = cc->filled_since_commit;
+	cc->wb_since_commit = false;
+	cc->filled_since_commit = false;
+	spin_unlock_irq(&cc->lock);
+
+	if (READ_ONCE(cc->failed)) {
+		r = -EIO;
+		goto out;
+	}
+	if (!clean && !any) {
+		/* nothing to record: make the cache's data durable */
+		r = cc_meta_flush(cc->md);
+		goto out;
+	}
+	/* the data the filled entries describe is durable before they are */
+	if (cflush) {
+		r = cc_meta_flush(cc->md);
+		if (r)
+			goto out;
+	}
+	/* and so is what writeback copied before entries say "clean" */
+	if (oflush) {
+		ro = blkdev_issue_flush(cc->origin);
+		if (ro)
+			goto out;
+	}
+	r = cc_meta_write(cc->md, clean);
+out:
+	spin_lock_irq(&cc->lock);
+	cc_meta_done(cc->md, r ? r : ro);
+	if (r || ro) {
+		list_splice(&pend, &cc->pending_free);
+		cc->wb_since_commit |= oflush;
+		cc->filled_since_commit |= cflush;
+	} else {
+		cc->commits++;
+		smp_mb();	/* invalidated flags before inflight: hit_lockless() */
+		list_for_each_entry_safe(e, tmp, &pend, list) {
+			list_del(&e->list);
+			if (atomic_read(&e->inflight)) {
+				list_add_tail(&e->list, &cc->pending_free);
+			} else {
+				list_add_tail(&e->list, &cc->free);
+				cc->nr_free++;
+			}
+		}
+	}
+	spin_unlock_irq(&cc->lock);
+	mutex_unlock(&cc->commit_lock);
+
+	if (r)
+		cc_set_failed(cc, r, "metadata commit");
+	else if (ro)
+		iofilter_latch_error(&cc->fi, ro, "origin flush");
+	cc_release_waiters(cc, &flushes, &fuas, r ? r : ro);
+	return r ? r : ro;
 }
 
 /* ---- the worker: retries, promotions, reclaim, writeback, commits ---- */
@@ -759,9 +829,7 @@ static void writeback_done(int read_err, unsigned long write_err, void *ctx)
 		cc->nr_dirty--;
 		cc->writebacks++;
 		cc->wb_since_commit = true;
-		e->dstate = DS_CLEAN;
-		e->doblock = e->oblock;
-		cc_mark_changed(cc, e);
+		cc_meta_set(cc->md, cc_index(cc, e), e->oblock, DS_CLEAN);
 		spin_unlock(&cc->lock);
 	}
 	spin_unlock_irqrestore(&bk->lock, flags);
@@ -792,7 +860,7 @@ static void do_retries(struct cc *cc)
 	 * cache_end_io()), an entry of its block still dirty on disk must be
 	 * invalid there first.  Without a commit it fails.
 	 */
-	if (fua && READ_ONCE(cc->nr_ddirty) && cc_commit(cc, false))
+	if (fua && cc_meta_any_dirty(cc->md) && cc_commit(cc, false))
 		fua_st = BLK_STS_IOERR;
 	list_for_each_entry_safe(pb, tmp, &list, list) {
 		struct bio *bio = pb->bio;
@@ -993,7 +1061,7 @@ static void cc_tick(struct work_struct *w)
 
 	cc->policy->ops->tick(cc->policy);
 	spin_lock_irq(&cc->lock);
-	commit = !bitmap_empty(cc->changed, cc->meta_blocks) ||
+	commit = cc_meta_changed(cc->md) ||
 		 !list_empty(&cc->pending_free);
 	spin_unlock_irq(&cc->lock);
 	if (commit && !READ_ONCE(cc->failed))
@@ -1195,7 +1263,9 @@ static void cache_free(struct cc *cc)
 		dm_kcopyd_client_destroy(cc->kc);
 	if (cc->wq)
 		destroy_workqueue(cc->wq);
-	cc_meta_close(cc);
+	cc_meta_close(cc->md);
+	kvfree(cc->buckets);
+	vfree(cc->entries);
 	if (cc->cbdev.bdev)
 		iofilter_bdev_close(&cc->cbdev);
 	bioset_exit(&cc->bs);
@@ -1302,6 +1372,101 @@ static int parse_params(struct cc *cc, unsigned int argc, char **argv,
 	return 0;
 }
 
+/* The mapping for nr_blocks cache blocks: entries and hash buckets */
+static int alloc_map(struct cc *cc)
+{
+	u64 i;
+
+	cc->entries = vzalloc(array_size(cc->nr_blocks, sizeof(*cc->entries)));
+	cc->hash_bits = max_t(unsigned int, 6,
+			      ilog2(roundup_pow_of_two(cc->nr_blocks)));
+	cc->buckets = kvcalloc(1UL << cc->hash_bits, sizeof(*cc->buckets),
+			       GFP_KERNEL);
+	if (!cc->entries || !cc->buckets)
+		return -ENOMEM;
+	for (i = 0; i < (1UL << cc->hash_bits); i++) {
+		spin_lock_init(&cc->buckets[i].lock);
+		INIT_HLIST_HEAD(&cc->buckets[i].head);
+		atomic_set(&cc->buckets[i].wr_inflight, 0);
+	}
+	for (i = 0; i < cc->nr_blocks; i++) {
+		INIT_LIST_HEAD(&cc->entries[i].list);
+		atomic_set(&cc->entries[i].inflight, 0);
+	}
+	return 0;
+}
+
+/* cc_meta_load()'s callback: one cache block as the disk holds it */
+static bool load_block(void *ctx, u64 i, u64 ob, enum cc_meta_load what)
+{
+	struct cc *cc = ctx;
+	struct cc_entry *e = &cc->entries[i];
+	struct cc_bucket *bk;
+
+	switch (what) {
+	case CML_FREE:
+		list_add_tail(&e->list, &cc->free);
+		cc->nr_free++;
+		return true;
+	case CML_DROPPED:
+		/* free once its invalid entry is on disk */
+		list_add_tail(&e->list, &cc->pending_free);
+		return true;
+	case CML_CLEAN:
+	case CML_DIRTY:
+		break;
+	}
+	bk = cc_bucket_of(cc, ob);
+	if (cc_lookup(bk, ob)) {
+		/* a second entry for one origin block: drop it */
+		list_add_tail(&e->list, &cc->pending_free);
+		return false;
+	}
+	e->oblock = ob;
+	e->flags = CE_HASHED | CE_VALID;
+	if (what == CML_DIRTY) {
+		e->flags |= CE_DIRTY;
+		cc->nr_dirty++;
+	}
+	hlist_add_head_rcu(&e->hnode, &bk->head);
+	cc->nr_used++;
+	return true;
+}
+
+/*
+ * Open the metadata, build the mapping from it and commit once: the
+ * superblock says "in use" before any I/O depends on the cache.
+ */
+static int open_meta(struct cc *cc, bool fmt, char *error, size_t error_len)
+{
+	int r;
+
+	cc->md = cc_meta_open(cc->cache, iofilter_volume_name(cc->vol),
+			      cc->cache_path, cc->origin_sectors,
+			      cc->block_sectors, fmt, error, error_len);
+	if (IS_ERR(cc->md)) {
+		r = PTR_ERR(cc->md);
+		cc->md = NULL;
+		return r;
+	}
+	cc->nr_blocks = cc_meta_nr_blocks(cc->md);
+	cc->data_start = cc_meta_data_start(cc->md);
+	r = alloc_map(cc);
+	if (r) {
+		scnprintf(error, error_len, "out of memory for %llu cache blocks",
+			  cc->nr_blocks);
+		return r;
+	}
+	r = cc_meta_load(cc->md, load_block, cc, error, error_len);
+	if (r)
+		return r;
+	r = cc_commit(cc, false);
+	if (r)
+		scnprintf(error, error_len,
+			  "cannot write the cache metadata: error %d", r);
+	return r;
+}
+
 static struct iofilter_instance *cache_create(struct iofilter_volume *vol,
 					      unsigned int argc, char **argv,
 					      const u8 *secret,
@@ -1364,13 +1529,6 @@ static struct iofilter_instance *cache_create(struct iofilter_volume *vol,
 		goto bad;
 	}
 	cc->cache = cc->cbdev.bdev;
-	if (bdev_logical_block_size(cc->cache) > CC_META_BLOCK) {
-		scnprintf(error, error_len,
-			  "cache_dev %s has %u-byte sectors; at most 4096 supported",
-			  cc->cache_path, bdev_logical_block_size(cc->cache));
-		r = -EINVAL;
-		goto bad;
-	}
 	cc->origin_sectors = bdev_nr_sectors(origin);
 	cc->origin_blocks = cc->origin_sectors >> cc->block_shift;
 
@@ -1389,7 +1547,7 @@ static struct iofilter_instance *cache_create(struct iofilter_volume *vol,
 		cc->kc = NULL;
 		goto nomem;
 	}
-	r = cc_meta_open(cc, fmt, error, error_len);
+	r = open_meta(cc, fmt, error, error_len);
 	if (r)
 		goto bad;
 	cc->policy = policy->create(cc->nr_blocks, cc->promote_hits);

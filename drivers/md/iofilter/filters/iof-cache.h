@@ -1,15 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * iofilter "cache": declarations shared by iof-cache.c (the I/O path,
- * policy, writeback, control) and iof-cache-meta.c (the persistent
- * metadata on the cache device).
+ * iofilter "cache": the filter's state, shared by the files of the I/O
+ * path, worker and control.  The metadata (iof-cache-meta.h) and the
+ * policy (iof-cache-policy.h) keep theirs private.
  */
 #ifndef IOF_CACHE_H
 #define IOF_CACHE_H
 
 #include <linux/bio.h>
 #include <linux/blkdev.h>
-#include <linux/dm-bufio.h>
 #include <linux/dm-kcopyd.h>
 #include <linux/iofilter.h>
 #include <linux/list.h>
@@ -18,55 +17,8 @@
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 
+#include "iof-cache-meta.h"
 #include "iof-cache-policy.h"
-
-/*
- * On-disk format (all little endian), in 4 KiB metadata blocks read and
- * written through dm-bufio:
- *
- *   block 0                 superblock (struct cc_disk_sb)
- *   blocks 1..meta_blocks   mapping: one struct cc_disk_entry per cache
- *                           block, CC_ENTRIES_PER_BLOCK per metadata block
- *   data_start (sectors)    cache block 0, 1, ... (block_sectors each),
- *                           data_start aligned to the cache block size
- *
- * An entry is valid only when its flags say so and its checksum (crc32c
- * seeded with the entry's index) matches: a torn or misplaced entry counts
- * as invalid, which is always safe (see "Consistency" in iof-cache.c).
- */
-#define CC_MAGIC		0x6568636163666f69ULL	/* "iofcache" */
-#define CC_VERSION		1
-#define CC_META_BLOCK		4096
-#define CC_META_SECTORS		(CC_META_BLOCK >> SECTOR_SHIFT)
-#define CC_MIN_BLOCKS		16
-
-#define CC_SB_CLEAN		(1U << 0)	/* shut down cleanly */
-
-struct cc_disk_sb {
-	__le64 magic;
-	__le32 version;
-	__le32 flags;
-	__le32 block_sectors;
-	__le32 meta_blocks;
-	__le64 nr_blocks;
-	__le64 data_start;
-	__le64 origin_sectors;	/* origin identity: size ... */
-	char volume[64];	/* ... and volume name */
-	__le64 generation;	/* commits since format */
-	__le32 pad;
-	__le32 csum;		/* crc32c of everything above */
-} __packed;
-
-#define CC_DE_VALID		(1U << 0)
-#define CC_DE_DIRTY		(1U << 1)
-
-struct cc_disk_entry {
-	__le64 oblock;
-	__le32 flags;
-	__le32 csum;
-} __packed;
-
-#define CC_ENTRIES_PER_BLOCK	(CC_META_BLOCK / sizeof(struct cc_disk_entry))
 
 /* Modes */
 enum cc_mode { CC_WT = 0, CC_WA, CC_WB };
@@ -81,19 +33,12 @@ enum cc_mode { CC_WT = 0, CC_WA, CC_WB };
 #define CE_WRITEBACK	(1U << 6)	/* kcopyd cache -> origin in flight */
 #define CE_REDIRTY	(1U << 7)	/* written during writeback */
 
-/* Disk state to commit (cc->lock) */
-#define DS_INVALID	0
-#define DS_CLEAN	CC_DE_VALID
-#define DS_DIRTY	(CC_DE_VALID | CC_DE_DIRTY)
-
 struct cc_entry {
 	struct hlist_node hnode;	/* bucket chain */
 	struct list_head list;		/* free, pending-free, promote lists */
 	u64 oblock;
-	u64 doblock;			/* disk state to commit */
 	atomic_t inflight;		/* bios using the cache copy */
 	u16 flags;			/* CE_* */
-	u8 dstate;			/* DS_*, under cc->lock */
 };
 
 struct cc_bucket {
@@ -138,19 +83,12 @@ struct cc {
 	sector_t origin_sectors;
 	u64 origin_blocks;		/* whole cache blocks of the origin */
 
-	/* layout */
+	/* layout (from the metadata) */
 	u64 nr_blocks;
-	unsigned int meta_blocks;
 	sector_t data_start;
-	u64 generation;
 
-	/* metadata */
-	struct dm_bufio_client *bufio;
-	struct cc_disk_entry *dimg;	/* snapshot being committed */
-	unsigned long *changed;		/* metadata blocks to write */
-	unsigned long *committing;
-	unsigned long *ddirty;		/* entries dirty on disk (commit_lock) */
-	u64 nr_ddirty;			/* bits set in ddirty; READ_ONCE */
+	/* metadata: disk states set under cc->lock, commits under commit_lock */
+	struct cc_meta *md;
 	struct mutex commit_lock;
 
 	/* mapping */
@@ -194,19 +132,6 @@ struct cc {
 	struct cc_seq seq[CC_SEQ_SLOTS];
 	struct cc_policy *policy;	/* admission and eviction */
 };
-
-/* iof-cache-meta.c */
-int cc_meta_open(struct cc *cc, bool format, char *error, size_t error_len);
-void cc_meta_close(struct cc *cc);
-int cc_commit(struct cc *cc, bool clean);
-void cc_mark_changed(struct cc *cc, struct cc_entry *e);
-
-/* iof-cache.c */
-struct cc_bucket *cc_bucket_of(struct cc *cc, u64 oblock);
-void cc_hash_insert(struct cc *cc, struct cc_entry *e);
-void cc_release_waiters(struct cc *cc, struct list_head *flushes,
-			struct list_head *fuas, int r);
-void cc_set_failed(struct cc *cc, int err, const char *what);
 
 /* Per-bio data, in the core's per-bio space for the cache class */
 enum cc_kind {
