@@ -207,9 +207,7 @@ int cmd_apply(struct cmd *c)
 	diags_sort(&d);
 	report_diags(&d);
 	if (d.nerr) {
-		if (ofmt == OFMT_TEXT)
-			fprintf(err_fp, "%s: %u error%s; nothing applied\n", d.file, d.nerr,
-				d.nerr == 1 ? "" : "s");
+		show_nothing_applied(d.file, d.nerr);
 		code = EXIT_INVALID;
 		kapi_close(&k);
 		goto out_empty;
@@ -345,8 +343,6 @@ int cmd_status(struct cmd *c)
 		}
 		free(ii);
 	}
-	if (ofmt == OFMT_TEXT && !n && verbosity >= 0)
-		fprintf(out_fp, "no iofilter volumes\n");
 	show_status(sv, n);
 	free_show(sv, n);
 	free(v);
@@ -615,7 +611,7 @@ int cmd_message(struct cmd *c)
 			code = kfail(&k, c->argv[0], r, what);
 		free(what);
 	}
-	show_messages(c->argv[0], msg, &m, 1, true);
+	show_messages(c->argv[0], msg, &m, 1, true, NULL);
 	free(m.result);
 	free(msg);
 	kapi_close(&k);
@@ -678,9 +674,7 @@ static int cmd_broadcast(struct cmd *c, const char *msg, unsigned classes, const
 		return code;
 	}
 	code = broadcast(&k, c->argv[0], msg, classes, &m, &n);
-	if (!code && !n && ofmt == OFMT_TEXT && verbosity >= 0)
-		fprintf(out_fp, "%s: no %s filters\n", c->argv[0], none);
-	show_messages(c->argv[0], msg, m, n, false);
+	show_messages(c->argv[0], msg, m, n, false, code ? NULL : none);
 	for (i = 0; i < n; i++)
 		free(m[i].result);
 	free(m);

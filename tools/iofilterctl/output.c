@@ -398,6 +398,8 @@ void show_status(const struct show_volume *v, size_t n)
 		json_doc_end(&j);
 		return;
 	}
+	if (!n && verbosity >= 0)
+		fprintf(out_fp, "no iofilter volumes\n");
 	for (i = 0; i < n; i++) {
 		const struct show_volume *x = &v[i];
 		char sz[32], *fl = flag_list(x->info.flags, vol_flag_names, ARRAY_SIZE(vol_flag_names));
@@ -941,10 +943,18 @@ void show_apply(const struct apply_report *rep)
 	}
 }
 
+/* apply/validate refused a policy with errors (already reported) */
+void show_nothing_applied(const char *file, unsigned int nerr)
+{
+	if (ofmt == OFMT_TEXT)
+		fprintf(err_fp, "%s: %u error%s; nothing applied\n", file, nerr,
+			nerr == 1 ? "" : "s");
+}
+
 /* ---- messages (flush, writeback, ...) and detach ---- */
 
 void show_messages(const char *vol, const char *msg, const struct msg_result *m, size_t n,
-		   bool single)
+		   bool single, const char *none)
 {
 	size_t i;
 
@@ -973,6 +983,8 @@ void show_messages(const char *vol, const char *msg, const struct msg_result *m,
 		json_doc_end(&j);
 		return;
 	}
+	if (!n && none && verbosity >= 0)
+		fprintf(out_fp, "%s: no %s filters\n", vol, none);
 	for (i = 0; i < n; i++) {
 		const char *res = m[i].result ? m[i].result : "";
 		size_t l = strlen(res);

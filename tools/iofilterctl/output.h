@@ -123,9 +123,14 @@ struct msg_result {
 	char *result;
 	int err;
 };
-/* single: one instance asked, its answer alone (text) */
+/* apply/validate: a policy with errors, nothing applied (text: one line) */
+void show_nothing_applied(const char *file, unsigned int nerr);
+/*
+ * single: one instance asked, its answer alone (text); none: the filter
+ * kind to name when there was no instance to ask (text), or NULL
+ */
 void show_messages(const char *vol, const char *msg, const struct msg_result *m, size_t n,
-		   bool single);
+		   bool single, const char *none);
 void show_detach(const char *vol, const struct msg_result *m, size_t n, bool removed,
 		 const char *released);
 
