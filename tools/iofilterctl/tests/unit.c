@@ -737,7 +737,7 @@ static void t_builtin_types_shared(void)
 		  IOF_CRYPT_TYPE_FLAGS },
 		{ "replicate", "iof-replicate.c", "IOF_REPLICATE_TYPE_FLAGS",
 		  "iofilter_params_check(iof_replicate_params", IOF_REPLICATE_TYPE_FLAGS },
-		{ "cache", "iof-cache.c", "IOF_CACHE_TYPE_FLAGS", "iofilter_params_check(iof_cache_params",
+		{ "cache", "iof-cache-ctl.c", "IOF_CACHE_TYPE_FLAGS", "iofilter_params_check(iof_cache_params",
 		  IOF_CACHE_TYPE_FLAGS },
 	};
 	struct ftypes t;

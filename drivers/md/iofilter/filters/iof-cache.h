@@ -8,6 +8,7 @@
 #define IOF_CACHE_H
 
 #include <linux/bio.h>
+#include <linux/hash.h>
 #include <linux/blkdev.h>
 #include <linux/dm-kcopyd.h>
 #include <linux/iofilter.h>
@@ -133,6 +134,36 @@ struct cc {
 	struct cc_policy *policy;	/* admission and eviction */
 };
 
+#define CC_TICK			HZ
+
+static inline struct cc *to_cc(struct iofilter_instance *fi)
+{
+	return container_of(fi, struct cc, fi);
+}
+
+static inline struct cc_bucket *cc_bucket_of(struct cc *cc, u64 oblock)
+{
+	return &cc->buckets[hash_64(oblock, cc->hash_bits)];
+}
+
+/* Run the worker */
+static inline void kick(struct cc *cc)
+{
+	queue_work(cc->wq, &cc->work);
+}
+
+/* iof-cache-work.c: block states (bucket lock held, interrupts off) */
+void cc_set_failed(struct cc *cc, int err, const char *what);
+void cc_invalidate(struct cc *cc, struct cc_entry *e);
+void cc_release_unborn(struct cc *cc, struct cc_entry *e);
+struct cc_entry *cc_alloc_entry(struct cc *cc, struct cc_bucket *bk,
+				u64 ob, u16 flags);
+void cc_set_dstate(struct cc *cc, struct cc_entry *e, u8 ds);
+/* iof-cache-work.c: the commit and the worker (may sleep) */
+int cc_commit(struct cc *cc, bool clean);
+void cc_work(struct work_struct *w);
+void cc_tick(struct work_struct *w);
+
 /* Per-bio data, in the core's per-bio space for the cache class */
 enum cc_kind {
 	CK_NONE = 0,
@@ -160,6 +191,12 @@ struct cc_pb {
 };
 
 static_assert(sizeof(struct cc_pb) <= IOFILTER_PB_SIZE);
+
+/* iof-cache.c: the I/O path */
+int cache_map(struct iofilter_instance *fi, struct bio *bio, void *p,
+	      blk_status_t *status);
+int cache_end_io(struct iofilter_instance *fi, struct bio *bio, void *p,
+		 blk_status_t *status);
 
 /* Find the entry caching @oblock; bucket lock held. */
 static inline struct cc_entry *cc_lookup(struct cc_bucket *bk, u64 oblock)
