@@ -201,10 +201,13 @@ struct iof_flush_io {
 	struct bio bio;
 };
 
-/* iof-main.c */
-extern struct mutex iof_mutex;
-extern struct list_head iof_volumes;
+/* iof-lib.c */
 extern struct workqueue_struct *iof_wq;
+int iof_lib_init(void);
+void iof_lib_exit(void);
+bool iof_name_valid(const char *name);
+
+/* iof-registry.c */
 struct iofilter_type *iof_type_get(const char *name);
 void iof_type_put(struct iofilter_type *type);
 int iof_list_types(void *buf, unsigned int max, unsigned int *count);
@@ -235,6 +238,8 @@ void iof_table_sum(const struct iof_ptable *t, unsigned int rule,
 void iof_table_reset(const struct iof_ptable *t);
 
 /* iof-volume.c */
+extern struct mutex iof_mutex;
+extern struct list_head iof_volumes;
 struct iofilter_volume *iof_volume_find(const char *name);	/* +ref */
 struct iofilter_volume *iof_volume_get_or_create(const char *name,
 					    struct dm_target *ti,
@@ -265,9 +270,5 @@ int iof_volume_dirty_unrouted(struct iofilter_volume *vol,
 /* iof-ctl.c */
 int iof_ctl_init(void);
 void iof_ctl_exit(void);
-
-/* A name from userspace: NUL within the array, not empty, sane chars */
-bool iof_name_valid(const char *name, size_t len);
-bool iof_str_valid(const char *name);
 
 #endif /* IOF_CORE_H */

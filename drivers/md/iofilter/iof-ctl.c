@@ -40,9 +40,16 @@ static_assert(sizeof(struct iof_message) == 176);
 #define bad_input(fmt, ...) \
 	pr_warn_ratelimited("iofilter: ioctl: " fmt "\n", ##__VA_ARGS__)
 
+/*
+ * A name field of the ABI: a valid name (iof_name_valid()) whose array is
+ * zero after its NUL, like any reserved field.
+ */
 static bool name_ok(const char *name, const char *what)
 {
-	if (iof_name_valid(name, IOF_NAME_LEN))
+	size_t len = strnlen(name, IOF_NAME_LEN);
+
+	if (len < IOF_NAME_LEN && iof_name_valid(name) &&
+	    !memchr_inv(name + len, 0, IOF_NAME_LEN - len))
 		return true;
 	bad_input("invalid %s name", what);
 	return false;

@@ -254,7 +254,7 @@ static int iof_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		ti->error = "Invalid argument count: <origin_dev> <volume_name>";
 		return -EINVAL;
 	}
-	if (!iof_str_valid(argv[1])) {
+	if (!iof_name_valid(argv[1])) {
 		ti->error = "Invalid volume name";
 		return -EINVAL;
 	}

@@ -19,6 +19,9 @@
 
 #include "iof-core.h"
 
+DEFINE_MUTEX(iof_mutex);
+LIST_HEAD(iof_volumes);
+
 const char *iofilter_volume_name(struct iofilter_volume *vol)
 {
 	return vol->name;
