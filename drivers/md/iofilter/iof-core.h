@@ -231,11 +231,20 @@ bool iof_table_binds(const struct iof_ptable *t,
 		     const struct iofilter_instance *fi);
 int iof_table_lookup(const struct iof_ptable *t, struct bio *bio,
 		     unsigned int opi, u32 rq, u32 prio, unsigned int *rule);
+
+/* iof-stats.c */
+void iof_volume_sum(struct iofilter_volume *vol, struct iof_vstats *out);
+void iof_volume_reset(struct iofilter_volume *vol);
+int iof_table_alloc_stats(struct iof_ptable *t);
+void iof_table_free_stats(struct iof_ptable *t);
 void iof_table_count(const struct iof_ptable *t, unsigned int rule,
 		     unsigned int opi, unsigned int bytes);
 void iof_table_sum(const struct iof_ptable *t, unsigned int rule,
 		   struct iof_counters *out);
 void iof_table_reset(const struct iof_ptable *t);
+void iof_stats_fill(struct iofilter_volume *vol, const struct iof_ptable *t,
+		    struct iof_stats *s, struct iof_counters *rc,
+		    unsigned int n, bool reset);
 
 /* iof-volume.c */
 extern struct mutex iof_mutex;
@@ -259,8 +268,6 @@ int iof_inst_message(struct iofilter_volume *vol, const char *name,
 		     unsigned int argc, char **argv, char *result,
 		     unsigned int maxlen);
 void iof_inst_info(struct iof_inst *inst, struct iof_instance_info *info);
-void iof_volume_sum(struct iofilter_volume *vol, struct iof_vstats *out);
-void iof_volume_reset(struct iofilter_volume *vol);
 typedef void (*iof_fi_fn)(struct iofilter_instance *fi);
 void iof_volume_call_each(struct iofilter_volume *vol, iof_fi_fn fn);
 int iof_volume_dirty_unrouted(struct iofilter_volume *vol,

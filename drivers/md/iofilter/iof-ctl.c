@@ -506,8 +506,7 @@ static int ctl_stats(void *arg)
 	struct iof_counters *rc = NULL;
 	struct iofilter_volume *vol;
 	struct iof_ptable *t;
-	struct iof_vstats v;
-	unsigned int i, n;
+	unsigned int n;
 	int r = 0;
 
 	if (s->generation || s->reset > 1 ||
@@ -531,23 +530,8 @@ static int ctl_stats(void *arg)
 		return PTR_ERR(vol);
 	}
 	t = rcu_dereference_protected(vol->table, lockdep_is_held(&vol->lock));
-	iof_volume_sum(vol, &v);
-	memcpy(s->vol.all.ios, v.ios, sizeof(v.ios));
-	memcpy(s->vol.all.bytes, v.bytes, sizeof(v.bytes));
-	s->vol.passed = v.passed;
-	s->vol.denied = v.denied;
-	s->vol.filtered = v.filtered;
-	s->vol.errors = v.errors;
-	s->vol.splits = v.splits;
-	s->generation = t->generation;
-	iof_table_sum(t, t->nr_rules, &s->dflt);
 	n = min(s->nr_rules, t->nr_rules);
-	for (i = 0; i < n; i++)
-		iof_table_sum(t, i, &rc[i]);
-	if (s->reset) {
-		iof_volume_reset(vol);
-		iof_table_reset(t);
-	}
+	iof_stats_fill(vol, t, s, rc, n, s->reset);
 	s->nr_rules = t->nr_rules;
 	unlock_volume(vol);
 	if (n && copy_to_user(u64_to_user_ptr(s->rules), rc,

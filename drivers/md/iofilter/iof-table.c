@@ -24,48 +24,6 @@
 
 static void iof_table_release(struct percpu_ref *ref);
 
-static void free_rstats(struct iof_ptable *t)
-{
-	unsigned int i;
-
-	if (!t->rstats)
-		return;
-	for (i = 0; i < t->nr_chunks; i++)
-		free_percpu(t->rstats[i]);
-	kvfree(t->rstats);
-	t->rstats = NULL;
-}
-
-/* Counters in chunk @i: IOF_STATS_CHUNK, fewer in the last one */
-static unsigned int chunk_len(const struct iof_ptable *t, unsigned int i)
-{
-	return min_t(unsigned int, t->nr_rules + 1 - i * IOF_STATS_CHUNK,
-		     IOF_STATS_CHUNK);
-}
-
-/*
- * Sized to the rules: a table is built on every policy swap, and a full
- * chunk (20 KiB per CPU) for a one-rule table was a third of what a swap
- * cost.  The percpu allocator returns zeroed memory.
- */
-static int alloc_rstats(struct iof_ptable *t)
-{
-	unsigned int n = t->nr_rules + 1, i;
-
-	t->nr_chunks = DIV_ROUND_UP(n, IOF_STATS_CHUNK);
-	t->rstats = kvcalloc(t->nr_chunks, sizeof(*t->rstats), GFP_KERNEL);
-	if (!t->rstats)
-		return -ENOMEM;
-	for (i = 0; i < t->nr_chunks; i++) {
-		t->rstats[i] = __alloc_percpu(sizeof(struct iof_counters) *
-					      chunk_len(t, i),
-					      __alignof__(u64));
-		if (!t->rstats[i])
-			return -ENOMEM;
-	}
-	return 0;
-}
-
 /* Frees a table that was never published or has drained. May sleep. */
 void iof_table_destroy(struct iof_ptable *t)
 {
@@ -87,7 +45,7 @@ void iof_table_destroy(struct iof_ptable *t)
 	kvfree(t->cands);
 	kvfree(t->flush_cands);
 	kfree(t->flush_chains);
-	free_rstats(t);
+	iof_table_free_stats(t);
 	percpu_ref_exit(&t->ref);
 	kfree(t);
 }
@@ -726,7 +684,7 @@ struct iof_ptable *iof_table_build(struct iofilter_volume *vol,
 	r = build_flush(t);
 	if (r)
 		goto bad;
-	r = alloc_rstats(t);
+	r = iof_table_alloc_stats(t);
 	if (r)
 		goto bad;
 	return t;
@@ -860,43 +818,4 @@ int iof_table_lookup(const struct iof_ptable *t, struct bio *bio,
 			return t->segs[seg].start - s;
 	}
 	return 0;
-}
-
-void iof_table_count(const struct iof_ptable *t, unsigned int rule,
-		     unsigned int opi, unsigned int bytes)
-{
-	struct iof_counters __percpu *c = t->rstats[rule / IOF_STATS_CHUNK];
-	unsigned int i = rule % IOF_STATS_CHUNK;
-
-	this_cpu_inc(c[i].ios[opi]);
-	this_cpu_add(c[i].bytes[opi], bytes);
-}
-
-void iof_table_sum(const struct iof_ptable *t, unsigned int rule,
-		   struct iof_counters *out)
-{
-	struct iof_counters __percpu *c = t->rstats[rule / IOF_STATS_CHUNK];
-	unsigned int i = rule % IOF_STATS_CHUNK, op;
-	int cpu;
-
-	memset(out, 0, sizeof(*out));
-	for_each_possible_cpu(cpu) {
-		const struct iof_counters *p = per_cpu_ptr(&c[i], cpu);
-
-		for (op = 0; op < IOF_NR_OPS; op++) {
-			out->ios[op] += READ_ONCE(p->ios[op]);
-			out->bytes[op] += READ_ONCE(p->bytes[op]);
-		}
-	}
-}
-
-void iof_table_reset(const struct iof_ptable *t)
-{
-	unsigned int i;
-	int cpu;
-
-	for (i = 0; i < t->nr_chunks; i++)
-		for_each_possible_cpu(cpu)
-			memset(per_cpu_ptr(t->rstats[i], cpu), 0,
-			       sizeof(struct iof_counters) * chunk_len(t, i));
 }

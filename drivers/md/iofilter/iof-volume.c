@@ -254,34 +254,6 @@ void iof_volume_detach_target(struct iofilter_volume *vol,
 	iof_volume_put(vol);
 }
 
-void iof_volume_sum(struct iofilter_volume *vol, struct iof_vstats *out)
-{
-	int cpu, i;
-
-	memset(out, 0, sizeof(*out));
-	for_each_possible_cpu(cpu) {
-		const struct iof_vstats *p = per_cpu_ptr(vol->stats, cpu);
-
-		for (i = 0; i < IOF_NR_OPS; i++) {
-			out->ios[i] += READ_ONCE(p->ios[i]);
-			out->bytes[i] += READ_ONCE(p->bytes[i]);
-		}
-		out->passed += READ_ONCE(p->passed);
-		out->denied += READ_ONCE(p->denied);
-		out->filtered += READ_ONCE(p->filtered);
-		out->errors += READ_ONCE(p->errors);
-		out->splits += READ_ONCE(p->splits);
-	}
-}
-
-void iof_volume_reset(struct iofilter_volume *vol)
-{
-	int cpu;
-
-	for_each_possible_cpu(cpu)
-		memset(per_cpu_ptr(vol->stats, cpu), 0, sizeof(struct iof_vstats));
-}
-
 /* Call fn for each instance; caller holds vol->lock. */
 void iof_volume_call_each(struct iofilter_volume *vol, iof_fi_fn fn)
 {
