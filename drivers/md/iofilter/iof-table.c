@@ -110,9 +110,10 @@ static int cmp_class(const void *a, const void *b)
  * Check one rule from userspace and turn it into its kernel form.  Takes an
  * instance reference for each chain member (dropped by iof_table_destroy).
  */
-static int convert_rule(struct iofilter_volume *vol, const struct iof_rule *u,
-			struct iof_krule *k, bool is_default, u32 idx,
-			u32 *error_rule, char *msg, size_t msglen)
+static int convert_rule(struct iofilter_volume *vol, iof_find_fn find,
+			const struct iof_rule *u, struct iof_krule *k,
+			bool is_default, u32 idx, u32 *error_rule, char *msg,
+			size_t msglen)
 {
 	unsigned int i, j;
 	u32 ebad = idx;
@@ -188,17 +189,17 @@ static int convert_rule(struct iofilter_volume *vol, const struct iof_rule *u,
 		if (u->chain[i])
 			return BAD(-EINVAL, "unused chain slots must be zero");
 	for (i = 0; i < u->nr_chain; i++) {
-		struct iof_inst *inst = iof_inst_find_id(vol, u->chain[i]);
+		struct iofilter_instance *fi = find(vol, u->chain[i]);
 
-		if (!inst)
+		if (!fi)
 			return BAD(-ENOENT, "no filter instance with id %u",
 				   u->chain[i]);
-		kref_get(&inst->ref);
-		k->chain.fi[k->chain.n++] = inst->fi;
+		iof_inst_get(iof_fi_inst(fi));
+		k->chain.fi[k->chain.n++] = fi;
 		k->chain.io_boundary = min_not_zero(k->chain.io_boundary,
-						    inst->fi->io_boundary);
+						    fi->io_boundary);
 		k->chain.max_io_sectors = min_not_zero(k->chain.max_io_sectors,
-						       inst->fi->max_io_sectors);
+						       fi->max_io_sectors);
 	}
 	sort(k->chain.fi, k->chain.n, sizeof(k->chain.fi[0]), cmp_class, NULL);
 	for (i = 1; i < k->chain.n; i++)
@@ -614,8 +615,15 @@ static int build_flush(struct iof_ptable *t)
 	return 0;
 }
 
+/*
+ * Build a table for @vol from rules as userspace gave them.  @find turns
+ * a chain's instance id into the instance (the volume owns the instances
+ * and passes its lookup); the table takes a reference on each instance it
+ * chains.  Publishing is the volume's (iof_volume_load_table()).
+ */
 struct iof_ptable *iof_table_build(struct iofilter_volume *vol,
 				  const struct iof_ptable *old,
+				  iof_find_fn find,
 				  const struct iof_rule *urules,
 				  unsigned int nr_rules,
 				  const struct iof_rule *dflt,
@@ -656,13 +664,13 @@ struct iof_ptable *iof_table_build(struct iofilter_volume *vol,
 	}
 	t->udflt = *dflt;
 	for (i = 0; i < nr_rules; i++) {
-		r = convert_rule(vol, &urules[i], &t->rules[i], false, i,
-				 error_rule, msg, msglen);
+		r = convert_rule(vol, find, &urules[i], &t->rules[i], false,
+				 i, error_rule, msg, msglen);
 		if (r)
 			goto bad;
 	}
 	/* the default goes last, at index nr_rules */
-	r = convert_rule(vol, dflt, &t->rules[nr_rules], true, ~0U,
+	r = convert_rule(vol, find, dflt, &t->rules[nr_rules], true, ~0U,
 			 error_rule, msg, msglen);
 	if (r)
 		goto bad;
@@ -694,33 +702,6 @@ bad:
 		scnprintf(msg, msglen, "cannot build table: error %d", r);
 	iof_table_destroy(t);
 	return ERR_PTR(r);
-}
-
-/*
- * Publish a built table.  Caller holds vol->lock.  In-flight bios keep the
- * old table alive through their reference; it is freed when they drain.
- */
-void iof_table_publish(struct iofilter_volume *vol, struct iof_ptable *t)
-{
-	struct iof_ptable *old = rcu_dereference_protected(vol->table,
-					lockdep_is_held(&vol->lock));
-	unsigned int i, j;
-
-	for (i = 0; i <= t->nr_rules; i++)
-		for (j = 0; j < t->rules[i].chain.n; j++)
-			iof_fi_inst(t->rules[i].chain.fi[j])->users++;
-	if (old)
-		for (i = 0; i <= old->nr_rules; i++)
-			for (j = 0; j < old->rules[i].chain.n; j++)
-				iof_fi_inst(old->rules[i].chain.fi[j])->users--;
-	rcu_assign_pointer(vol->table, t);
-	/*
-	 * Readers that still see the old table take their reference within
-	 * an RCU read section; percpu_ref_kill() only drops the base
-	 * reference after a grace period, so none of them can race to zero.
-	 */
-	if (old)
-		percpu_ref_kill(&old->ref);
 }
 
 static inline bool rule_matches(const struct iof_krule *k, unsigned int opi,
