@@ -548,25 +548,59 @@ out:
 
 struct iof_ctl_cmd {
 	unsigned int cmd;
+	unsigned int old_cmd;	/* also accepted: an ABI 1.0 value (_IOW) */
 	int (*fn)(void *arg);
 	bool admin;
 	u32 flags_ok;
 };
 
-/* Indexed by command number; a hole has cmd 0, which no ioctl matches. */
+/* Indexed by command number; a hole has no fn. */
 static const struct iof_ctl_cmd iof_cmds[] = {
-	[_IOC_NR(IOF_IOC_VERSION)] = { IOF_IOC_VERSION, ctl_version, false, 0 },
-	[_IOC_NR(IOF_IOC_LIST_TYPES)] = { IOF_IOC_LIST_TYPES, ctl_list_types, true, 0 },
-	[_IOC_NR(IOF_IOC_LIST_VOLUMES)] = { IOF_IOC_LIST_VOLUMES, ctl_list_volumes, true, 0 },
-	[_IOC_NR(IOF_IOC_LIST_INSTANCES)] = { IOF_IOC_LIST_INSTANCES, ctl_list_instances, true, 0 },
-	[_IOC_NR(IOF_IOC_INSTANCE_CREATE)] = { IOF_IOC_INSTANCE_CREATE, ctl_instance_create, true, 0 },
-	[_IOC_NR(IOF_IOC_INSTANCE_REMOVE)] = { IOF_IOC_INSTANCE_REMOVE, ctl_instance_remove, true, 0 },
-	[_IOC_NR(IOF_IOC_INSTANCE_GET)] = { IOF_IOC_INSTANCE_GET, ctl_instance_get, true, 0 },
-	[_IOC_NR(IOF_IOC_TABLE_LOAD)] = { IOF_IOC_TABLE_LOAD, ctl_table_load, true, IOF_HDR_DRY_RUN },
-	[_IOC_NR(IOF_IOC_TABLE_GET)] = { IOF_IOC_TABLE_GET, ctl_table_get, true, 0 },
-	[_IOC_NR(IOF_IOC_STATS)] = { IOF_IOC_STATS, ctl_stats, true, 0 },
-	[_IOC_NR(IOF_IOC_MESSAGE)] = { IOF_IOC_MESSAGE, ctl_message, true, 0 },
-	[_IOC_NR(IOF_IOC_INSTANCE_RENAME)] = { IOF_IOC_INSTANCE_RENAME, ctl_instance_rename, true, 0 },
+	[IOF_VERSION_CMD] = {
+		.cmd = IOF_IOC_VERSION, .fn = ctl_version,
+	},
+	[IOF_LIST_TYPES_CMD] = {
+		.cmd = IOF_IOC_LIST_TYPES, .fn = ctl_list_types, .admin = true,
+	},
+	[IOF_LIST_VOLUMES_CMD] = {
+		.cmd = IOF_IOC_LIST_VOLUMES, .fn = ctl_list_volumes,
+		.admin = true,
+	},
+	[IOF_LIST_INSTANCES_CMD] = {
+		.cmd = IOF_IOC_LIST_INSTANCES, .fn = ctl_list_instances,
+		.admin = true,
+	},
+	[IOF_INSTANCE_CREATE_CMD] = {
+		.cmd = IOF_IOC_INSTANCE_CREATE, .fn = ctl_instance_create,
+		.admin = true,
+	},
+	[IOF_INSTANCE_REMOVE_CMD] = {
+		.cmd = IOF_IOC_INSTANCE_REMOVE,
+		.old_cmd = IOF_IOC_INSTANCE_REMOVE_OLD,
+		.fn = ctl_instance_remove, .admin = true,
+	},
+	[IOF_INSTANCE_GET_CMD] = {
+		.cmd = IOF_IOC_INSTANCE_GET, .fn = ctl_instance_get,
+		.admin = true,
+	},
+	[IOF_TABLE_LOAD_CMD] = {
+		.cmd = IOF_IOC_TABLE_LOAD, .fn = ctl_table_load, .admin = true,
+		.flags_ok = IOF_HDR_DRY_RUN,
+	},
+	[IOF_TABLE_GET_CMD] = {
+		.cmd = IOF_IOC_TABLE_GET, .fn = ctl_table_get, .admin = true,
+	},
+	[IOF_STATS_CMD] = {
+		.cmd = IOF_IOC_STATS, .fn = ctl_stats, .admin = true,
+	},
+	[IOF_MESSAGE_CMD] = {
+		.cmd = IOF_IOC_MESSAGE, .fn = ctl_message, .admin = true,
+	},
+	[IOF_INSTANCE_RENAME_CMD] = {
+		.cmd = IOF_IOC_INSTANCE_RENAME,
+		.old_cmd = IOF_IOC_INSTANCE_RENAME_OLD,
+		.fn = ctl_instance_rename, .admin = true,
+	},
 };
 
 static long iof_ctl_ioctl(struct file *file, unsigned int cmd,
@@ -584,7 +618,7 @@ static long iof_ctl_ioctl(struct file *file, unsigned int cmd,
 		return -ENOTTY;
 	/* a user-chosen index: no speculative read past the table */
 	c = &iof_cmds[array_index_nospec(nr, ARRAY_SIZE(iof_cmds))];
-	if (!c->fn || c->cmd != cmd)
+	if (!c->fn || (cmd != c->cmd && (!c->old_cmd || cmd != c->old_cmd)))
 		return -ENOTTY;	/* wrong size or direction for that number */
 	if (c->admin && !capable(CAP_SYS_ADMIN))
 		return -EPERM;
