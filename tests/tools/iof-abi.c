@@ -826,6 +826,27 @@ static int cmd_abi(int argc, char **argv)
 		expect("rename: to a name in use", xioctl(IOF_IOC_INSTANCE_RENAME, &rn), -EEXIST);
 		memset(rn.new_name, 'q', sizeof(rn.new_name));
 		expect("rename: unterminated new name", xioctl(IOF_IOC_INSTANCE_RENAME, &rn), -EINVAL);
+		/* every command _IOWR; ABI 1.0's _IOW values still accepted */
+		INIT(rn);
+		strcpy(rn.volume, vol);
+		strcpy(rn.name, "abi-m");
+		strcpy(rn.new_name, "abi-n");
+		rn.hdr.version[2] = 0xff;
+		expect("rename: the _IOWR value", xioctl(IOF_IOC_INSTANCE_RENAME, &rn), 0);
+		expect("rename: the header is written back",
+		       rn.hdr.version[2] == IOFILTER_VERSION_PATCH ? 0 : -EIO, 0);
+		INIT(rn);
+		strcpy(rn.volume, vol);
+		strcpy(rn.name, "abi-n");
+		strcpy(rn.new_name, "abi-m");
+		expect("rename: ABI 1.0's _IOW value still accepted",
+		       xioctl(IOF_IOC_INSTANCE_RENAME_OLD, &rn), 0);
+		expect("rename: _IOR refused",
+		       xioctl(_IOR(IOF_IOCTL_MAGIC, IOF_INSTANCE_RENAME_CMD,
+				   struct iof_instance_rename), &rn), -ENOTTY);
+		expect("get: _IOW refused (only REMOVE and RENAME have an old value)",
+		       xioctl(_IOW(IOF_IOCTL_MAGIC, IOF_INSTANCE_GET_CMD,
+				   struct iof_instance_get), &g), -ENOTTY);
 
 		INIT(st);
 		strcpy(st.volume, vol);
@@ -862,10 +883,24 @@ static int cmd_abi(int argc, char **argv)
 		strcpy(rm.volume, vol);
 		strcpy(rm.name, "no-such");
 		expect("remove: unknown instance", xioctl(IOF_IOC_INSTANCE_REMOVE, &rm), -ENOENT);
+		INIT(c);
+		strcpy(c.volume, vol);
+		strcpy(c.name, "abi-r");
+		strcpy(c.type, "count");
+		expect("create: a second count instance", xioctl(IOF_IOC_INSTANCE_CREATE, &c), 0);
+		INIT(rm);
+		strcpy(rm.volume, vol);
+		strcpy(rm.name, "abi-r");
+		expect("remove: _IOR refused",
+		       xioctl(_IOR(IOF_IOCTL_MAGIC, IOF_INSTANCE_REMOVE_CMD,
+				   struct iof_instance_remove), &rm), -ENOTTY);
+		expect("remove: ABI 1.0's _IOW value still accepted",
+		       xioctl(IOF_IOC_INSTANCE_REMOVE_OLD, &rm), 0);
 		INIT(rm);
 		strcpy(rm.volume, vol);
 		strcpy(rm.name, "abi-m");
-		expect("remove: the count instance", xioctl(IOF_IOC_INSTANCE_REMOVE, &rm), 0);
+		expect("remove: the count instance (the _IOWR value)",
+		       xioctl(IOF_IOC_INSTANCE_REMOVE, &rm), 0);
 	}
 	expect("unknown command number past the table",
 	       xioctl(_IOWR(IOF_IOCTL_MAGIC, 0xff, struct iof_version), &v), -ENOTTY);

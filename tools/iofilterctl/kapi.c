@@ -244,21 +244,29 @@ int kapi_instance_create(struct kapi *k, const char *vol, const char *name, cons
 int kapi_instance_remove(struct kapi *k, const char *vol, const char *name)
 {
 	struct iof_instance_remove c;
+	int r;
 
 	hdr_init(&c, sizeof(c));
 	if (setname(c.volume, vol) || setname(c.name, name))
 		return -ENAMETOOLONG;
-	return call(k, IOF_IOC_INSTANCE_REMOVE, &c);
+	r = call(k, IOF_IOC_INSTANCE_REMOVE, &c);
+	if (r == -ENOTTY)	/* a module from before the _IOWR value */
+		r = call(k, IOF_IOC_INSTANCE_REMOVE_OLD, &c);
+	return r;
 }
 
 int kapi_instance_rename(struct kapi *k, const char *vol, const char *name, const char *new_name)
 {
 	struct iof_instance_rename c;
+	int r;
 
 	hdr_init(&c, sizeof(c));
 	if (setname(c.volume, vol) || setname(c.name, name) || setname(c.new_name, new_name))
 		return -ENAMETOOLONG;
-	return call(k, IOF_IOC_INSTANCE_RENAME, &c);
+	r = call(k, IOF_IOC_INSTANCE_RENAME, &c);
+	if (r == -ENOTTY)	/* a module from before the _IOWR value */
+		r = call(k, IOF_IOC_INSTANCE_RENAME_OLD, &c);
+	return r;
 }
 
 int kapi_instance_get(struct kapi *k, const char *vol, const char *name,

@@ -108,6 +108,9 @@ struct iof_ptable {
 	struct completion *drained;	/* volume teardown waits on it */
 };
 
+/* iof-lib.c: the core's workqueue (WQ_MEM_RECLAIM) */
+extern struct workqueue_struct *iof_wq;
+
 /* A filter instance as the core keeps it */
 struct iof_inst {
 	struct list_head list;		/* vol->instances */
@@ -129,11 +132,33 @@ static inline struct iof_inst *iof_fi_inst(struct iofilter_instance *fi)
 }
 
 /*
+ * Instance references, taken by the volume's list and by each table that
+ * chains the instance.  The last put queues inst->destroy_work (set up by
+ * iof_inst_create()): it may be a table's, dropped in a work item.
+ */
+static inline void iof_inst_get(struct iof_inst *inst)
+{
+	kref_get(&inst->ref);
+}
+
+static inline void iof_inst_release(struct kref *ref)
+{
+	struct iof_inst *inst = container_of(ref, struct iof_inst, ref);
+
+	queue_work(iof_wq, &inst->destroy_work);
+}
+
+static inline void iof_inst_put(struct iof_inst *inst)
+{
+	kref_put(&inst->ref, iof_inst_release);
+}
+
+/*
  * A volume: the state that outlives a dm table reload.  Created by the
  * first target that names it; torn down with the last one.
  */
 struct iofilter_volume {
-	struct list_head list;		/* iof_volumes */
+	struct list_head list;		/* iof-volume.c's list, under its lock */
 	struct kref ref;		/* lookups; targets hold one each */
 	char name[IOF_NAME_LEN];
 
@@ -145,7 +170,7 @@ struct iofilter_volume {
 	unsigned int nr_instances;
 	u32 next_id;
 
-	struct list_head targets;	/* struct iof_target, under iof_mutex */
+	struct list_head targets;	/* struct iof_target, under that lock */
 	unsigned int nr_targets;
 	struct mapped_device *md;
 	dev_t origin_dev;
@@ -201,10 +226,12 @@ struct iof_flush_io {
 	struct bio bio;
 };
 
-/* iof-main.c */
-extern struct mutex iof_mutex;
-extern struct list_head iof_volumes;
-extern struct workqueue_struct *iof_wq;
+/* iof-lib.c */
+int iof_lib_init(void);
+void iof_lib_exit(void);
+bool iof_name_valid(const char *name);
+
+/* iof-registry.c */
 struct iofilter_type *iof_type_get(const char *name);
 void iof_type_put(struct iofilter_type *type);
 int iof_list_types(void *buf, unsigned int max, unsigned int *count);
@@ -216,46 +243,65 @@ void iof_target_exit(void);
 void iof_flush_endio(struct bio *bio);
 
 /* iof-table.c */
+typedef struct iofilter_instance *(*iof_find_fn)(struct iofilter_volume *vol,
+						 u32 id);
 struct iof_ptable *iof_table_build(struct iofilter_volume *vol,
 				  const struct iof_ptable *old,
+				  iof_find_fn find,
 				  const struct iof_rule *urules,
 				  unsigned int nr_rules,
 				  const struct iof_rule *dflt,
 				  u32 *error_rule, char *msg, size_t msglen);
-void iof_table_publish(struct iofilter_volume *vol, struct iof_ptable *table);
 void iof_table_destroy(struct iof_ptable *table);
 bool iof_table_binds(const struct iof_ptable *t,
 		     const struct iofilter_instance *fi);
 int iof_table_lookup(const struct iof_ptable *t, struct bio *bio,
 		     unsigned int opi, u32 rq, u32 prio, unsigned int *rule);
+
+/* iof-stats.c */
+void iof_volume_sum(struct iofilter_volume *vol, struct iof_vstats *out);
+void iof_volume_reset(struct iofilter_volume *vol);
+int iof_table_alloc_stats(struct iof_ptable *t);
+void iof_table_free_stats(struct iof_ptable *t);
 void iof_table_count(const struct iof_ptable *t, unsigned int rule,
 		     unsigned int opi, unsigned int bytes);
 void iof_table_sum(const struct iof_ptable *t, unsigned int rule,
 		   struct iof_counters *out);
 void iof_table_reset(const struct iof_ptable *t);
+void iof_stats_fill(struct iofilter_volume *vol, const struct iof_ptable *t,
+		    struct iof_stats *s, struct iof_counters *rc,
+		    unsigned int n, bool reset);
 
 /* iof-volume.c */
-struct iofilter_volume *iof_volume_find(const char *name);	/* +ref */
-struct iofilter_volume *iof_volume_get_or_create(const char *name,
-					    struct dm_target *ti,
-					    struct dm_dev *dev,
-					    char **error);
-void iof_volume_put(struct iofilter_volume *vol);
+int iof_volume_attach_target(const char *name, struct iof_target *t,
+			     char **error);
 void iof_volume_detach_target(struct iofilter_volume *vol, struct iof_target *t);
+typedef int (*iof_vol_fn)(struct iofilter_volume *vol, void *ctx);
+int iof_volume_for_each(iof_vol_fn fn, void *ctx);
+struct iofilter_volume *iof_volume_lock(const char *name);	/* +ref */
+void iof_volume_unlock(struct iofilter_volume *vol);
+struct iof_ptable *iof_volume_table(struct iofilter_volume *vol);
+int iof_volume_load_table(struct iofilter_volume *vol,
+			  const struct iof_rule *rules, unsigned int nr_rules,
+			  const struct iof_rule *dflt, u64 expected_generation,
+			  bool dry, u64 *generation, u32 *error_rule,
+			  char *msg, size_t msglen);
+void iof_volume_info(struct iofilter_volume *vol, struct iof_volume_info *vi);
 struct iof_inst *iof_inst_find(struct iofilter_volume *vol, const char *name);
-struct iof_inst *iof_inst_find_id(struct iofilter_volume *vol, u32 id);
+typedef int (*iof_inst_fn)(struct iof_inst *inst, void *ctx);
+int iof_inst_for_each(struct iofilter_volume *vol, iof_inst_fn fn, void *ctx);
 int iof_inst_create(struct iofilter_volume *vol, const char *name,
 		    const char *type, char *params, unsigned int params_len,
 		    const u8 *secret, unsigned int secret_len, u32 *id,
 		    char *msg, size_t msglen);
 int iof_inst_remove(struct iofilter_volume *vol, const char *name);
-void iof_inst_put(struct iof_inst *inst);
+int iof_inst_rename(struct iofilter_volume *vol, const char *name,
+		    const char *new_name);
 int iof_inst_message(struct iofilter_volume *vol, const char *name,
 		     unsigned int argc, char **argv, char *result,
 		     unsigned int maxlen);
 void iof_inst_info(struct iof_inst *inst, struct iof_instance_info *info);
-void iof_volume_sum(struct iofilter_volume *vol, struct iof_vstats *out);
-void iof_volume_reset(struct iofilter_volume *vol);
+void iof_inst_status(struct iof_inst *inst, char *result, unsigned int maxlen);
 typedef void (*iof_fi_fn)(struct iofilter_instance *fi);
 void iof_volume_call_each(struct iofilter_volume *vol, iof_fi_fn fn);
 int iof_volume_dirty_unrouted(struct iofilter_volume *vol,
@@ -265,9 +311,5 @@ int iof_volume_dirty_unrouted(struct iofilter_volume *vol,
 /* iof-ctl.c */
 int iof_ctl_init(void);
 void iof_ctl_exit(void);
-
-/* A name from userspace: NUL within the array, not empty, sane chars */
-bool iof_name_valid(const char *name, size_t len);
-bool iof_str_valid(const char *name);
 
 #endif /* IOF_CORE_H */

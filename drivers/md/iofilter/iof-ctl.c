@@ -40,9 +40,16 @@ static_assert(sizeof(struct iof_message) == 176);
 #define bad_input(fmt, ...) \
 	pr_warn_ratelimited("iofilter: ioctl: " fmt "\n", ##__VA_ARGS__)
 
+/*
+ * A name field of the ABI: a valid name (iof_name_valid()) whose array is
+ * zero after its NUL, like any reserved field.
+ */
 static bool name_ok(const char *name, const char *what)
 {
-	if (iof_name_valid(name, IOF_NAME_LEN))
+	size_t len = strnlen(name, IOF_NAME_LEN);
+
+	if (len < IOF_NAME_LEN && iof_name_valid(name) &&
+	    !memchr_inv(name + len, 0, IOF_NAME_LEN - len))
 		return true;
 	bad_input("invalid %s name", what);
 	return false;
@@ -51,41 +58,31 @@ static bool name_ok(const char *name, const char *what)
 /* Find a volume by a name from userspace; returns with vol->lock held. */
 static struct iofilter_volume *lock_volume(const char *name)
 {
-	struct iofilter_volume *vol;
-
 	if (!name_ok(name, "volume"))
 		return ERR_PTR(-EINVAL);
-	vol = iof_volume_find(name);
-	if (!vol)
-		return ERR_PTR(-ENODEV);
-	mutex_lock(&vol->lock);
-	if (vol->dead) {
-		mutex_unlock(&vol->lock);
-		iof_volume_put(vol);
-		return ERR_PTR(-ENODEV);
-	}
-	return vol;
+	return iof_volume_lock(name);
 }
 
 static void unlock_volume(struct iofilter_volume *vol)
 {
-	mutex_unlock(&vol->lock);
-	iof_volume_put(vol);
+	iof_volume_unlock(vol);
+}
+
+static int count_one(struct iofilter_volume *vol, void *ctx)
+{
+	(*(unsigned int *)ctx)++;
+	return 0;
 }
 
 static int ctl_version(void *arg)
 {
 	struct iof_version *v = arg;
-	struct iofilter_volume *vol;
 	unsigned int n = 0;
 
 	if (v->nr_types || v->nr_volumes)
 		return -EINVAL;
 	v->nr_types = iof_nr_types();
-	mutex_lock(&iof_mutex);
-	list_for_each_entry(vol, &iof_volumes, list)
-		n++;
-	mutex_unlock(&iof_mutex);
+	iof_volume_for_each(count_one, &n);
 	v->nr_volumes = n;
 	return 0;
 }
@@ -141,88 +138,77 @@ static int ctl_list_types(void *arg)
 	return r;
 }
 
-static void volume_info(struct iofilter_volume *vol, struct iof_volume_info *vi)
-{
-	struct iof_ptable *t;
-	dev_t d = disk_devt(dm_disk(vol->md));
+/* A listing being filled: entries kept (up to max), entries seen */
+struct list_fill {
+	void *buf;
+	unsigned int max;
+	unsigned int n;
+};
 
-	memset(vi, 0, sizeof(*vi));
-	strscpy(vi->name, vol->name, sizeof(vi->name));
-	vi->dev_major = MAJOR(d);
-	vi->dev_minor = MINOR(d);
-	vi->origin_major = MAJOR(vol->origin_dev);
-	vi->origin_minor = MINOR(vol->origin_dev);
-	vi->size = (u64)READ_ONCE(vol->sectors) << SECTOR_SHIFT;
-	vi->nr_instances = READ_ONCE(vol->nr_instances);
-	rcu_read_lock();
-	t = rcu_dereference(vol->table);
-	if (t) {
-		vi->generation = t->generation;
-		vi->nr_rules = t->nr_rules;
-	}
-	rcu_read_unlock();
-	if (READ_ONCE(vol->suspended))
-		vi->flags |= IOF_VOL_SUSPENDED;
-	if (atomic_read(&vol->nr_failed))
-		vi->flags |= IOF_VOL_ERROR;
+static int volume_one(struct iofilter_volume *vol, void *ctx)
+{
+	struct list_fill *f = ctx;
+
+	if (f->n < f->max)
+		iof_volume_info(vol, (struct iof_volume_info *)f->buf + f->n);
+	f->n++;
+	return 0;
+}
+
+static int instance_one(struct iof_inst *inst, void *ctx)
+{
+	struct list_fill *f = ctx;
+
+	if (f->n < f->max)
+		iof_inst_info(inst, (struct iof_instance_info *)f->buf + f->n);
+	f->n++;
+	return 0;
 }
 
 static int ctl_list_volumes(void *arg)
 {
 	struct iof_list *l = arg;
-	struct iof_volume_info *buf;
-	struct iofilter_volume *vol;
-	unsigned int n = 0;
+	struct list_fill f = {};
 	int max, r;
 
 	max = list_check(l, sizeof(struct iof_volume_info), false);
 	if (max < 0)
 		return max;
-	max = min_t(int, max, 4096);
-	buf = kvcalloc(max ? max : 1, sizeof(*buf), GFP_KERNEL);
-	if (!buf)
+	f.max = min_t(int, max, 4096);
+	f.buf = kvcalloc(f.max ? f.max : 1, sizeof(struct iof_volume_info),
+			 GFP_KERNEL);
+	if (!f.buf)
 		return -ENOMEM;
-	mutex_lock(&iof_mutex);
-	list_for_each_entry(vol, &iof_volumes, list) {
-		if (n < max)
-			volume_info(vol, &buf[n]);
-		n++;
-	}
-	mutex_unlock(&iof_mutex);
-	r = list_out(l, buf, max, n);
-	kvfree(buf);
+	iof_volume_for_each(volume_one, &f);
+	r = list_out(l, f.buf, f.max, f.n);
+	kvfree(f.buf);
 	return r;
 }
 
 static int ctl_list_instances(void *arg)
 {
 	struct iof_list *l = arg;
-	struct iof_instance_info *buf;
+	struct list_fill f = {};
 	struct iofilter_volume *vol;
-	struct iof_inst *inst;
-	unsigned int n = 0;
 	int max, r;
 
 	max = list_check(l, sizeof(struct iof_instance_info), true);
 	if (max < 0)
 		return max;
-	max = min_t(int, max, IOF_MAX_INSTANCES);
-	buf = kvcalloc(max ? max : 1, sizeof(*buf), GFP_KERNEL);
-	if (!buf)
+	f.max = min_t(int, max, IOF_MAX_INSTANCES);
+	f.buf = kvcalloc(f.max ? f.max : 1, sizeof(struct iof_instance_info),
+			 GFP_KERNEL);
+	if (!f.buf)
 		return -ENOMEM;
 	vol = lock_volume(l->volume);
 	if (IS_ERR(vol)) {
-		kvfree(buf);
+		kvfree(f.buf);
 		return PTR_ERR(vol);
 	}
-	list_for_each_entry(inst, &vol->instances, list) {
-		if (n < max)
-			iof_inst_info(inst, &buf[n]);
-		n++;
-	}
+	iof_inst_for_each(vol, instance_one, &f);
 	unlock_volume(vol);
-	r = list_out(l, buf, max, n);
-	kvfree(buf);
+	r = list_out(l, f.buf, f.max, f.n);
+	kvfree(f.buf);
 	return r;
 }
 
@@ -301,21 +287,14 @@ static int ctl_instance_rename(void *arg)
 {
 	struct iof_instance_rename *c = arg;
 	struct iofilter_volume *vol;
-	struct iof_inst *inst;
-	int r = 0;
+	int r;
 
 	if (!name_ok(c->name, "instance") || !name_ok(c->new_name, "instance"))
 		return -EINVAL;
 	vol = lock_volume(c->volume);
 	if (IS_ERR(vol))
 		return PTR_ERR(vol);
-	inst = iof_inst_find(vol, c->name);
-	if (!inst)
-		r = -ENOENT;
-	else if (iof_inst_find(vol, c->new_name))
-		r = -EEXIST;
-	else
-		strscpy(inst->name, c->new_name, sizeof(inst->name));
+	r = iof_inst_rename(vol, c->name, c->new_name);
 	unlock_volume(vol);
 	return r;
 }
@@ -362,12 +341,10 @@ static int ctl_instance_get(void *arg)
 		r = -EFAULT;
 		goto out;
 	}
-	if (status && inst->fi->ops->status) {
-		inst->fi->ops->status(inst->fi, status, g->status_len);
-		status[g->status_len - 1] = '\0';
-	}
-	if (status)
+	if (status) {
+		iof_inst_status(inst, status, g->status_len);
 		slen = strlen(status) + 1;
+	}
 	if (slen && copy_to_user(u64_to_user_ptr(g->status), status, slen)) {
 		r = -EFAULT;
 		goto out;
@@ -408,7 +385,6 @@ static int ctl_table_load(void *arg)
 {
 	struct iof_table *a = arg;
 	struct iofilter_volume *vol;
-	struct iof_ptable *t, *live;
 	struct iof_rule *rules = NULL;
 	bool dry = a->hdr.flags & IOF_HDR_DRY_RUN;
 	int r;
@@ -432,34 +408,13 @@ static int ctl_table_load(void *arg)
 		kvfree(rules);
 		return PTR_ERR(vol);
 	}
-	live = rcu_dereference_protected(vol->table,
-					 lockdep_is_held(&vol->lock));
-	if (a->expected_generation &&
-	    a->expected_generation != live->generation) {
-		scnprintf(a->message, sizeof(a->message),
-			  "table changed: generation %llu, expected %llu",
-			  live->generation, a->expected_generation);
-		r = -ESTALE;
-		goto out;
-	}
-	t = iof_table_build(vol, live, rules, a->nr_rules, &a->default_rule,
-			    &a->error_rule, a->message, sizeof(a->message));
-	if (IS_ERR(t)) {
-		r = PTR_ERR(t);
-		bad_input("table load on %s refused: %s", vol->name, a->message);
-		goto out;
-	}
-	if (dry) {
-		a->generation = live->generation;
-		iof_table_destroy(t);
-		goto out;
-	}
-	a->generation = t->generation;
-	iof_table_publish(vol, t);
-	/* rate-limited: a policy may be swapped a thousand times a second */
-	DMINFO_LIMIT("%s: policy table generation %llu loaded: %u rules",
-		     vol->name, t->generation, t->nr_rules);
-out:
+	r = iof_volume_load_table(vol, rules, a->nr_rules, &a->default_rule,
+				  a->expected_generation, dry, &a->generation,
+				  &a->error_rule, a->message,
+				  sizeof(a->message));
+	if (r && r != -ESTALE)
+		bad_input("table load on %s refused: %s", a->volume,
+			  a->message);
 	unlock_volume(vol);
 	kvfree(rules);
 	return r;
@@ -478,7 +433,7 @@ static int ctl_table_get(void *arg)
 	vol = lock_volume(a->volume);
 	if (IS_ERR(vol))
 		return PTR_ERR(vol);
-	t = rcu_dereference_protected(vol->table, lockdep_is_held(&vol->lock));
+	t = iof_volume_table(vol);
 	a->generation = t->generation;
 	a->default_rule = t->udflt;
 	a->error_rule = ~0U;
@@ -499,8 +454,7 @@ static int ctl_stats(void *arg)
 	struct iof_counters *rc = NULL;
 	struct iofilter_volume *vol;
 	struct iof_ptable *t;
-	struct iof_vstats v;
-	unsigned int i, n;
+	unsigned int n;
 	int r = 0;
 
 	if (s->generation || s->reset > 1 ||
@@ -523,24 +477,9 @@ static int ctl_stats(void *arg)
 		kvfree(rc);
 		return PTR_ERR(vol);
 	}
-	t = rcu_dereference_protected(vol->table, lockdep_is_held(&vol->lock));
-	iof_volume_sum(vol, &v);
-	memcpy(s->vol.all.ios, v.ios, sizeof(v.ios));
-	memcpy(s->vol.all.bytes, v.bytes, sizeof(v.bytes));
-	s->vol.passed = v.passed;
-	s->vol.denied = v.denied;
-	s->vol.filtered = v.filtered;
-	s->vol.errors = v.errors;
-	s->vol.splits = v.splits;
-	s->generation = t->generation;
-	iof_table_sum(t, t->nr_rules, &s->dflt);
+	t = iof_volume_table(vol);
 	n = min(s->nr_rules, t->nr_rules);
-	for (i = 0; i < n; i++)
-		iof_table_sum(t, i, &rc[i]);
-	if (s->reset) {
-		iof_volume_reset(vol);
-		iof_table_reset(t);
-	}
+	iof_stats_fill(vol, t, s, rc, n, s->reset);
 	s->nr_rules = t->nr_rules;
 	unlock_volume(vol);
 	if (n && copy_to_user(u64_to_user_ptr(s->rules), rc,
@@ -609,25 +548,59 @@ out:
 
 struct iof_ctl_cmd {
 	unsigned int cmd;
+	unsigned int old_cmd;	/* also accepted: an ABI 1.0 value (_IOW) */
 	int (*fn)(void *arg);
 	bool admin;
 	u32 flags_ok;
 };
 
-/* Indexed by command number; a hole has cmd 0, which no ioctl matches. */
+/* Indexed by command number; a hole has no fn. */
 static const struct iof_ctl_cmd iof_cmds[] = {
-	[_IOC_NR(IOF_IOC_VERSION)] = { IOF_IOC_VERSION, ctl_version, false, 0 },
-	[_IOC_NR(IOF_IOC_LIST_TYPES)] = { IOF_IOC_LIST_TYPES, ctl_list_types, true, 0 },
-	[_IOC_NR(IOF_IOC_LIST_VOLUMES)] = { IOF_IOC_LIST_VOLUMES, ctl_list_volumes, true, 0 },
-	[_IOC_NR(IOF_IOC_LIST_INSTANCES)] = { IOF_IOC_LIST_INSTANCES, ctl_list_instances, true, 0 },
-	[_IOC_NR(IOF_IOC_INSTANCE_CREATE)] = { IOF_IOC_INSTANCE_CREATE, ctl_instance_create, true, 0 },
-	[_IOC_NR(IOF_IOC_INSTANCE_REMOVE)] = { IOF_IOC_INSTANCE_REMOVE, ctl_instance_remove, true, 0 },
-	[_IOC_NR(IOF_IOC_INSTANCE_GET)] = { IOF_IOC_INSTANCE_GET, ctl_instance_get, true, 0 },
-	[_IOC_NR(IOF_IOC_TABLE_LOAD)] = { IOF_IOC_TABLE_LOAD, ctl_table_load, true, IOF_HDR_DRY_RUN },
-	[_IOC_NR(IOF_IOC_TABLE_GET)] = { IOF_IOC_TABLE_GET, ctl_table_get, true, 0 },
-	[_IOC_NR(IOF_IOC_STATS)] = { IOF_IOC_STATS, ctl_stats, true, 0 },
-	[_IOC_NR(IOF_IOC_MESSAGE)] = { IOF_IOC_MESSAGE, ctl_message, true, 0 },
-	[_IOC_NR(IOF_IOC_INSTANCE_RENAME)] = { IOF_IOC_INSTANCE_RENAME, ctl_instance_rename, true, 0 },
+	[IOF_VERSION_CMD] = {
+		.cmd = IOF_IOC_VERSION, .fn = ctl_version,
+	},
+	[IOF_LIST_TYPES_CMD] = {
+		.cmd = IOF_IOC_LIST_TYPES, .fn = ctl_list_types, .admin = true,
+	},
+	[IOF_LIST_VOLUMES_CMD] = {
+		.cmd = IOF_IOC_LIST_VOLUMES, .fn = ctl_list_volumes,
+		.admin = true,
+	},
+	[IOF_LIST_INSTANCES_CMD] = {
+		.cmd = IOF_IOC_LIST_INSTANCES, .fn = ctl_list_instances,
+		.admin = true,
+	},
+	[IOF_INSTANCE_CREATE_CMD] = {
+		.cmd = IOF_IOC_INSTANCE_CREATE, .fn = ctl_instance_create,
+		.admin = true,
+	},
+	[IOF_INSTANCE_REMOVE_CMD] = {
+		.cmd = IOF_IOC_INSTANCE_REMOVE,
+		.old_cmd = IOF_IOC_INSTANCE_REMOVE_OLD,
+		.fn = ctl_instance_remove, .admin = true,
+	},
+	[IOF_INSTANCE_GET_CMD] = {
+		.cmd = IOF_IOC_INSTANCE_GET, .fn = ctl_instance_get,
+		.admin = true,
+	},
+	[IOF_TABLE_LOAD_CMD] = {
+		.cmd = IOF_IOC_TABLE_LOAD, .fn = ctl_table_load, .admin = true,
+		.flags_ok = IOF_HDR_DRY_RUN,
+	},
+	[IOF_TABLE_GET_CMD] = {
+		.cmd = IOF_IOC_TABLE_GET, .fn = ctl_table_get, .admin = true,
+	},
+	[IOF_STATS_CMD] = {
+		.cmd = IOF_IOC_STATS, .fn = ctl_stats, .admin = true,
+	},
+	[IOF_MESSAGE_CMD] = {
+		.cmd = IOF_IOC_MESSAGE, .fn = ctl_message, .admin = true,
+	},
+	[IOF_INSTANCE_RENAME_CMD] = {
+		.cmd = IOF_IOC_INSTANCE_RENAME,
+		.old_cmd = IOF_IOC_INSTANCE_RENAME_OLD,
+		.fn = ctl_instance_rename, .admin = true,
+	},
 };
 
 static long iof_ctl_ioctl(struct file *file, unsigned int cmd,
@@ -645,7 +618,7 @@ static long iof_ctl_ioctl(struct file *file, unsigned int cmd,
 		return -ENOTTY;
 	/* a user-chosen index: no speculative read past the table */
 	c = &iof_cmds[array_index_nospec(nr, ARRAY_SIZE(iof_cmds))];
-	if (!c->fn || c->cmd != cmd)
+	if (!c->fn || (cmd != c->cmd && (!c->old_cmd || cmd != c->old_cmd)))
 		return -ENOTTY;	/* wrong size or direction for that number */
 	if (c->admin && !capable(CAP_SYS_ADMIN))
 		return -EPERM;

@@ -24,48 +24,6 @@
 
 static void iof_table_release(struct percpu_ref *ref);
 
-static void free_rstats(struct iof_ptable *t)
-{
-	unsigned int i;
-
-	if (!t->rstats)
-		return;
-	for (i = 0; i < t->nr_chunks; i++)
-		free_percpu(t->rstats[i]);
-	kvfree(t->rstats);
-	t->rstats = NULL;
-}
-
-/* Counters in chunk @i: IOF_STATS_CHUNK, fewer in the last one */
-static unsigned int chunk_len(const struct iof_ptable *t, unsigned int i)
-{
-	return min_t(unsigned int, t->nr_rules + 1 - i * IOF_STATS_CHUNK,
-		     IOF_STATS_CHUNK);
-}
-
-/*
- * Sized to the rules: a table is built on every policy swap, and a full
- * chunk (20 KiB per CPU) for a one-rule table was a third of what a swap
- * cost.  The percpu allocator returns zeroed memory.
- */
-static int alloc_rstats(struct iof_ptable *t)
-{
-	unsigned int n = t->nr_rules + 1, i;
-
-	t->nr_chunks = DIV_ROUND_UP(n, IOF_STATS_CHUNK);
-	t->rstats = kvcalloc(t->nr_chunks, sizeof(*t->rstats), GFP_KERNEL);
-	if (!t->rstats)
-		return -ENOMEM;
-	for (i = 0; i < t->nr_chunks; i++) {
-		t->rstats[i] = __alloc_percpu(sizeof(struct iof_counters) *
-					      chunk_len(t, i),
-					      __alignof__(u64));
-		if (!t->rstats[i])
-			return -ENOMEM;
-	}
-	return 0;
-}
-
 /* Frees a table that was never published or has drained. May sleep. */
 void iof_table_destroy(struct iof_ptable *t)
 {
@@ -87,7 +45,7 @@ void iof_table_destroy(struct iof_ptable *t)
 	kvfree(t->cands);
 	kvfree(t->flush_cands);
 	kfree(t->flush_chains);
-	free_rstats(t);
+	iof_table_free_stats(t);
 	percpu_ref_exit(&t->ref);
 	kfree(t);
 }
@@ -152,9 +110,10 @@ static int cmp_class(const void *a, const void *b)
  * Check one rule from userspace and turn it into its kernel form.  Takes an
  * instance reference for each chain member (dropped by iof_table_destroy).
  */
-static int convert_rule(struct iofilter_volume *vol, const struct iof_rule *u,
-			struct iof_krule *k, bool is_default, u32 idx,
-			u32 *error_rule, char *msg, size_t msglen)
+static int convert_rule(struct iofilter_volume *vol, iof_find_fn find,
+			const struct iof_rule *u, struct iof_krule *k,
+			bool is_default, u32 idx, u32 *error_rule, char *msg,
+			size_t msglen)
 {
 	unsigned int i, j;
 	u32 ebad = idx;
@@ -230,17 +189,17 @@ static int convert_rule(struct iofilter_volume *vol, const struct iof_rule *u,
 		if (u->chain[i])
 			return BAD(-EINVAL, "unused chain slots must be zero");
 	for (i = 0; i < u->nr_chain; i++) {
-		struct iof_inst *inst = iof_inst_find_id(vol, u->chain[i]);
+		struct iofilter_instance *fi = find(vol, u->chain[i]);
 
-		if (!inst)
+		if (!fi)
 			return BAD(-ENOENT, "no filter instance with id %u",
 				   u->chain[i]);
-		kref_get(&inst->ref);
-		k->chain.fi[k->chain.n++] = inst->fi;
+		iof_inst_get(iof_fi_inst(fi));
+		k->chain.fi[k->chain.n++] = fi;
 		k->chain.io_boundary = min_not_zero(k->chain.io_boundary,
-						    inst->fi->io_boundary);
+						    fi->io_boundary);
 		k->chain.max_io_sectors = min_not_zero(k->chain.max_io_sectors,
-						       inst->fi->max_io_sectors);
+						       fi->max_io_sectors);
 	}
 	sort(k->chain.fi, k->chain.n, sizeof(k->chain.fi[0]), cmp_class, NULL);
 	for (i = 1; i < k->chain.n; i++)
@@ -656,8 +615,15 @@ static int build_flush(struct iof_ptable *t)
 	return 0;
 }
 
+/*
+ * Build a table for @vol from rules as userspace gave them.  @find turns
+ * a chain's instance id into the instance (the volume owns the instances
+ * and passes its lookup); the table takes a reference on each instance it
+ * chains.  Publishing is the volume's (iof_volume_load_table()).
+ */
 struct iof_ptable *iof_table_build(struct iofilter_volume *vol,
 				  const struct iof_ptable *old,
+				  iof_find_fn find,
 				  const struct iof_rule *urules,
 				  unsigned int nr_rules,
 				  const struct iof_rule *dflt,
@@ -698,13 +664,13 @@ struct iof_ptable *iof_table_build(struct iofilter_volume *vol,
 	}
 	t->udflt = *dflt;
 	for (i = 0; i < nr_rules; i++) {
-		r = convert_rule(vol, &urules[i], &t->rules[i], false, i,
-				 error_rule, msg, msglen);
+		r = convert_rule(vol, find, &urules[i], &t->rules[i], false,
+				 i, error_rule, msg, msglen);
 		if (r)
 			goto bad;
 	}
 	/* the default goes last, at index nr_rules */
-	r = convert_rule(vol, dflt, &t->rules[nr_rules], true, ~0U,
+	r = convert_rule(vol, find, dflt, &t->rules[nr_rules], true, ~0U,
 			 error_rule, msg, msglen);
 	if (r)
 		goto bad;
@@ -726,7 +692,7 @@ struct iof_ptable *iof_table_build(struct iofilter_volume *vol,
 	r = build_flush(t);
 	if (r)
 		goto bad;
-	r = alloc_rstats(t);
+	r = iof_table_alloc_stats(t);
 	if (r)
 		goto bad;
 	return t;
@@ -736,33 +702,6 @@ bad:
 		scnprintf(msg, msglen, "cannot build table: error %d", r);
 	iof_table_destroy(t);
 	return ERR_PTR(r);
-}
-
-/*
- * Publish a built table.  Caller holds vol->lock.  In-flight bios keep the
- * old table alive through their reference; it is freed when they drain.
- */
-void iof_table_publish(struct iofilter_volume *vol, struct iof_ptable *t)
-{
-	struct iof_ptable *old = rcu_dereference_protected(vol->table,
-					lockdep_is_held(&vol->lock));
-	unsigned int i, j;
-
-	for (i = 0; i <= t->nr_rules; i++)
-		for (j = 0; j < t->rules[i].chain.n; j++)
-			iof_fi_inst(t->rules[i].chain.fi[j])->users++;
-	if (old)
-		for (i = 0; i <= old->nr_rules; i++)
-			for (j = 0; j < old->rules[i].chain.n; j++)
-				iof_fi_inst(old->rules[i].chain.fi[j])->users--;
-	rcu_assign_pointer(vol->table, t);
-	/*
-	 * Readers that still see the old table take their reference within
-	 * an RCU read section; percpu_ref_kill() only drops the base
-	 * reference after a grace period, so none of them can race to zero.
-	 */
-	if (old)
-		percpu_ref_kill(&old->ref);
 }
 
 static inline bool rule_matches(const struct iof_krule *k, unsigned int opi,
@@ -860,43 +799,4 @@ int iof_table_lookup(const struct iof_ptable *t, struct bio *bio,
 			return t->segs[seg].start - s;
 	}
 	return 0;
-}
-
-void iof_table_count(const struct iof_ptable *t, unsigned int rule,
-		     unsigned int opi, unsigned int bytes)
-{
-	struct iof_counters __percpu *c = t->rstats[rule / IOF_STATS_CHUNK];
-	unsigned int i = rule % IOF_STATS_CHUNK;
-
-	this_cpu_inc(c[i].ios[opi]);
-	this_cpu_add(c[i].bytes[opi], bytes);
-}
-
-void iof_table_sum(const struct iof_ptable *t, unsigned int rule,
-		   struct iof_counters *out)
-{
-	struct iof_counters __percpu *c = t->rstats[rule / IOF_STATS_CHUNK];
-	unsigned int i = rule % IOF_STATS_CHUNK, op;
-	int cpu;
-
-	memset(out, 0, sizeof(*out));
-	for_each_possible_cpu(cpu) {
-		const struct iof_counters *p = per_cpu_ptr(&c[i], cpu);
-
-		for (op = 0; op < IOF_NR_OPS; op++) {
-			out->ios[op] += READ_ONCE(p->ios[op]);
-			out->bytes[op] += READ_ONCE(p->bytes[op]);
-		}
-	}
-}
-
-void iof_table_reset(const struct iof_ptable *t)
-{
-	unsigned int i;
-	int cpu;
-
-	for (i = 0; i < t->nr_chunks; i++)
-		for_each_possible_cpu(cpu)
-			memset(per_cpu_ptr(t->rstats[i], cpu), 0,
-			       sizeof(struct iof_counters) * chunk_len(t, i));
 }

@@ -246,7 +246,6 @@ static void flush_fan_out(struct iofilter_volume *vol, struct iof_ptable *t,
 
 static int iof_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 {
-	struct iofilter_volume *vol;
 	struct iof_target *t;
 	int r;
 
@@ -254,7 +253,7 @@ static int iof_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		ti->error = "Invalid argument count: <origin_dev> <volume_name>";
 		return -EINVAL;
 	}
-	if (!iof_str_valid(argv[1])) {
+	if (!iof_name_valid(argv[1])) {
 		ti->error = "Invalid volume name";
 		return -EINVAL;
 	}
@@ -282,15 +281,9 @@ static int iof_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		goto bad_vol;
 	}
 
-	vol = iof_volume_get_or_create(argv[1], ti, t->dev, &ti->error);
-	if (IS_ERR(vol)) {
-		r = PTR_ERR(vol);
+	r = iof_volume_attach_target(argv[1], t, &ti->error);
+	if (r)
 		goto bad_vol;
-	}
-	t->vol = vol;
-	mutex_lock(&iof_mutex);
-	list_add_tail(&t->list, &vol->targets);
-	mutex_unlock(&iof_mutex);
 
 	ti->private = t;
 	ti->per_io_data_size = IOF_PER_IO_SIZE;

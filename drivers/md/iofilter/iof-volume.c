@@ -6,7 +6,12 @@
  * new target of a reload finds the volume the old one made, with its policy
  * table and its filter instances.  The last target to go tears it down.
  *
- * Lifetimes.  iof_mutex guards the volume list and each volume's target
+ * The list of volumes and its mutex are this file's alone: other files
+ * find a volume with iof_volume_lock(), walk them with
+ * iof_volume_for_each() and reach instances through the iof_inst_*()
+ * helpers (like dm-ioctl.c's name hash and _hash_lock).
+ *
+ * Lifetimes.  volumes_lock guards the volume list and each volume's target
  * list.  vol->lock serialises control operations on one volume (instance
  * create/remove/rename, table loads, messages).  An instance is referenced
  * by the volume's list and by every table whose rules use it; it is
@@ -18,6 +23,9 @@
 #include <linux/string.h>
 
 #include "iof-core.h"
+
+static DEFINE_MUTEX(volumes_lock);
+static LIST_HEAD(volumes);
 
 const char *iofilter_volume_name(struct iofilter_volume *vol)
 {
@@ -47,21 +55,21 @@ static struct iofilter_volume *__volume_find(const char *name)
 {
 	struct iofilter_volume *vol;
 
-	list_for_each_entry(vol, &iof_volumes, list)
+	list_for_each_entry(vol, &volumes, list)
 		if (!strcmp(vol->name, name))
 			return vol;
 	return NULL;
 }
 
-struct iofilter_volume *iof_volume_find(const char *name)
+static struct iofilter_volume *volume_find(const char *name)
 {
 	struct iofilter_volume *vol;
 
-	mutex_lock(&iof_mutex);
+	mutex_lock(&volumes_lock);
 	vol = __volume_find(name);
 	if (vol)
 		kref_get(&vol->ref);
-	mutex_unlock(&iof_mutex);
+	mutex_unlock(&volumes_lock);
 	return vol;
 }
 
@@ -76,9 +84,55 @@ static void volume_free(struct kref *ref)
 	kfree(vol);
 }
 
-void iof_volume_put(struct iofilter_volume *vol)
+static void volume_put(struct iofilter_volume *vol)
 {
 	kref_put(&vol->ref, volume_free);
+}
+
+static struct iof_inst *inst_find_id(struct iofilter_volume *vol, u32 id)
+{
+	struct iof_inst *inst;
+
+	list_for_each_entry(inst, &vol->instances, list)
+		if (inst->id == id)
+			return inst;
+	return NULL;
+}
+
+/* The table builder's lookup of a chain's instance ids; vol->lock held */
+static struct iofilter_instance *inst_by_id(struct iofilter_volume *vol,
+					    u32 id)
+{
+	struct iof_inst *inst = inst_find_id(vol, id);
+
+	return inst ? inst->fi : NULL;
+}
+
+/*
+ * Publish a built table.  Caller holds vol->lock.  In-flight bios keep the
+ * old table alive through their reference; it is freed when they drain.
+ */
+static void volume_publish(struct iofilter_volume *vol, struct iof_ptable *t)
+{
+	struct iof_ptable *old = rcu_dereference_protected(vol->table,
+					lockdep_is_held(&vol->lock));
+	unsigned int i, j;
+
+	for (i = 0; i <= t->nr_rules; i++)
+		for (j = 0; j < t->rules[i].chain.n; j++)
+			iof_fi_inst(t->rules[i].chain.fi[j])->users++;
+	if (old)
+		for (i = 0; i <= old->nr_rules; i++)
+			for (j = 0; j < old->rules[i].chain.n; j++)
+				iof_fi_inst(old->rules[i].chain.fi[j])->users--;
+	rcu_assign_pointer(vol->table, t);
+	/*
+	 * Readers that still see the old table take their reference within
+	 * an RCU read section; percpu_ref_kill() only drops the base
+	 * reference after a grace period, so none of them can race to zero.
+	 */
+	if (old)
+		percpu_ref_kill(&old->ref);
 }
 
 static struct iofilter_volume *volume_alloc(const char *name,
@@ -116,12 +170,12 @@ static struct iofilter_volume *volume_alloc(const char *name,
 			BIOSET_NEED_BVECS))
 		goto bad;
 
-	t = iof_table_build(vol, NULL, NULL, 0, &dflt, &erule, msg,
+	t = iof_table_build(vol, NULL, inst_by_id, NULL, 0, &dflt, &erule, msg,
 			    sizeof(msg));
 	if (IS_ERR(t))
 		goto bad;
 	mutex_lock(&vol->lock);
-	iof_table_publish(vol, t);
+	volume_publish(vol, t);
 	mutex_unlock(&vol->lock);
 	return vol;
 bad:
@@ -133,51 +187,169 @@ bad:
 }
 
 /*
- * Called from the target's ctr: find the volume by name or make it.  A
+ * Called from the target's ctr: find the volume by name or make it, and
+ * put the target on its list (t->ti and t->dev set; sets t->vol).  A
  * volume belongs to one dm device; a reload may not change its origin.
  */
-struct iofilter_volume *iof_volume_get_or_create(const char *name,
-						 struct dm_target *ti,
-						 struct dm_dev *dev,
-						 char **error)
+int iof_volume_attach_target(const char *name, struct iof_target *t,
+			     char **error)
 {
+	struct dm_target *ti = t->ti;
 	struct mapped_device *md = dm_table_get_md(ti->table);
 	struct iofilter_volume *vol;
-	struct iof_target *t;
+	struct iof_target *o;
 
-	mutex_lock(&iof_mutex);
+	mutex_lock(&volumes_lock);
 	vol = __volume_find(name);
 	if (vol) {
 		if (vol->md != md) {
 			*error = "Volume name in use by another device";
 			goto busy;
 		}
-		if (vol->origin_dev != dev->bdev->bd_dev) {
+		if (vol->origin_dev != t->dev->bdev->bd_dev) {
 			*error = "Cannot change the origin of a live volume";
 			goto busy;
 		}
-		list_for_each_entry(t, &vol->targets, list) {
-			if (t->ti->table == ti->table) {
+		list_for_each_entry(o, &vol->targets, list) {
+			if (o->ti->table == ti->table) {
 				*error = "Volume used twice in one table";
 				goto busy;
 			}
 		}
 		kref_get(&vol->ref);
 	} else {
-		vol = volume_alloc(name, ti, dev);
+		vol = volume_alloc(name, ti, t->dev);
 		if (!vol) {
 			*error = "Cannot allocate volume";
-			mutex_unlock(&iof_mutex);
-			return ERR_PTR(-ENOMEM);
+			mutex_unlock(&volumes_lock);
+			return -ENOMEM;
 		}
-		list_add_tail(&vol->list, &iof_volumes);
+		list_add_tail(&vol->list, &volumes);
 	}
 	vol->nr_targets++;
-	mutex_unlock(&iof_mutex);
-	return vol;
+	list_add_tail(&t->list, &vol->targets);
+	t->vol = vol;
+	mutex_unlock(&volumes_lock);
+	return 0;
 busy:
-	mutex_unlock(&iof_mutex);
-	return ERR_PTR(-EBUSY);
+	mutex_unlock(&volumes_lock);
+	return -EBUSY;
+}
+
+/*
+ * Call @fn for each volume, under the list's lock (@fn must not take it,
+ * nor a volume's lock: a control operation may hold that and wait for a
+ * target's ctr); stops at and returns @fn's first nonzero return.
+ */
+int iof_volume_for_each(iof_vol_fn fn, void *ctx)
+{
+	struct iofilter_volume *vol;
+	int r = 0;
+
+	mutex_lock(&volumes_lock);
+	list_for_each_entry(vol, &volumes, list) {
+		r = fn(vol, ctx);
+		if (r)
+			break;
+	}
+	mutex_unlock(&volumes_lock);
+	return r;
+}
+
+/*
+ * Find a live volume by name and lock it for a control operation: returns
+ * it with a reference and vol->lock held, or ERR_PTR(-ENODEV).
+ */
+struct iofilter_volume *iof_volume_lock(const char *name)
+{
+	struct iofilter_volume *vol = volume_find(name);
+
+	if (!vol)
+		return ERR_PTR(-ENODEV);
+	mutex_lock(&vol->lock);
+	if (vol->dead) {
+		mutex_unlock(&vol->lock);
+		volume_put(vol);
+		return ERR_PTR(-ENODEV);
+	}
+	return vol;
+}
+
+void iof_volume_unlock(struct iofilter_volume *vol)
+{
+	mutex_unlock(&vol->lock);
+	volume_put(vol);
+}
+
+/* The live table; caller holds vol->lock (from iof_volume_lock()) */
+struct iof_ptable *iof_volume_table(struct iofilter_volume *vol)
+{
+	return rcu_dereference_protected(vol->table,
+					 lockdep_is_held(&vol->lock));
+}
+
+/*
+ * Build a table from @rules and publish it, unless @dry (then only
+ * validate).  Refused with -ESTALE when @expected_generation is set and
+ * the live table has another.  *@generation: the table live afterwards.
+ * Caller holds vol->lock.
+ */
+int iof_volume_load_table(struct iofilter_volume *vol,
+			  const struct iof_rule *rules, unsigned int nr_rules,
+			  const struct iof_rule *dflt, u64 expected_generation,
+			  bool dry, u64 *generation, u32 *error_rule,
+			  char *msg, size_t msglen)
+{
+	struct iof_ptable *live = iof_volume_table(vol), *t;
+
+	if (expected_generation && expected_generation != live->generation) {
+		scnprintf(msg, msglen,
+			  "table changed: generation %llu, expected %llu",
+			  live->generation, expected_generation);
+		return -ESTALE;
+	}
+	t = iof_table_build(vol, live, inst_by_id, rules, nr_rules, dflt,
+			    error_rule, msg, msglen);
+	if (IS_ERR(t))
+		return PTR_ERR(t);
+	if (dry) {
+		*generation = live->generation;
+		iof_table_destroy(t);
+		return 0;
+	}
+	*generation = t->generation;
+	volume_publish(vol, t);
+	/* rate-limited: a policy may be swapped a thousand times a second */
+	DMINFO_LIMIT("%s: policy table generation %llu loaded: %u rules",
+		     vol->name, t->generation, t->nr_rules);
+	return 0;
+}
+
+/* The LIST_VOLUMES ioctl's entry; under the list's lock */
+void iof_volume_info(struct iofilter_volume *vol, struct iof_volume_info *vi)
+{
+	struct iof_ptable *t;
+	dev_t d = disk_devt(dm_disk(vol->md));
+
+	memset(vi, 0, sizeof(*vi));
+	strscpy(vi->name, vol->name, sizeof(vi->name));
+	vi->dev_major = MAJOR(d);
+	vi->dev_minor = MINOR(d);
+	vi->origin_major = MAJOR(vol->origin_dev);
+	vi->origin_minor = MINOR(vol->origin_dev);
+	vi->size = (u64)READ_ONCE(vol->sectors) << SECTOR_SHIFT;
+	vi->nr_instances = READ_ONCE(vol->nr_instances);
+	rcu_read_lock();
+	t = rcu_dereference(vol->table);
+	if (t) {
+		vi->generation = t->generation;
+		vi->nr_rules = t->nr_rules;
+	}
+	rcu_read_unlock();
+	if (READ_ONCE(vol->suspended))
+		vi->flags |= IOF_VOL_SUSPENDED;
+	if (atomic_read(&vol->nr_failed))
+		vi->flags |= IOF_VOL_ERROR;
 }
 
 /*
@@ -238,45 +410,17 @@ void iof_volume_detach_target(struct iofilter_volume *vol,
 {
 	bool last;
 
-	mutex_lock(&iof_mutex);
+	mutex_lock(&volumes_lock);
 	if (!list_empty(&t->list))
 		list_del_init(&t->list);
 	last = !--vol->nr_targets;
 	if (last)
 		list_del_init(&vol->list);
-	mutex_unlock(&iof_mutex);
+	mutex_unlock(&volumes_lock);
 
 	if (last)
 		volume_shutdown(vol);
-	iof_volume_put(vol);
-}
-
-void iof_volume_sum(struct iofilter_volume *vol, struct iof_vstats *out)
-{
-	int cpu, i;
-
-	memset(out, 0, sizeof(*out));
-	for_each_possible_cpu(cpu) {
-		const struct iof_vstats *p = per_cpu_ptr(vol->stats, cpu);
-
-		for (i = 0; i < IOF_NR_OPS; i++) {
-			out->ios[i] += READ_ONCE(p->ios[i]);
-			out->bytes[i] += READ_ONCE(p->bytes[i]);
-		}
-		out->passed += READ_ONCE(p->passed);
-		out->denied += READ_ONCE(p->denied);
-		out->filtered += READ_ONCE(p->filtered);
-		out->errors += READ_ONCE(p->errors);
-		out->splits += READ_ONCE(p->splits);
-	}
-}
-
-void iof_volume_reset(struct iofilter_volume *vol)
-{
-	int cpu;
-
-	for_each_possible_cpu(cpu)
-		memset(per_cpu_ptr(vol->stats, cpu), 0, sizeof(struct iof_vstats));
+	volume_put(vol);
 }
 
 /* Call fn for each instance; caller holds vol->lock. */
@@ -330,14 +474,18 @@ struct iof_inst *iof_inst_find(struct iofilter_volume *vol, const char *name)
 	return NULL;
 }
 
-struct iof_inst *iof_inst_find_id(struct iofilter_volume *vol, u32 id)
+/* Call @fn for each instance; caller holds vol->lock.  Stops as above. */
+int iof_inst_for_each(struct iofilter_volume *vol, iof_inst_fn fn, void *ctx)
 {
 	struct iof_inst *inst;
+	int r = 0;
 
-	list_for_each_entry(inst, &vol->instances, list)
-		if (inst->id == id)
-			return inst;
-	return NULL;
+	list_for_each_entry(inst, &vol->instances, list) {
+		r = fn(inst, ctx);
+		if (r)
+			break;
+	}
+	return r;
 }
 
 static void inst_destroy_work(struct work_struct *w)
@@ -357,20 +505,6 @@ static void inst_destroy_work(struct work_struct *w)
 	kfree(inst);
 	if (gone)
 		complete(gone);
-}
-
-static void inst_release(struct kref *ref)
-{
-	struct iof_inst *inst = container_of(ref, struct iof_inst, ref);
-
-	/* may be the last table's reference, dropped from a work item */
-	INIT_WORK(&inst->destroy_work, inst_destroy_work);
-	queue_work(iof_wq, &inst->destroy_work);
-}
-
-void iof_inst_put(struct iof_inst *inst)
-{
-	kref_put(&inst->ref, inst_release);
 }
 
 /*
@@ -483,6 +617,8 @@ int iof_inst_create(struct iofilter_volume *vol, const char *name,
 		goto bad;
 	}
 	kref_init(&inst->ref);
+	/* the last iof_inst_put() queues it, maybe from a table's work */
+	INIT_WORK(&inst->destroy_work, inst_destroy_work);
 	strscpy(inst->name, name, sizeof(inst->name));
 	inst->id = vol->next_id++;
 	inst->vol = vol;
@@ -526,6 +662,23 @@ int iof_inst_remove(struct iofilter_volume *vol, const char *name)
 	return 0;
 }
 
+/*
+ * Rename an instance: it keeps its id, so the live table's rules still
+ * chain it.  Caller holds vol->lock.
+ */
+int iof_inst_rename(struct iofilter_volume *vol, const char *name,
+		    const char *new_name)
+{
+	struct iof_inst *inst = iof_inst_find(vol, name);
+
+	if (!inst)
+		return -ENOENT;
+	if (iof_inst_find(vol, new_name))
+		return -EEXIST;
+	strscpy(inst->name, new_name, sizeof(inst->name));
+	return 0;
+}
+
 /* Caller holds vol->lock. */
 int iof_inst_message(struct iofilter_volume *vol, const char *name,
 		     unsigned int argc, char **argv, char *result,
@@ -555,4 +708,15 @@ void iof_inst_info(struct iof_inst *inst, struct iof_instance_info *info)
 		info->flags |= IOF_INST_ERROR;
 	if (fi->ops->is_dirty && fi->ops->is_dirty(fi))
 		info->flags |= IOF_INST_DIRTY;
+}
+
+/* The instance's status text ("" without a status method); vol->lock held */
+void iof_inst_status(struct iof_inst *inst, char *result, unsigned int maxlen)
+{
+	struct iofilter_instance *fi = inst->fi;
+
+	result[0] = '\0';
+	if (fi->ops->status)
+		fi->ops->status(fi, result, maxlen);
+	result[maxlen - 1] = '\0';
 }

@@ -311,17 +311,54 @@ struct iof_message {
 
 #define IOF_IOCTL_MAGIC		0xB9
 
-#define IOF_IOC_VERSION		_IOWR(IOF_IOCTL_MAGIC, 0x00, struct iof_version)
-#define IOF_IOC_LIST_TYPES	_IOWR(IOF_IOCTL_MAGIC, 0x01, struct iof_list)
-#define IOF_IOC_LIST_VOLUMES	_IOWR(IOF_IOCTL_MAGIC, 0x02, struct iof_list)
-#define IOF_IOC_LIST_INSTANCES	_IOWR(IOF_IOCTL_MAGIC, 0x03, struct iof_list)
-#define IOF_IOC_INSTANCE_CREATE	_IOWR(IOF_IOCTL_MAGIC, 0x04, struct iof_instance_create)
-#define IOF_IOC_INSTANCE_REMOVE	_IOW(IOF_IOCTL_MAGIC, 0x05, struct iof_instance_remove)
-#define IOF_IOC_INSTANCE_GET	_IOWR(IOF_IOCTL_MAGIC, 0x06, struct iof_instance_get)
-#define IOF_IOC_TABLE_LOAD	_IOWR(IOF_IOCTL_MAGIC, 0x07, struct iof_table)
-#define IOF_IOC_TABLE_GET	_IOWR(IOF_IOCTL_MAGIC, 0x08, struct iof_table)
-#define IOF_IOC_STATS		_IOWR(IOF_IOCTL_MAGIC, 0x09, struct iof_stats)
-#define IOF_IOC_MESSAGE		_IOWR(IOF_IOCTL_MAGIC, 0x0a, struct iof_message)
-#define IOF_IOC_INSTANCE_RENAME	_IOW(IOF_IOCTL_MAGIC, 0x0b, struct iof_instance_rename)
+/*
+ * Command numbers (_IOC_NR), named as dm-ioctl.h names its DM_*_CMD: a
+ * number is never reused nor renumbered; a new command takes the next.
+ */
+enum {
+	IOF_VERSION_CMD		= 0x00,
+	IOF_LIST_TYPES_CMD	= 0x01,
+	IOF_LIST_VOLUMES_CMD	= 0x02,
+	IOF_LIST_INSTANCES_CMD	= 0x03,
+	IOF_INSTANCE_CREATE_CMD	= 0x04,
+	IOF_INSTANCE_REMOVE_CMD	= 0x05,
+	IOF_INSTANCE_GET_CMD	= 0x06,
+	IOF_TABLE_LOAD_CMD	= 0x07,
+	IOF_TABLE_GET_CMD	= 0x08,
+	IOF_STATS_CMD		= 0x09,
+	IOF_MESSAGE_CMD		= 0x0a,
+	IOF_INSTANCE_RENAME_CMD	= 0x0b,
+};
+
+/* Every command reads its struct and writes it back: all are _IOWR. */
+#define IOF_IOC_VERSION		_IOWR(IOF_IOCTL_MAGIC, IOF_VERSION_CMD, struct iof_version)
+#define IOF_IOC_LIST_TYPES	_IOWR(IOF_IOCTL_MAGIC, IOF_LIST_TYPES_CMD, struct iof_list)
+#define IOF_IOC_LIST_VOLUMES	_IOWR(IOF_IOCTL_MAGIC, IOF_LIST_VOLUMES_CMD, struct iof_list)
+#define IOF_IOC_LIST_INSTANCES	_IOWR(IOF_IOCTL_MAGIC, IOF_LIST_INSTANCES_CMD, struct iof_list)
+#define IOF_IOC_INSTANCE_CREATE	_IOWR(IOF_IOCTL_MAGIC, IOF_INSTANCE_CREATE_CMD, \
+				      struct iof_instance_create)
+#define IOF_IOC_INSTANCE_REMOVE	_IOWR(IOF_IOCTL_MAGIC, IOF_INSTANCE_REMOVE_CMD, \
+				      struct iof_instance_remove)
+#define IOF_IOC_INSTANCE_GET	_IOWR(IOF_IOCTL_MAGIC, IOF_INSTANCE_GET_CMD, \
+				      struct iof_instance_get)
+#define IOF_IOC_TABLE_LOAD	_IOWR(IOF_IOCTL_MAGIC, IOF_TABLE_LOAD_CMD, struct iof_table)
+#define IOF_IOC_TABLE_GET	_IOWR(IOF_IOCTL_MAGIC, IOF_TABLE_GET_CMD, struct iof_table)
+#define IOF_IOC_STATS		_IOWR(IOF_IOCTL_MAGIC, IOF_STATS_CMD, struct iof_stats)
+#define IOF_IOC_MESSAGE		_IOWR(IOF_IOCTL_MAGIC, IOF_MESSAGE_CMD, struct iof_message)
+#define IOF_IOC_INSTANCE_RENAME	_IOWR(IOF_IOCTL_MAGIC, IOF_INSTANCE_RENAME_CMD, \
+				      struct iof_instance_rename)
+
+/*
+ * The first releases declared REMOVE and RENAME _IOW although the kernel
+ * writes the struct back (its version, at least).  The kernel still
+ * accepts these values so that binaries built then keep working; new
+ * code uses the _IOWR values above.  A kernel from before the change
+ * knows only these: a caller that gets -ENOTTY for the _IOWR value may
+ * retry with the old one (iofilterctl does).
+ */
+#define IOF_IOC_INSTANCE_REMOVE_OLD _IOW(IOF_IOCTL_MAGIC, IOF_INSTANCE_REMOVE_CMD, \
+					 struct iof_instance_remove)
+#define IOF_IOC_INSTANCE_RENAME_OLD _IOW(IOF_IOCTL_MAGIC, IOF_INSTANCE_RENAME_CMD, \
+					 struct iof_instance_rename)
 
 #endif /* _UAPI_LINUX_IOFILTER_H */

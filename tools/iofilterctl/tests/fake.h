@@ -20,6 +20,7 @@ struct fake_cfg {
 	bool ioctl_eperm;	/* every ioctl but VERSION gives EPERM */
 	uint32_t kmajor;	/* the module's ABI major (default 1) */
 	bool register_at_resume;	/* volume appears at resume, not at table load */
+	bool old_numbers;	/* a module from before REMOVE/RENAME were _IOWR */
 	int fail_cmd;		/* _IOC_NR of an ioctl to fail once, or -1 */
 	int fail_errno;
 	int fail_after;		/* let this many calls of fail_cmd pass first */

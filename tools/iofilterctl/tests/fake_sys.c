@@ -762,6 +762,12 @@ int iof_sys_ioctl(int fd, unsigned long req, void *arg)
 	if (fd != 42 || _IOC_TYPE(req) != IOF_IOCTL_MAGIC || nr < 0 || nr > 0x0b ||
 	    _IOC_SIZE(req) != sizes[nr])
 		return -ENOTTY;
+	/* like the kernel: every command _IOWR, REMOVE and RENAME also _IOW */
+	if (_IOC_DIR(req) != (_IOC_READ | _IOC_WRITE) &&
+	    (_IOC_DIR(req) != _IOC_WRITE || (nr != 5 && nr != 11)))
+		return -ENOTTY;
+	if (fake.old_numbers && (nr == 5 || nr == 11) && _IOC_DIR(req) != _IOC_WRITE)
+		return -ENOTTY;
 	r = check_hdr(arg, sizes[nr]);
 	if (r)
 		return r;

@@ -1665,6 +1665,22 @@ static void t_apply_partial(void)
 	free(b);
 }
 
+/* A module from before REMOVE and RENAME were _IOWR: the tool retries */
+static void t_apply_old_numbers(void)
+{
+	char *a = policy_file("ko-a.yaml", POL_A), *b = policy_file("ko-b.yaml", POL_B);
+
+	kernel_setup();
+	fake.old_numbers = true;
+	cli("apply", a, NULL);
+	fake_log[0] = '\0';
+	cli("apply", b, NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_HAS(fake_log, "rename vm1 stats.new stats\n");
+	free(a);
+	free(b);
+}
+
 static void t_apply_interrupted_recovery(void)
 {
 	char *a = policy_file("kk-a.yaml", POL_A);
@@ -2218,6 +2234,7 @@ int main(int argc, char **argv)
 	run("apply_stale_generation", t_apply_stale_generation);
 	run("apply_kernel_refuses", t_apply_kernel_refuses);
 	run("apply_partial", t_apply_partial);
+	run("apply_old_numbers", t_apply_old_numbers);
 	run("apply_interrupted_recovery", t_apply_interrupted_recovery);
 	run("apply_existing_mismatch", t_apply_existing_mismatch);
 	run("apply_resize", t_apply_resize);
