@@ -342,7 +342,8 @@ static int bpf_attach_one(struct vctx *c, size_t i, const char *kname)
 		return 0;
 	r = bpf_attach(c->v->name, f->name, key, f->program, &why);
 	if (r) {
-		r = fail(c, r == -EPERM || r == -EACCES ? EXIT_PERM : EXIT_INVALID, r, "%s:%u:%u: %s",
+		/* EACCES: the verifier's no; EPERM: no CAP_BPF / CAP_PERFMON */
+		r = fail(c, r == -EPERM ? EXIT_PERM : EXIT_INVALID, r, "%s:%u:%u: %s",
 			 c->file, f->program_m.line, f->program_m.col, why);
 		free(why);
 		return r;
