@@ -494,7 +494,8 @@ static void t_shipped_policies(void)
 	static const char *const files[] = {
 		"reference.yaml", "demo.yaml", "boot-sector-protect.yaml", "count-hot-range.yaml",
 		"cache-writeback.yaml", "replicate-async-lagged.yaml", "replicate-nbd.yaml",
-		"crypt-data-range.yaml", "crypt-keyring.yaml",
+		"crypt-data-range.yaml", "crypt-keyring.yaml", "bpf-deny-writes.yaml",
+		"bpf-size-histogram.yaml",
 	};
 	size_t i, n;
 
