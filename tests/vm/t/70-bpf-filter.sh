@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# DESCRIPTION: bpf filter type: iofilterctl loads, attaches and pins a program; each verdict (continue, pass, fail EIO/ENOSPC, a refused value) reaches dd; programs stay on their own instance; a histogram program counts what was issued; a program the verifier refuses and an unprivileged caller get clear errors; detach leaves no program, link or pin. On 6.1: the type refuses instances, not supported on this kernel
+# DESCRIPTION: bpf filter type: iofilterctl loads, attaches and pins a program; each verdict (continue, pass, fail EIO/ENOSPC, a refused value) reaches dd; programs stay on their own instance; a histogram program counts what was issued; a program replaced under fio verify (0 errors, old one unpinned); the deny-writes example; a program the verifier refuses and an unprivileged caller get clear errors; detach leaves no program, link or pin. On 6.1: the type refuses instances, not supported on this kernel
 # TIMEOUT: 240
-# REQUIRES: dmsetup losetup jq bpftool iofilter tool
+# REQUIRES: dmsetup losetup jq bpftool fio iofilter tool
 . "$IOF_ROOT/tests/lib/common.sh"
 . "$IOF_ROOT/tests/lib/iof.sh"
 . "$IOF_ROOT/tests/lib/ctl.sh"
@@ -14,6 +14,7 @@ P=$IOF_TMP/pub
 { mkdir -p "$P" && chmod 755 "$IOF_TMP" "$P"; } || fail "mkdir"
 D1=$(mkloop 16 "$P/d1.img") || exit 1
 D2=$(mkloop 16 "$P/d2.img") || exit 1
+D3=$(mkloop 16 "$P/d3.img") || exit 1
 
 # pol FILE VOLUME DEVICE PROGRAM: a volume whose first 8 MiB go to bpf
 # instance "prog" running PROGRAM.
@@ -36,7 +37,10 @@ EOF
 }
 pol v1 t-bpf1 "$D1" "$BPFO/verdict.bpf.o"
 pol v2 t-bpf2 "$D2" "$BPFO/size-hist.bpf.o"
-pol bad t-bpf3 "$D2" "$BPFO/bad-ctx-write.bpf.o"
+pol bad t-bpf3 "$D3" "$BPFO/bad-ctx-write.bpf.o"
+pol deny t-bpf3 "$D3" "$BPFO/deny-writes-range.bpf.o"
+cp "$BPFO/size-hist.bpf.o" "$P/size-hist-v2.bpf.o" || fail "cp"
+pol v2b t-bpf2 "$D2" "$P/size-hist-v2.bpf.o"
 
 case "$IOF_KREL" in
 6.1.*)
@@ -133,6 +137,22 @@ assert_eq 3 $(($(hist $W64) - b2)) "64 KiB writes in range 1"
 assert_eq 2 $(($(hist $R4) - b3)) "4 KiB reads in range 5"
 assert_eq 0 "$(inst_stat t-bpf2 prog failed)" "t-bpf2 failures"
 
+# ---- the program replaced under fio verify: no error, one program left
+fio_verify /dev/mapper/t-bpf2 8M --loops=4 &
+fpid=$!
+sleep 2
+kill -0 $fpid 2> /dev/null || fail "fio ended before the replacement"
+ctl_rc 0 apply "$P/v2b.yaml"
+kill -0 $fpid 2> /dev/null || log "fio ended during the apply"
+wait $fpid || fail "fio verify across the program's replacement"
+log "fio verify: $(awk -F';' '{print "written", $47 + 0, "KiB, read", $6 + 0, "KiB, errors", $5 + 0}' "$IOF_TMP/fio.out")"
+ctl_rc 0 -o json status t-bpf2
+KEY2B=$(jv '.volumes[0].instances[0].status.key')
+[ "$KEY2B" != "$KEY2" ] || fail "the replaced instance kept its key"
+[ -e "/sys/fs/bpf/iofilter/t-bpf2/prog/$KEY2B/link" ] || fail "the new program is not pinned"
+[ ! -e "$PIN2" ] || fail "the old program's pins are left"
+assert_eq 1 "$(bpftool prog list | grep -c size_hist)" "size_hist programs loaded"
+
 # ---- a program the verifier refuses: a clear error at the policy's
 # program line, the verifier's words, nothing left
 ctl_rc 1 apply "$P/bad.yaml"
@@ -141,6 +161,16 @@ err_has "only read is supported|is read-only|cannot write into"
 [ ! -e /dev/mapper/t-bpf3 ] || fail "a refused program left /dev/mapper/t-bpf3"
 [ ! -e /sys/fs/bpf/iofilter/t-bpf3 ] || fail "a refused program left pins"
 bpftool prog list | grep -q bad_ctx_write && fail "bad_ctx_write is loaded"
+
+# ---- the example deny-writes-range.bpf.o: writes to 1-2 MiB fail, reads
+# and other writes go through
+ctl_rc 0 apply "$P/deny.yaml"
+udevadm settle 2> /dev/null
+wdd /dev/mapper/t-bpf3 $((1 << 20)) 4096 && fail "deny example: a write to 1 MiB went through"
+grep -q "Input/output error" "$IOF_TMP/dd.err" || fail "deny example: $(cat "$IOF_TMP/dd.err")"
+wdd /dev/mapper/t-bpf3 $(((2 << 20) - 512)) 1024 && fail "deny example: a write across its end went through"
+rdd /dev/mapper/t-bpf3 $((1 << 20)) 4096 || fail "deny example: a read failed"
+wdd /dev/mapper/t-bpf3 $((2 << 20)) 4096 || fail "deny example: a write at 2 MiB failed"
 
 # ---- unprivileged: the tool and the bpf() call are refused
 if command -v setpriv > /dev/null; then
@@ -158,7 +188,8 @@ as_nobody bpftool prog load "$BPFO/verdict.bpf.o" /sys/fs/bpf/iof-nobody 2> /dev
 # ---- detach: no program, link or pin left; the module can go
 ctl_rc 0 detach --yes t-bpf1
 ctl_rc 0 detach --yes t-bpf2
-bpftool prog list | grep -Eq "test_verdict|size_hist" && fail "a program is still loaded"
+ctl_rc 0 detach --yes t-bpf3
+bpftool prog list | grep -Eq "test_verdict|size_hist|deny_writes" && fail "a program is still loaded"
 bpftool link list | grep -q "iof_bpf_decide" && fail "a link is still there"
 [ -z "$(ls -A /sys/fs/bpf/iofilter 2> /dev/null)" ] || fail "pins left: $(ls -R /sys/fs/bpf/iofilter)"
 run rmmod iofilter_bpf || fail "rmmod iofilter_bpf (a program still holds it?)"

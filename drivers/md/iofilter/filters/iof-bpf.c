@@ -131,7 +131,10 @@ static u64 iofb_cgroup_id(struct bio *bio)
 	return 0;
 }
 
-/* The core sets id and vol after create(): fill them in at the first bio */
+/*
+ * The core sets id and vol after create(): fill them in at resume, or at
+ * the first bio if that comes first.
+ */
 static void iofb_bind(struct iofb_filter *bf)
 {
 	struct block_device *origin = iofilter_volume_origin(bf->fi.vol);
@@ -227,6 +230,15 @@ static int iofb_message(struct iofilter_instance *fi, unsigned int argc,
 	return -EINVAL;
 }
 
+/* Bound by now (the core calls it once after create() on a live volume) */
+static void iofb_resume(struct iofilter_instance *fi)
+{
+	struct iofb_filter *bf = to_bf(fi);
+
+	if (!bf->bound)
+		iofb_bind(bf);
+}
+
 static void iofb_destroy(struct iofilter_instance *fi)
 {
 	struct iofb_filter *bf = to_bf(fi);
@@ -240,6 +252,7 @@ static const struct iofilter_ops iofb_ops = {
 	.map = iofb_map,
 	.status = iofb_status,
 	.message = iofb_message,
+	.resume = iofb_resume,
 };
 
 static struct iofilter_instance *iofb_create(struct iofilter_volume *vol,
