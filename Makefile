@@ -86,7 +86,7 @@ test-tools: bpf
 # the tests' (tests/bpf/), as $(BUILD)/bpf/NAME.bpf.o.
 BPF_SRCS := $(wildcard policies/bpf/*.bpf.c tests/bpf/*.bpf.c)
 BPF_OBJS := $(patsubst %.bpf.c,$(BUILD)/bpf/%.bpf.o,$(notdir $(BPF_SRCS)))
-BPF_CFLAGS := -target bpf -g -O2 -Wall -Werror -I$(SRC)/include/uapi \
+BPF_CFLAGS := -target bpf -mcpu=v3 -g -O2 -Wall -Werror -I$(SRC)/include/uapi \
 	-I/usr/include/$(shell gcc -print-multiarch 2>/dev/null)
 vpath %.bpf.c policies/bpf tests/bpf
 bpf: $(BPF_OBJS)

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# DESCRIPTION: bpf filter type: iofilterctl loads, attaches and pins a program; each verdict (continue, pass, fail EIO/ENOSPC, a refused value) reaches dd; programs stay on their own instance; a histogram program counts what was issued; a program replaced under fio verify (0 errors, old one unpinned); the deny-writes example; a program the verifier refuses and an unprivileged caller get clear errors; detach leaves no program, link or pin. On 6.1: the type refuses instances, not supported on this kernel
+# DESCRIPTION: bpf filter type: iofilterctl loads, attaches and pins a program; each verdict (continue, pass, fail EIO/ENOSPC, a refused value) reaches dd; programs stay on their own instance; a histogram program counts what was issued; a program replaced under fio verify (0 errors, old one unpinned); the deny-writes and ring buffer sampling examples; a program the verifier refuses and an unprivileged caller get clear errors; detach leaves no program, link or pin. On 6.1: the type refuses instances, not supported on this kernel
 # TIMEOUT: 240
 # REQUIRES: dmsetup losetup jq bpftool fio iofilter tool
 . "$IOF_ROOT/tests/lib/common.sh"
@@ -15,6 +15,7 @@ P=$IOF_TMP/pub
 D1=$(mkloop 16 "$P/d1.img") || exit 1
 D2=$(mkloop 16 "$P/d2.img") || exit 1
 D3=$(mkloop 16 "$P/d3.img") || exit 1
+D4=$(mkloop 16 "$P/d4.img") || exit 1
 
 # pol FILE VOLUME DEVICE PROGRAM: a volume whose first 8 MiB go to bpf
 # instance "prog" running PROGRAM.
@@ -145,7 +146,7 @@ kill -0 $fpid 2> /dev/null || fail "fio ended before the replacement"
 ctl_rc 0 apply "$P/v2b.yaml"
 kill -0 $fpid 2> /dev/null || log "fio ended during the apply"
 wait $fpid || fail "fio verify across the program's replacement"
-log "fio verify: $(awk -F';' '{print "written", $47 + 0, "KiB, read", $6 + 0, "KiB, errors", $5 + 0}' "$IOF_TMP/fio.out")"
+log "fio verify: $(awk -F';' '$1 == 3 {print "written", $47 + 0, "KiB, read", $6 + 0, "KiB, errors", $5 + 0}' "$IOF_TMP/fio.out")"
 ctl_rc 0 -o json status t-bpf2
 KEY2B=$(jv '.volumes[0].instances[0].status.key')
 [ "$KEY2B" != "$KEY2" ] || fail "the replaced instance kept its key"
@@ -172,6 +173,32 @@ wdd /dev/mapper/t-bpf3 $(((2 << 20) - 512)) 1024 && fail "deny example: a write 
 rdd /dev/mapper/t-bpf3 $((1 << 20)) 4096 || fail "deny example: a read failed"
 wdd /dev/mapper/t-bpf3 $((2 << 20)) 4096 || fail "deny example: a write at 2 MiB failed"
 
+# ---- the example sample-ringbuf.bpf.o: one write in 100 to the ring buffer
+cat > "$P/sample.yaml" <<EOF
+version: 1
+volumes:
+  - name: t-bpf4
+    device: $D4
+    filters:
+      - name: prog
+        type: bpf
+        params: {program: $BPFO/sample-ringbuf.bpf.o}
+    rules:
+      - ops: [write]
+        chain: [prog]
+EOF
+ctl_rc 0 apply "$P/sample.yaml"
+ctl_rc 0 -o json status t-bpf4
+PIN4=/sys/fs/bpf/iofilter/t-bpf4/prog/$(jv '.volumes[0].instances[0].status.key')
+run dd if=/dev/zero of=/dev/mapper/t-bpf4 bs=4096 count=300 oflag=direct status=none ||
+	fail "300 writes to t-bpf4"
+"${IOF_BUILD:-$IOF_ROOT/build}/tests/iof-ringbuf" "$PIN4/samples" 1 > "$IOF_TMP/rb.out" ||
+	fail "read the ring buffer"
+cat "$IOF_TMP/rb.out"
+assert_eq "records 3" "$(tail -n 1 "$IOF_TMP/rb.out")" "samples of 300 writes, 1 in 100"
+assert_eq 3 "$(grep -c '^sample op=2 sector=[0-9]* size=4096 ' "$IOF_TMP/rb.out")" "write samples"
+ctl_rc 0 detach --yes t-bpf4
+
 # ---- unprivileged: the tool and the bpf() call are refused
 if command -v setpriv > /dev/null; then
 	as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "$@"; }
@@ -189,7 +216,7 @@ as_nobody bpftool prog load "$BPFO/verdict.bpf.o" /sys/fs/bpf/iof-nobody 2> /dev
 ctl_rc 0 detach --yes t-bpf1
 ctl_rc 0 detach --yes t-bpf2
 ctl_rc 0 detach --yes t-bpf3
-bpftool prog list | grep -Eq "test_verdict|size_hist|deny_writes" && fail "a program is still loaded"
+bpftool prog list | grep -Eq "test_verdict|size_hist|deny_writes|sample_ringbuf" && fail "a program is still loaded"
 bpftool link list | grep -q "iof_bpf_decide" && fail "a link is still there"
 [ -z "$(ls -A /sys/fs/bpf/iofilter 2> /dev/null)" ] || fail "pins left: $(ls -R /sys/fs/bpf/iofilter)"
 run rmmod iofilter_bpf || fail "rmmod iofilter_bpf (a program still holds it?)"
