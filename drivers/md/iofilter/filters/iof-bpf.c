@@ -19,7 +19,7 @@
 #include <linux/iofilter.h>
 #define IOF_BUILTIN_BPF
 #include <shared/iofilter-builtin.h>
-#include <uapi/linux/iofilter-bpf.h>
+#include "iof-bpf.h"
 #include <linux/atomic.h>
 #include <linux/blk-cgroup.h>
 #include <linux/cgroup.h>
@@ -68,9 +68,6 @@ static bool iofb_supported;
  * arguments, would leave the attached program unused), and listed in the
  * module's BTF for fmod_ret.  Its own answer: continue.
  */
-__diag_push();
-__diag_ignore_all("-Wmissing-prototypes",
-		  "a BPF attach point: called here, found by its BTF");
 #if __has_attribute(__noipa__)
 __attribute__((__noipa__))
 #endif
@@ -81,7 +78,6 @@ noinline int iof_bpf_decide(const struct iof_bpf_ctx *ctx)
 	OPTIMIZER_HIDE_VAR(verdict);
 	return verdict;
 }
-__diag_pop();
 
 #ifdef IOF_HAVE_BPF_FMODRET
 BTF_SET8_START(iof_bpf_fmodret_ids)
