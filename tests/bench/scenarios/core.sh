@@ -90,11 +90,16 @@ cmd_start() {
 		esac ;;
 	iof-bpf)
 		need_iofilter bpf
+		# 6.1: the type refuses instances (Documentation/bpf.rst)
+		[ -e /sys/kernel/btf/iofilter_bpf ] || ktap_skip "bpf type not supported on this kernel"
 		iof_volume_up bench-core "$origin"
 		id=$(iof_instance bench-core prog bpf program=none)
 		iof_chain_all bench-core "$id" ;;
 	iof-bpf-hist)
 		need_iofilter bpf
+		[ -e /sys/kernel/btf/iofilter_bpf ] || ktap_skip "bpf type not supported on this kernel"
+		[ -f "$IOF_BUILD/bpf/size-hist.bpf.o" ] && [ -x "$IOF_BUILD/iofilterctl" ] ||
+			ktap_skip "size-hist.bpf.o or iofilterctl not built (make tool)"
 		mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf || fail "mount bpffs"
 		cat > "$BENCH_STATE/bpf-hist.yaml" <<-EOF
 		version: 1
