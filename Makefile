@@ -38,7 +38,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 
 KSRC_DIRS := drivers include
-.PHONY: all modules modules-all tool test-tools clean install install-modules install-tool install-units \
+.PHONY: all modules modules-all tool test-tools bpf clean install install-modules install-tool install-units \
 	deps check unit vm-check crashtest demo demo-run bench sparse help dkms-src
 
 all: modules tool
@@ -78,9 +78,21 @@ tool: test-tools
 	$(MAKE) -C tools/iofilterctl BUILD=$(BUILD)
 
 # Helpers the VM tests run (raw ioctl access, data checkers)
-test-tools:
+test-tools: bpf
 	$(MAKE) -C tests/tools BUILD=$(BUILD)
 	$(MAKE) -C tests/bench BUILD=$(BUILD)
+
+# BPF programs for the bpf filter type: the examples of policies/bpf/ and
+# the tests' (tests/bpf/), as $(BUILD)/bpf/NAME.bpf.o.
+BPF_SRCS := $(wildcard policies/bpf/*.bpf.c tests/bpf/*.bpf.c)
+BPF_OBJS := $(patsubst %.bpf.c,$(BUILD)/bpf/%.bpf.o,$(notdir $(BPF_SRCS)))
+BPF_CFLAGS := -target bpf -mcpu=v3 -g -O2 -Wall -Werror -I$(SRC)/include/uapi \
+	-I/usr/include/$(shell gcc -print-multiarch 2>/dev/null)
+vpath %.bpf.c policies/bpf tests/bpf
+bpf: $(BPF_OBJS)
+$(BUILD)/bpf/%.bpf.o: %.bpf.c policies/bpf/iof-bpf-prog.h include/uapi/linux/iofilter-bpf.h
+	@mkdir -p $(dir $@)
+	clang $(BPF_CFLAGS) -c $< -o $@
 
 unit: tool
 	$(MAKE) -C tools/iofilterctl BUILD=$(BUILD) test

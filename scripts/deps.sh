@@ -17,6 +17,8 @@ packages=(
 	build-essential sparse pkg-config
 	# iofilterctl
 	libyaml-dev libdevmapper-dev liburing-dev
+	# the bpf filter type: programs (clang -target bpf), loading, inspection
+	clang libbpf-dev bpftool
 	# the VM and what runs in it
 	qemu-system-x86 busybox-static kmod xz-utils cpio
 	dmsetup cryptsetup-bin nbd-server nbd-client e2fsprogs keyutils fio

@@ -90,7 +90,7 @@ for k in $kernels; do
 			continue 2
 		fi
 	done
-	for m in iofilter iofilter-crypt iofilter-replicate iofilter-cache iofilter-count; do
+	for m in iofilter iofilter-crypt iofilter-replicate iofilter-cache iofilter-count iofilter-bpf; do
 		p=$(modinfo -k "$k" -n "$m" 2> /dev/null)
 		case "$p" in
 		/lib/modules/"$k"/updates/*) ;;

@@ -28,6 +28,7 @@
 	(IOF_TYPE_HOLDS_DIRTY | IOF_TYPE_NOWAIT | IOF_TYPE_WRITE_EXCLUSIVE)
 #define IOF_CACHE_TYPE_FLAGS \
 	(IOF_TYPE_RANGE_EXCLUSIVE | IOF_TYPE_NOWAIT | IOF_TYPE_HOLDS_DIRTY)
+#define IOF_BPF_TYPE_FLAGS	IOF_TYPE_NOWAIT
 
 /* Kinds of parameter values */
 #define IOF_PK_STRING	0	/* any word */
@@ -91,6 +92,16 @@ static const struct iof_builtin_param iof_cache_params[] = {
 	{ "promote_hits", IOF_PK_U64, 0, 1, 255, NULL },
 	{ "policy", IOF_PK_CHOICE, 0, 0, 0, "clock" },
 	{ "format", IOF_PK_U64, 0, 0, 1, NULL },
+};
+#endif
+
+/*
+ * bpf: program is the BPF object iofilterctl loads and attaches after
+ * creating the instance; the module only shows it.
+ */
+#ifdef IOF_BUILTIN_BPF
+static const struct iof_builtin_param iof_bpf_params[] = {
+	{ "program", IOF_PK_PATH, IOF_PF_REQUIRED, 0, 0, NULL },
 };
 #endif
 

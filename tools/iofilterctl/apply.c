@@ -16,6 +16,7 @@
 #include <sys/sysmacros.h>
 
 #include "apply.h"
+#include "bpf.h"
 #include "dm.h"
 #include "loop.h"
 #include "qnbd.h"
@@ -145,10 +146,12 @@ struct fstate {
 	uint32_t id;
 	bool created;
 	char tmpname[IOF_NAME_LEN];
+	uint64_t bpf_key;	/* bpf: the program this run attached */
 };
 
 struct vctx {
 	struct kapi *k;
+	const char *file;	/* the policy */
 	const struct apply_opts *o;
 	struct pvolume *v;
 	struct vol_report *rep;
@@ -281,6 +284,125 @@ static bool rollback(struct vctx *c)
 static int fail(struct vctx *c, int code, int err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* ---- bpf programs (bpf.h) ---- */
+
+static bool is_bpf(const struct pfilter *f)
+{
+	return f->type && !strcmp(f->type, "bpf");
+}
+
+/* The key of a bpf instance: its status "key=" (0: none) */
+static uint64_t bpf_key_of(struct kapi *k, const char *vol, const char *name)
+{
+	struct iof_instance_info info;
+	char *params = NULL, *status = NULL;
+	const char *p = NULL;
+	uint64_t key = 0;
+	size_t plen;
+
+	if (!kapi_instance_get(k, vol, name, &info, &params, &plen, &status) && status)
+		for (p = status; (p = strstr(p, "key=")); p++)
+			if (p == status || p[-1] == ' ') {
+				key = strtoull(p + 4, NULL, 10);
+				break;
+			}
+	free(params);
+	free(status);
+	return key;
+}
+
+/* Unpin what this run attached (its instances are being undone) */
+static void bpf_undo(struct vctx *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->v->nfilters; i++) {
+		if (!c->fs[i].bpf_key)
+			continue;
+		bpf_unpin_key(c->v->name, c->v->filters[i].name, c->fs[i].bpf_key);
+		c->fs[i].bpf_key = 0;
+	}
+}
+
+/*
+ * Attach the program of bpf filter i, instance @kname (its name in the
+ * kernel now), unless it is attached.  Before the table load for a new
+ * instance: the rules never send a bio to it without its program.
+ */
+static int bpf_attach_one(struct vctx *c, size_t i, const char *kname)
+{
+	const struct pfilter *f = &c->v->filters[i];
+	uint64_t key = bpf_key_of(c->k, c->v->name, kname);
+	char *why = NULL;
+	int r;
+
+	if (!key)
+		return fail(c, EXIT_KERNEL, 0, "filter %s: the bpf module shows no key", f->name);
+	if (bpf_attached(c->v->name, f->name, key))
+		return 0;
+	r = bpf_attach(c->v->name, f->name, key, f->program, &why);
+	if (r) {
+		/* EACCES: the verifier's no; EPERM: no CAP_BPF / CAP_PERFMON */
+		r = fail(c, r == -EPERM ? EXIT_PERM : EXIT_INVALID, r, "%s:%u:%u: %s",
+			 c->file, f->program_m.line, f->program_m.col, why);
+		free(why);
+		return r;
+	}
+	c->fs[i].bpf_key = key;
+	info("%s: attached %s to filter %s (key %llu)", c->v->name, f->program, f->name,
+	     (unsigned long long)key);
+	return 0;
+}
+
+static int bpf_attach_new(struct vctx *c)
+{
+	size_t i;
+	int r;
+
+	for (i = 0; i < c->v->nfilters; i++) {
+		const struct fstate *fs = &c->fs[i];
+
+		if (!is_bpf(&c->v->filters[i]) || fs->plan == F_KEEP)
+			continue;
+		r = bpf_attach_one(c, i, fs->plan == F_REPLACE ? fs->tmpname : c->v->filters[i].name);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+/*
+ * After a successful apply: every bpf filter has its program (a kept one
+ * whose pin went missing gets it again) and nothing else is pinned for
+ * the volume (removed and replaced instances' programs are unpinned).
+ */
+static int bpf_sync(struct vctx *c)
+{
+	const char **names = xcalloc(c->v->nfilters + 1, sizeof(*names));
+	size_t i, n = 0;
+	int r = 0;
+
+	for (i = 0; i < c->v->nfilters && !r; i++) {
+		const struct pfilter *f = &c->v->filters[i];
+		uint64_t key;
+
+		if (!is_bpf(f))
+			continue;
+		names[n++] = f->name;
+		key = bpf_key_of(c->k, c->v->name, f->name);
+		if (key && !bpf_attached(c->v->name, f->name, key)) {
+			r = bpf_attach_one(c, i, f->name);
+			if (!r)
+				add_change(c->rep, '+', "program", f->name, "attach %s", f->program);
+		}
+		if (key)
+			bpf_unpin(c->v->name, f->name, key);
+	}
+	bpf_unpin_volume(c->v->name, names, n);
+	free(names);
+	return r;
+}
+
 static int fail(struct vctx *c, int code, int err, const char *fmt, ...)
 {
 	bool fresh = c->dm_created, undone;
@@ -292,6 +414,7 @@ static int fail(struct vctx *c, int code, int err, const char *fmt, ...)
 	va_end(ap);
 	report_error(code, c->v->name, err, "%s", msg);
 	free(msg);
+	bpf_undo(c);
 	undone = rollback(c);
 	c->rep->result = VOL_FAILED;
 	/* Removing a device this run created undoes everything it did. */
@@ -1089,6 +1212,9 @@ static int execute(struct vctx *c, const struct fixup *fx, size_t nfx)
 	for (i = 0; i < v->nfilters; i++)
 		if (c->fs[i].plan != F_KEEP && (r = create_instance(c, i)))
 			return r;
+	r = bpf_attach_new(c);
+	if (r)
+		return r;
 	/*
 	 * The kernel refuses to unbind a filter that holds data not on the
 	 * origin (writes would go round it and its writeback would later put
@@ -1148,8 +1274,8 @@ static int execute(struct vctx *c, const struct fixup *fx, size_t nfx)
 	return 0;
 }
 
-static int apply_volume(struct kapi *k, struct pvolume *v, const struct apply_opts *o,
-			struct vol_report *rep)
+static int apply_volume(struct kapi *k, const char *file, struct pvolume *v,
+			const struct apply_opts *o, struct vol_report *rep)
 {
 	struct vctx c;
 	struct fixup *fx;
@@ -1158,6 +1284,7 @@ static int apply_volume(struct kapi *k, struct pvolume *v, const struct apply_op
 
 	memset(&c, 0, sizeof(c));
 	c.k = k;
+	c.file = file;
 	c.o = o;
 	c.v = v;
 	c.rep = rep;
@@ -1199,6 +1326,12 @@ static int apply_volume(struct kapi *k, struct pvolume *v, const struct apply_op
 		}
 	}
 	free(fx);
+	if (!r && !o->dry_run && (c.dm_exists || rep->nchanges)) {
+		/* past the table load: nothing to undo */
+		for (size_t i = 0; i < v->nfilters; i++)
+			c.fs[i].bpf_key = 0;
+		r = bpf_sync(&c);
+	}
 	if (r)
 		goto out;
 	rep->origin = xstrdup(c.origin_path);
@@ -1229,7 +1362,7 @@ int apply_policy(struct kapi *k, struct policy *p, const struct apply_opts *o,
 	rep->v = xcalloc(p->nvols, sizeof(*rep->v));
 	for (i = 0; i < p->nvols; i++) {
 		struct vol_report *vr = &rep->v[rep->n++];
-		int r = apply_volume(k, &p->vols[i], o, vr);
+		int r = apply_volume(k, p->file, &p->vols[i], o, vr);
 
 		if (r) {
 			any_fail = true;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "apply.h"
+#include "bpf.h"
 #include "commands.h"
 #include "dm.h"
 #include "kapi.h"
@@ -278,6 +279,25 @@ static void free_show(struct show_volume *sv, size_t n)
 	free(sv);
 }
 
+/* A bpf instance's status gets what is attached: "prog_id=N maps=..." */
+static void bpf_status_append(const char *vol, struct show_instance *x)
+{
+	const char *p = x->status;
+	uint64_t key = 0;
+	char *w, *s;
+
+	for (; (p = strstr(p, "key=")); p++)
+		if (p == x->status || p[-1] == ' ') {
+			key = strtoull(p + 4, NULL, 10);
+			break;
+		}
+	w = bpf_status_words(vol, x->name, key);
+	s = xasprintf("%s %s", x->status, w);
+	free(w);
+	free(x->status);
+	x->status = s;
+}
+
 int cmd_status(struct cmd *c)
 {
 	struct iof_volume_info *v = NULL;
@@ -338,6 +358,8 @@ int cmd_status(struct cmd *c)
 			} else if (k.status_truncated) {
 				report_warning(s->name, "filter %s: status text longer than %d bytes; the rest is cut",
 					       x->name, IOF_MAX_TEXT_LEN - 1);
+			} else if (!strcmp(x->type, "bpf") && x->status) {
+				bpf_status_append(s->name, x);
 			}
 			s->ninst++;
 		}
@@ -851,6 +873,7 @@ int cmd_detach(struct cmd *c)
 		goto out;
 	}
 	removed = true;
+	bpf_unpin_volume(vol, NULL, 0);	/* the programs of its bpf filters */
 	/* An image apply served with qemu-nbd: disconnect it, which closes the image. */
 	if (sscanf(params, "%u:%u", &maj, &min) == 2) {
 		if (blkdev_path(makedev(maj, min), nbd, sizeof(nbd)))

@@ -27,6 +27,7 @@
 #define IOF_BUILTIN_CRYPT
 #define IOF_BUILTIN_REPLICATE
 #define IOF_BUILTIN_CACHE
+#define IOF_BUILTIN_BPF
 #include <shared/iofilter-builtin.h>
 
 #include "loop.h"
@@ -128,6 +129,8 @@ static const struct ftype builtin_types[] = {
 	  ARRAY_SIZE(iof_replicate_params) },
 	{ "cache", IOF_CLASS_CACHE, IOF_CACHE_TYPE_FLAGS, false, iof_cache_params,
 	  ARRAY_SIZE(iof_cache_params) },
+	{ "bpf", IOF_CLASS_INSPECT, IOF_BPF_TYPE_FLAGS, false, iof_bpf_params,
+	  ARRAY_SIZE(iof_bpf_params) },
 };
 
 void ftypes_builtin(struct ftypes *t)
@@ -901,6 +904,10 @@ static void parse_params(struct pctx *c, yaml_node_t *n, struct pfilter *f)
 		if (!strcmp(ks, "key_file")) {
 			f->key_file = resolve_path(c, vs);
 			f->key_file_m = mark_of(v);
+		}
+		if (!strcmp(ks, "program") && !f->program) {
+			f->program = resolve_path(c, vs);
+			f->program_m = mark_of(v);
 		}
 	}
 	if (f->nparams > IOF_MAX_PARAMS)
@@ -2227,6 +2234,14 @@ unsigned policy_check_env(struct policy *p, unsigned flags, struct diags *d)
 		for (i = 0; i < v->nfilters; i++) {
 			const struct pfilter *f = &v->filters[i];
 
+			/* bpf: the object iofilterctl loads after creating the instance */
+			if (f->program && stat(f->program, &st) < 0) {
+				if (errno != ENOENT || req)
+					ERR(&c, f->program_m, NULL, "program %s: %s", Q(f->program),
+					    strerror(errno));
+			} else if (f->program && !S_ISREG(st.st_mode)) {
+				ERR(&c, f->program_m, NULL, "program %s is not a regular file", Q(f->program));
+			}
 			if (!f->key_file)
 				continue;
 			if (stat(f->key_file, &st) < 0) {
@@ -2285,6 +2300,7 @@ void policy_free(struct policy *p)
 			free(f->params);
 			free(f->params_blk);
 			free(f->key_file);
+			free(f->program);
 			free(f->name);
 			free(f->type);
 		}

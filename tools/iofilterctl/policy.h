@@ -114,6 +114,8 @@ struct pfilter {
 	size_t params_len;
 	char *key_file;		/* resolved path of params.key_file, or NULL */
 	struct pmark key_file_m;
+	char *program;		/* bpf: resolved path of params.program, or NULL */
+	struct pmark program_m;
 	/* After policy_check: */
 	const struct ftype *ft;	/* NULL: unknown type */
 };

@@ -101,4 +101,24 @@ static inline void iof_compat_bdev_close(struct iofilter_bdev *ib)
 #define iof_crypto_cb_data(arg)		((arg)->data)
 #endif
 
+/*
+ * BPF programs on a module function (the bpf filter type): fmod_ret needs
+ * register_btf_fmodret_id_set() (6.12 has it; Debian's 6.1 does not) and
+ * the module's own BTF (built only when the kernel headers ship a vmlinux:
+ * Debian 6.12's do, 6.1's do not).
+ */
+#ifdef HAVE_REGISTER_BTF_FMODRET_ID_SET
+#include <linux/btf.h>
+#include <linux/btf_ids.h>
+#define IOF_HAVE_BPF_FMODRET 1
+static inline bool iof_compat_module_has_btf(struct module *mod)
+{
+#ifdef CONFIG_DEBUG_INFO_BTF_MODULES
+	return mod && mod->btf_data_size;
+#else
+	return false;
+#endif
+}
+#endif
+
 #endif /* IOF_COMPAT_H */

@@ -13,6 +13,9 @@
 #              but every bio is looked up among them)
 #   iof-count  iofilter, one rule over the whole device chaining the
 #              example "count" filter
+#   iof-bpf    the same with a "bpf" filter and no program attached
+#   iof-bpf-hist  the same with policies/bpf/size-hist.bpf.o attached
+#              (iofilterctl apply; 6.12 only: Documentation/bpf.rst)
 # By hand:  core.sh up; DEV=$(core.sh start iof-1k | sed -n 's/^DEV=//p')
 #           DEV=$DEV RUNTIME=10 fio core-randread.fio; core.sh stop iof-1k; core.sh down
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
@@ -29,6 +32,8 @@ cmd_configs() {
 	iof-1k     iofilter dm-linear:0.95          iofilter, 1,000 rules
 	iof-10k    iofilter dm-linear               iofilter, 10,000 rules
 	iof-count  iofilter dm-linear               iofilter, count filter chain
+	iof-bpf    iofilter dm-linear               iofilter, bpf filter chain, no program
+	iof-bpf-hist iofilter dm-linear             iofilter, bpf filter chain, size histogram program
 	END
 }
 
@@ -83,6 +88,33 @@ cmd_start() {
 			id=$(iof_instance bench-core cnt count)
 			iof_chain_all bench-core "$id" ;;
 		esac ;;
+	iof-bpf)
+		need_iofilter bpf
+		# 6.1: the type refuses instances (Documentation/bpf.rst)
+		[ -e /sys/kernel/btf/iofilter_bpf ] || ktap_skip "bpf type not supported on this kernel"
+		iof_volume_up bench-core "$origin"
+		id=$(iof_instance bench-core prog bpf program=none)
+		iof_chain_all bench-core "$id" ;;
+	iof-bpf-hist)
+		need_iofilter bpf
+		[ -e /sys/kernel/btf/iofilter_bpf ] || ktap_skip "bpf type not supported on this kernel"
+		[ -f "$IOF_BUILD/bpf/size-hist.bpf.o" ] && [ -x "$IOF_BUILD/iofilterctl" ] ||
+			ktap_skip "size-hist.bpf.o or iofilterctl not built (make tool)"
+		mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf || fail "mount bpffs"
+		cat > "$BENCH_STATE/bpf-hist.yaml" <<-EOF
+		version: 1
+		volumes:
+		  - name: bench-core
+		    device: $origin
+		    filters:
+		      - name: prog
+		        type: bpf
+		        params: {program: $IOF_BUILD/bpf/size-hist.bpf.o}
+		    rules:
+		      - chain: [prog]
+		EOF
+		DM_DISABLE_UDEV=1 "$IOF_BUILD/iofilterctl" apply "$BENCH_STATE/bpf-hist.yaml" >&2 ||
+			fail "iofilterctl apply (bpf size histogram)" ;;
 	*) fail "unknown configuration $cfg" ;;
 	esac
 	echo "DEV=/dev/mapper/bench-core"
@@ -90,6 +122,7 @@ cmd_start() {
 
 cmd_stop() {
 	bench_dm_remove bench-core
+	rm -rf /sys/fs/bpf/iofilter/bench-core	# the program goes with its pins
 }
 
 bench_main "$@"

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Fake kernel for the unit tests: replaces kapi_sys.c, dm.c and loop.c.
+ * Fake kernel for the unit tests: replaces kapi_sys.c, dm.c, loop.c and
+ * bpf.c (no program is ever attached).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include "../bpf.h"
 #include "../dm.h"
 #include "../kapi.h"
 #include "../loop.h"
@@ -1118,4 +1120,50 @@ int nbd_backing_file(dev_t rdev, char *buf, size_t len, char *fmt, size_t fmtlen
 {
 	(void)rdev, (void)buf, (void)len, (void)fmt, (void)fmtlen;
 	return -ENOENT;
+}
+
+/* ---- bpf.c: the fake kernel has no BPF ---- */
+
+int bpf_attach(const char *vol, const char *inst, uint64_t key, const char *obj, char **why)
+{
+	flog("bpf attach %s/%s key %llu %s", vol, inst, (unsigned long long)key, obj);
+	*why = xstrdup("no BPF in the fake kernel");
+	return -EOPNOTSUPP;
+}
+
+bool bpf_attached(const char *vol, const char *inst, uint64_t key)
+{
+	(void)vol;
+	(void)inst;
+	(void)key;
+	return false;
+}
+
+void bpf_unpin_key(const char *vol, const char *inst, uint64_t key)
+{
+	(void)vol;
+	(void)inst;
+	(void)key;
+}
+
+void bpf_unpin(const char *vol, const char *inst, uint64_t keep)
+{
+	(void)vol;
+	(void)inst;
+	(void)keep;
+}
+
+void bpf_unpin_volume(const char *vol, const char *const *names, size_t n)
+{
+	(void)vol;
+	(void)names;
+	(void)n;
+}
+
+char *bpf_status_words(const char *vol, const char *inst, uint64_t key)
+{
+	(void)vol;
+	(void)inst;
+	(void)key;
+	return xstrdup("prog_id=none");
 }

@@ -494,7 +494,8 @@ static void t_shipped_policies(void)
 	static const char *const files[] = {
 		"reference.yaml", "demo.yaml", "boot-sector-protect.yaml", "count-hot-range.yaml",
 		"cache-writeback.yaml", "replicate-async-lagged.yaml", "replicate-nbd.yaml",
-		"crypt-data-range.yaml", "crypt-keyring.yaml",
+		"crypt-data-range.yaml", "crypt-keyring.yaml", "bpf-deny-writes.yaml",
+		"bpf-size-histogram.yaml",
 	};
 	size_t i, n;
 
@@ -739,6 +740,8 @@ static void t_builtin_types_shared(void)
 		  "iofilter_params_check(iof_replicate_params", IOF_REPLICATE_TYPE_FLAGS },
 		{ "cache", "iof-cache-ctl.c", "IOF_CACHE_TYPE_FLAGS", "iofilter_params_check(iof_cache_params",
 		  IOF_CACHE_TYPE_FLAGS },
+		{ "bpf", "iof-bpf.c", "IOF_BPF_TYPE_FLAGS", "iofilter_params_check(iof_bpf_params",
+		  IOF_BPF_TYPE_FLAGS },
 	};
 	struct ftypes t;
 	size_t i;
@@ -782,7 +785,7 @@ static void t_validate_text(void)
 	char *exp = xasprintf(
 		"%s:6:16: warning: filter instance \"stats\" is not used by any rule\n"
 		"%s:6:29: unknown filter type \"cont\"\n"
-		"  hint: did you mean \"count\"? known types: count, crypt, replicate, cache\n"
+		"  hint: did you mean \"count\"? known types: count, crypt, replicate, cache, bpf\n"
 		"%s:8:9: unknown key \"rnage\" in rule\n"
 		"  hint: did you mean \"range\"? known keys: name, range, ops, size, flags, ioprio, action, chain, allow_overlap\n"
 		"%s:10:35: range length \"1000\" is not a multiple of 512 bytes\n"
