@@ -171,14 +171,21 @@ struct iof_target {
 	struct iofilter_volume *vol;
 };
 
+struct iof_below;
+
 /*
- * Per-bio data of the target (and of flush clones).  Only ->chain is
- * written for a bio that goes straight through.
+ * Per-bio data of the target, and the front pad of the core's own bios
+ * (flush clones, reads from below an instance).  Only initialised for a
+ * bio that runs a chain; the bio's ->bi_private points to it then, and is
+ * NULL for a bio that goes straight through (iof-target.c, bio_io()).
  */
 struct iof_io {
-	const struct iof_chain *chain;	/* NULL: no filter runs */
-	struct iof_ptable *table;	/* holds a ref when chain is set */
-	struct bio *parent;		/* flush clones: the original flush */
+	const struct iof_chain *chain;
+	struct iof_ptable *table;	/* holds a ref */
+	union {
+		struct bio *parent;	/* flush clones: the original flush */
+		struct iof_below *below; /* reads from below: their waiter */
+	};
 	u32 rule;			/* index; nr_rules is the default */
 	u8 pos;				/* filters whose map has run */
 	u8 flags;
@@ -194,7 +201,8 @@ struct iof_io {
 
 /*
  * Bios of the core's own (flush clones, reads from below an instance)
- * carry their iof_io in the bio_set's front pad
+ * carry their iof_io in the bio_set's front pad; io->flags tells them
+ * apart from dm's clones
  */
 struct iof_flush_io {
 	struct iof_io io;
@@ -213,7 +221,6 @@ unsigned int iof_nr_types(void);
 /* iof-target.c */
 int iof_target_init(void);
 void iof_target_exit(void);
-void iof_flush_endio(struct bio *bio);
 
 /* iof-table.c */
 struct iof_ptable *iof_table_build(struct iofilter_volume *vol,
