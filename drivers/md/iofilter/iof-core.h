@@ -155,6 +155,8 @@ struct iofilter_volume {
 	atomic_t nr_failed;		/* instances that latched an error */
 
 	struct iof_vstats __percpu *stats;
+	/* the live table is trivial: map passes bios without RCU or lookup */
+	bool passthrough;
 	struct bio_set flush_bs;	/* flush fan-out clones */
 	struct bio_set below_bs;	/* iofilter_read_below() */
 };

@@ -445,22 +445,14 @@ static void map_deny_log(struct iofilter_volume *vol, struct bio *bio,
 }
 
 /*
- * Classify and admit @bio against the live table; cut and count it.  An
- * empty table passes everything without a lookup, as do ops no rule can
- * name.  Under RCU.
+ * Classify and admit @bio against the live table; cut and count it.
+ * Under RCU (sched: see iof_map()).
  */
 static enum iof_verdict map_route(struct iofilter_volume *vol,
 				  struct bio *bio, struct iof_route *rt)
 {
-	struct iof_ptable *t = rcu_dereference(vol->table);
+	struct iof_ptable *t = rcu_dereference_sched(vol->table);
 	unsigned int cut, bytes;
-
-	if (likely(t->trivial) || unlikely(rt->opi == IOF_OPI_NONE)) {
-		if (rt->opi != IOF_OPI_NONE)
-			count_vol(vol, rt->opi, bio->bi_iter.bi_size);
-		this_cpu_inc(vol->stats->passed);
-		return IOF_V_PASS;
-	}
 
 	cut = map_classify(t, bio, rt);
 	if (!map_admit(rt, bio, cut))
@@ -503,6 +495,29 @@ static int map_chain(struct bio *bio, const struct iof_route *rt)
 	return run_chain(io, bio) ? DM_MAPIO_REMAPPED : DM_MAPIO_SUBMITTED;
 }
 
+/*
+ * The bio goes to the origin unclassified: the live table is empty (the
+ * volume's passthrough flag, kept by iof_table_publish()), or its op is
+ * one no rule can name.  No table dereference, no RCU section.
+ */
+static inline int map_pass(struct iofilter_volume *vol, struct bio *bio,
+			   unsigned int opi)
+{
+	if (likely(opi != IOF_OPI_NONE))
+		count_vol(vol, opi, bio->bi_iter.bi_size);
+	this_cpu_inc(vol->stats->passed);
+	return DM_MAPIO_REMAPPED;
+}
+
+/*
+ * The read section is rcu_read_lock_sched(), i.e. preemption off: since
+ * the RCU flavours were consolidated (4.20) a grace period waits for such
+ * a section as for rcu_read_lock(), which on a preemptible kernel is two
+ * calls out of line on every bio.  Tables are published with
+ * rcu_assign_pointer() and retired by percpu_ref_kill(), whose switch to
+ * atomic mode waits for a grace period before the base reference goes.
+ * Nothing in the section sleeps.
+ */
 static int iof_map(struct dm_target *ti, struct bio *bio)
 {
 	struct iof_target *tgt = ti->private;
@@ -513,12 +528,15 @@ static int iof_map(struct dm_target *ti, struct bio *bio)
 	bio->bi_private = NULL;		/* no chain: see bio_io() */
 	bio_set_dev(bio, tgt->dev->bdev);
 	bio->bi_iter.bi_sector = dm_target_offset(ti, bio->bi_iter.bi_sector);
+	if (likely(READ_ONCE(vol->passthrough)) ||
+	    unlikely(rt.opi == IOF_OPI_NONE))
+		return map_pass(vol, bio, rt.opi);
 
-	rcu_read_lock();
+	rcu_read_lock_sched();
 	v = map_route(vol, bio, &rt);
 	if (v == IOF_V_CHAIN || v == IOF_V_FAN_OUT)
 		percpu_ref_get(&rt.t->ref);
-	rcu_read_unlock();
+	rcu_read_unlock_sched();
 
 	switch (v) {
 	case IOF_V_PASS:
