@@ -11,7 +11,6 @@
  * ever win.
  */
 #include <linux/bitmap.h>
-#include <linux/ioprio.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
@@ -152,6 +151,24 @@ static int cmp_class(const void *a, const void *b)
  * Check one rule from userspace and turn it into its kernel form.  Takes an
  * instance reference for each chain member (dropped by iof_table_destroy).
  */
+/* IOF_RQ_* as the REQ_* flags they name: the lookup tests bi_opf */
+static blk_opf_t rq_to_opf(u32 rq)
+{
+	blk_opf_t f = 0;
+
+	if (rq & IOF_RQ_SYNC)
+		f |= REQ_SYNC;
+	if (rq & IOF_RQ_FUA)
+		f |= REQ_FUA;
+	if (rq & IOF_RQ_PREFLUSH)
+		f |= REQ_PREFLUSH;
+	if (rq & IOF_RQ_META)
+		f |= REQ_META;
+	if (rq & IOF_RQ_READAHEAD)
+		f |= REQ_RAHEAD;
+	return f;
+}
+
 static int convert_rule(struct iofilter_volume *vol, const struct iof_rule *u,
 			struct iof_krule *k, bool is_default, u32 idx,
 			u32 *error_rule, char *msg, size_t msglen)
@@ -201,14 +218,14 @@ static int convert_rule(struct iofilter_volume *vol, const struct iof_rule *u,
 		k->ops = u->ops;
 		k->min_size = u->min_size;
 		k->max_size = u->max_size;
-		k->flags_set = u->flags_set;
-		k->flags_clear = u->flags_clear;
+		k->opf_set = rq_to_opf(u->flags_set);
+		k->opf_clear = rq_to_opf(u->flags_clear);
 		k->ioprio_classes = u->ioprio_classes;
 	}
-	k->unconditional = k->ops == IOF_OP_ALL && !k->min_size &&
-			   !k->max_size && !k->flags_set && !k->flags_clear &&
-			   (!k->ioprio_classes ||
-			    k->ioprio_classes == IOF_PRIO_ALL);
+	k->by_op = !k->min_size && !k->max_size && !k->opf_set &&
+		   !k->opf_clear && (!k->ioprio_classes ||
+				     k->ioprio_classes == IOF_PRIO_ALL);
+	k->unconditional = k->by_op && k->ops == IOF_OP_ALL;
 	k->action = u->action;
 
 	switch (u->action) {
@@ -262,9 +279,7 @@ static int convert_rule(struct iofilter_volume *vol, const struct iof_rule *u,
 				return BAD(-EINVAL, "%s must see every write and flush of its range: it cannot be the default action",
 					   fi->name);
 			if ((k->ops & IOF_OP_WRITES) != IOF_OP_WRITES ||
-			    k->min_size || k->max_size || k->flags_set ||
-			    k->flags_clear || (k->ioprio_classes &&
-			     k->ioprio_classes != IOF_PRIO_ALL))
+			    !k->by_op)
 				return BAD(-EINVAL, "%s must see every write and flush of its range: its rule must list the write, discard, write_zeroes and flush ops and match by range only",
 					   fi->name);
 		}
@@ -770,59 +785,6 @@ void iof_table_publish(struct iofilter_volume *vol, struct iof_ptable *t)
 		percpu_ref_kill(&old->ref);
 }
 
-static inline bool rule_matches(const struct iof_krule *k, unsigned int opi,
-				unsigned int size, u32 rq, u32 prio)
-{
-	if (!(k->ops & BIT(opi)))
-		return false;
-	if (k->unconditional)
-		return true;
-	if (size < k->min_size || (k->max_size && size > k->max_size))
-		return false;
-	if ((rq & k->flags_set) != k->flags_set || (rq & k->flags_clear))
-		return false;
-	if (k->ioprio_classes && !(k->ioprio_classes & BIT(prio)))
-		return false;
-	return true;
-}
-
-static inline unsigned int seg_find(const struct iof_ptable *t, sector_t s)
-{
-	unsigned int lo = 0, hi = t->nr_segs;
-
-	/* last segment whose start <= s; segs[0].start == 0 */
-	while (hi - lo > 1) {
-		unsigned int mid = lo + (hi - lo) / 2;
-
-		if (t->segs[mid].start <= s)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-static inline unsigned int seg_match(const struct iof_ptable *t,
-				     unsigned int seg, unsigned int opi,
-				     unsigned int size, u32 rq, u32 prio)
-{
-	const struct iof_seg *sg = &t->segs[seg];
-	unsigned int i;
-
-	for (i = 0; i < sg->ncand; i++) {
-		u32 r = t->cands[sg->cand + i];
-
-		if (rule_matches(&t->rules[r], opi, size, rq, prio))
-			return r;
-	}
-	return t->nr_rules;	/* the default */
-}
-
-/*
- * Find the rule for a bio (sector relative to the volume).  Returns the
- * number of sectors the rule covers from the bio's start (the bio must be
- * cut there), or 0 when it covers the whole bio.
- */
 /* Does a rule of @t (the default included) chain @fi? */
 bool iof_table_binds(const struct iof_ptable *t,
 		     const struct iofilter_instance *fi)
@@ -834,47 +796,6 @@ bool iof_table_binds(const struct iof_ptable *t,
 			if (t->rules[i].chain.fi[j] == fi)
 				return true;
 	return false;
-}
-
-int iof_table_lookup(const struct iof_ptable *t, struct bio *bio,
-		     unsigned int opi, u32 rq, u32 prio, unsigned int *rule)
-{
-	unsigned int size = bio->bi_iter.bi_size, seg, r, i;
-	sector_t s = bio->bi_iter.bi_sector, end;
-
-	if (opi == IOF_OPI_FLUSH) {
-		for (i = 0; i < t->nr_flush_cands; i++) {
-			r = t->flush_cands[i];
-			if (rule_matches(&t->rules[r], opi, size, rq, prio)) {
-				*rule = r;
-				return 0;
-			}
-		}
-		*rule = t->nr_rules;
-		return 0;
-	}
-
-	seg = seg_find(t, s);
-	r = seg_match(t, seg, opi, size, rq, prio);
-	*rule = r;
-	end = s + bio_sectors(bio);
-	/* extend over following segments while the outcome is the same */
-	while (seg + 1 < t->nr_segs && t->segs[seg + 1].start < end) {
-		seg++;
-		if (seg_match(t, seg, opi, size, rq, prio) != r)
-			return t->segs[seg].start - s;
-	}
-	return 0;
-}
-
-void iof_table_count(const struct iof_ptable *t, unsigned int rule,
-		     unsigned int opi, unsigned int bytes)
-{
-	struct iof_counters __percpu *c = t->rstats[rule / IOF_STATS_CHUNK];
-	unsigned int i = rule % IOF_STATS_CHUNK;
-
-	this_cpu_inc(c[i].ios[opi]);
-	this_cpu_add(c[i].bytes[opi], bytes);
 }
 
 void iof_table_sum(const struct iof_ptable *t, unsigned int rule,

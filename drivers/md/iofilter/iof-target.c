@@ -15,7 +15,6 @@
  * with until it completes, so a table swap never changes the rules under an
  * in-flight bio.
  */
-#include <linux/ioprio.h>
 #include <linux/module.h>
 #include <linux/slab.h>
 
@@ -75,36 +74,11 @@ static inline unsigned int bio_opi(struct bio *bio)
 	}
 }
 
-static inline u32 bio_rq_flags(struct bio *bio)
-{
-	blk_opf_t f = bio->bi_opf;
-	u32 rq = 0;
-
-	if (f & REQ_SYNC)
-		rq |= IOF_RQ_SYNC;
-	if (f & REQ_FUA)
-		rq |= IOF_RQ_FUA;
-	if (f & REQ_PREFLUSH)
-		rq |= IOF_RQ_PREFLUSH;
-	if (f & REQ_META)
-		rq |= IOF_RQ_META;
-	if (f & REQ_RAHEAD)
-		rq |= IOF_RQ_READAHEAD;
-	return rq;
-}
-
-static inline u32 bio_prio_class(struct bio *bio)
-{
-	u32 c = IOPRIO_PRIO_CLASS(bio->bi_ioprio);
-
-	return c <= IOPRIO_CLASS_IDLE ? c : IOPRIO_CLASS_NONE;
-}
-
-static inline void count_vol(struct iofilter_volume *vol, unsigned int opi,
+static inline void count_vol(struct iof_vstats __percpu *st, unsigned int opi,
 			     unsigned int bytes)
 {
-	this_cpu_inc(vol->stats->ios[opi]);
-	this_cpu_add(vol->stats->bytes[opi], bytes);
+	this_cpu_inc(st->ios[opi]);
+	this_cpu_add(st->bytes[opi], bytes);
 }
 
 /* ---- chains ---- */
@@ -392,8 +366,7 @@ static unsigned int map_classify(struct iof_ptable *t, struct bio *bio,
 	unsigned int cut;
 
 	rt->t = t;
-	cut = iof_table_lookup(t, bio, rt->opi, bio_rq_flags(bio),
-			       bio_prio_class(bio), &rt->rule);
+	cut = iof_table_lookup(t, bio, rt->opi, &rt->rule);
 	rt->k = &t->rules[rt->rule];
 	if (rt->k->action == IOF_ACTION_FILTER)
 		cut = chain_cut(&rt->k->chain, bio, cut);
@@ -452,6 +425,7 @@ static enum iof_verdict map_route(struct iofilter_volume *vol,
 				  struct bio *bio, struct iof_route *rt)
 {
 	struct iof_ptable *t = rcu_dereference_sched(vol->table);
+	struct iof_vstats __percpu *st = vol->stats;
 	unsigned int cut, bytes;
 
 	cut = map_classify(t, bio, rt);
@@ -459,22 +433,22 @@ static enum iof_verdict map_route(struct iofilter_volume *vol,
 		return IOF_V_AGAIN;
 	if (cut) {
 		dm_accept_partial_bio(bio, cut);
-		this_cpu_inc(vol->stats->splits);
+		this_cpu_inc(st->splits);
 	}
 	bytes = bio->bi_iter.bi_size;
-	count_vol(vol, rt->opi, bytes);
+	count_vol(st, rt->opi, bytes);
 	iof_table_count(t, rt->rule, rt->opi, bytes);
 
 	switch (rt->k->action) {
 	case IOF_ACTION_DENY:
-		this_cpu_inc(vol->stats->denied);
+		this_cpu_inc(st->denied);
 		map_deny_log(vol, bio, rt);
 		return IOF_V_DENY;
 	case IOF_ACTION_FILTER:
-		this_cpu_inc(vol->stats->filtered);
+		this_cpu_inc(st->filtered);
 		break;
 	default:
-		this_cpu_inc(vol->stats->passed);
+		this_cpu_inc(st->passed);
 		break;
 	}
 	/* a flush goes to the origin and to every instance that takes one */
@@ -503,9 +477,11 @@ static int map_chain(struct bio *bio, const struct iof_route *rt)
 static inline int map_pass(struct iofilter_volume *vol, struct bio *bio,
 			   unsigned int opi)
 {
+	struct iof_vstats __percpu *st = vol->stats;
+
 	if (likely(opi != IOF_OPI_NONE))
-		count_vol(vol, opi, bio->bi_iter.bi_size);
-	this_cpu_inc(vol->stats->passed);
+		count_vol(st, opi, bio->bi_iter.bi_size);
+	this_cpu_inc(st->passed);
 	return DM_MAPIO_REMAPPED;
 }
 
@@ -556,23 +532,30 @@ static int iof_map(struct dm_target *ti, struct bio *bio)
 	return DM_MAPIO_SUBMITTED;
 }
 
+/* Out of line: iof_end_io() stays a leaf for the bios that had no chain */
+static noinline int end_io_chain(struct iofilter_volume *vol,
+				 struct iof_io *io, struct bio *bio,
+				 blk_status_t *error)
+{
+	if (run_endio(io, bio, error) == DM_ENDIO_INCOMPLETE)
+		return DM_ENDIO_INCOMPLETE;
+	if (unlikely(*error))
+		this_cpu_inc(vol->stats->errors);
+	bio->bi_private = NULL;
+	percpu_ref_put(&io->table->ref);
+	return DM_ENDIO_DONE;
+}
+
 static int iof_end_io(struct dm_target *ti, struct bio *bio,
 		      blk_status_t *error)
 {
 	struct iof_target *tgt = ti->private;
 	struct iof_io *io = bio_io(bio);
 
-	if (likely(!io)) {
-		if (unlikely(*error) && *error != BLK_STS_AGAIN)
-			this_cpu_inc(tgt->vol->stats->errors);
-		return DM_ENDIO_DONE;
-	}
-	if (run_endio(io, bio, error) == DM_ENDIO_INCOMPLETE)
-		return DM_ENDIO_INCOMPLETE;
-	if (unlikely(*error))
+	if (unlikely(io))
+		return end_io_chain(tgt->vol, io, bio, error);
+	if (unlikely(*error) && *error != BLK_STS_AGAIN)
 		this_cpu_inc(tgt->vol->stats->errors);
-	bio->bi_private = NULL;
-	percpu_ref_put(&io->table->ref);
 	return DM_ENDIO_DONE;
 }
 
@@ -692,8 +675,7 @@ int iofilter_read_below(struct iofilter_instance *fi, sector_t sector,
 		struct bio *piece = bio;
 		struct iof_io *io;
 
-		cut = iof_table_lookup(t, bio, IOF_OPI_READ, bio_rq_flags(bio),
-				       bio_prio_class(bio), &rule);
+		cut = iof_table_lookup(t, bio, IOF_OPI_READ, &rule);
 		k = &t->rules[rule];
 		if (k->action == IOF_ACTION_FILTER) {
 			c = &k->chain;
