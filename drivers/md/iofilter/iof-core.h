@@ -94,6 +94,15 @@ struct iof_ptable {
 	struct iof_seg *segs;
 	u32 *cands;
 	unsigned int nr_cands;
+	/*
+	 * Where the search for a sector's segment starts: bkt[b] is the
+	 * segment holding sector b << bkt_shift (b < nr_bkts), and
+	 * bkt[nr_bkts] the last segment.  About one bucket per segment.
+	 */
+	u32 *bkt;
+	unsigned int nr_bkts;
+	unsigned int bkt_shift;
+	u32 bkt_one[2];			/* bkt when there is one bucket */
 
 	/* Empty flushes: candidate rules and the instances that get one */
 	u32 *flush_cands;
@@ -276,11 +285,16 @@ static inline bool iof_rule_matches(const struct iof_krule *k,
 	return true;
 }
 
-/* The last segment whose start <= @s; segs[0].start == 0 */
+/*
+ * The last segment whose start <= @s: a binary search between the segments
+ * of @s's bucket and of the next one (the last bucket takes the sectors
+ * of a volume grown since the table was built)
+ */
 static inline unsigned int iof_seg_find(const struct iof_ptable *t,
 					sector_t s)
 {
-	unsigned int lo = 0, hi = t->nr_segs;
+	sector_t b = min_t(sector_t, s >> t->bkt_shift, t->nr_bkts - 1);
+	unsigned int lo = t->bkt[b], hi = t->bkt[b + 1] + 1;
 
 	while (hi - lo > 1) {
 		unsigned int mid = lo + (hi - lo) / 2;

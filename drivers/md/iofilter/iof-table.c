@@ -11,6 +11,7 @@
  * ever win.
  */
 #include <linux/bitmap.h>
+#include <linux/log2.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
@@ -20,6 +21,9 @@
 
 /* Bound on the flattened candidate lists (overlapping ranges multiply them) */
 #define IOF_MAX_CANDS		(1U << 22)
+/* The segment search index: at most 256 KiB; none up to 8 segments */
+#define IOF_MAX_BKTS		(1U << 16)
+#define IOF_SMALL_SEGS		8
 
 static void iof_table_release(struct percpu_ref *ref);
 
@@ -84,6 +88,8 @@ void iof_table_destroy(struct iof_ptable *t)
 	kvfree(t->urules);
 	kvfree(t->segs);
 	kvfree(t->cands);
+	if (t->bkt != t->bkt_one)
+		kvfree(t->bkt);
 	kvfree(t->flush_cands);
 	kfree(t->flush_chains);
 	free_rstats(t);
@@ -624,6 +630,43 @@ out:
 	return ret;
 }
 
+/*
+ * The search index over the segments: about one bucket of 2^bkt_shift
+ * sectors per segment (at most IOF_MAX_BKTS), so that a lookup's binary
+ * search runs over the few segments of one bucket whatever the number of
+ * rules.  A small table gets a single bucket, without an allocation: a
+ * policy swap builds a table, and its search is short anyway.
+ */
+static int build_buckets(struct iof_ptable *t)
+{
+	sector_t last = max_t(sector_t, READ_ONCE(t->vol->sectors), 1) - 1;
+	unsigned int want = 1, shift = 0, b, seg = 0;
+
+	if (t->nr_segs > IOF_SMALL_SEGS)
+		want = min_t(unsigned int, roundup_pow_of_two(t->nr_segs),
+			     IOF_MAX_BKTS);
+	while (last >> shift >= want)
+		shift++;
+	t->bkt_shift = shift;
+	t->nr_bkts = (last >> shift) + 1;
+	t->bkt = t->bkt_one;
+	if (t->nr_bkts > 1) {
+		t->bkt = kvmalloc_array(t->nr_bkts + 1, sizeof(*t->bkt),
+					GFP_KERNEL);
+		if (!t->bkt)
+			return -ENOMEM;
+	}
+	for (b = 0; b < t->nr_bkts; b++) {
+		sector_t at = (sector_t)b << shift;
+
+		while (seg + 1 < t->nr_segs && t->segs[seg + 1].start <= at)
+			seg++;
+		t->bkt[b] = seg;
+	}
+	t->bkt[t->nr_bkts] = t->nr_segs - 1;
+	return 0;
+}
+
 /* Flushes: candidate rules, and the instances each flush fans out to */
 static int build_flush(struct iof_ptable *t)
 {
@@ -736,6 +779,9 @@ struct iof_ptable *iof_table_build(struct iofilter_volume *vol,
 	r = build_segments(t);
 	if (r == -E2BIG)
 		scnprintf(msg, msglen, "overlapping ranges make the table too large");
+	if (r)
+		goto bad;
+	r = build_buckets(t);
 	if (r)
 		goto bad;
 	r = build_flush(t);
