@@ -667,18 +667,30 @@ static int build_buckets(struct iof_ptable *t)
 	return 0;
 }
 
-/* Flushes: candidate rules, and the instances each flush fans out to */
+/*
+ * Flushes: candidate rules, and the instances each flush fans out to.
+ * The instances are collected on the stack when the flush rules' chains
+ * have few slots (a policy swap builds a table: no 2 KiB array to clear).
+ */
 static int build_flush(struct iof_ptable *t)
 {
-	struct iofilter_instance **seen;
-	unsigned int i, j, k, nseen = 0;
+	struct iofilter_instance *few[16], **seen = few;
+	unsigned int i, j, k, nseen = 0, slots = 0;
+	int ret = 0;
 
 	t->flush_cands = kvmalloc_array(t->nr_rules + 1, sizeof(u32),
 					GFP_KERNEL);
-	seen = kcalloc(IOF_MAX_INSTANCES, sizeof(*seen), GFP_KERNEL);
-	if (!t->flush_cands || !seen) {
-		kfree(seen);
+	if (!t->flush_cands)
 		return -ENOMEM;
+	for (i = 0; i <= t->nr_rules; i++)
+		if ((t->rules[i].ops & IOF_OP_FLUSH) &&
+		    t->rules[i].action == IOF_ACTION_FILTER)
+			slots += t->rules[i].chain.n;
+	if (slots > ARRAY_SIZE(few)) {
+		seen = kmalloc_array(IOF_MAX_INSTANCES, sizeof(*seen),
+				     GFP_KERNEL);
+		if (!seen)
+			return -ENOMEM;
 	}
 	for (i = 0; i <= t->nr_rules; i++) {
 		const struct iof_krule *r = &t->rules[i];
@@ -701,8 +713,8 @@ static int build_flush(struct iof_ptable *t)
 		t->flush_chains = kcalloc(nseen, sizeof(*t->flush_chains),
 					  GFP_KERNEL);
 		if (!t->flush_chains) {
-			kfree(seen);
-			return -ENOMEM;
+			ret = -ENOMEM;
+			goto out;
 		}
 	}
 	for (k = 0; k < nseen; k++) {
@@ -710,8 +722,10 @@ static int build_flush(struct iof_ptable *t)
 		t->flush_chains[k].fi[0] = seen[k];
 	}
 	t->nr_flush_fi = nseen;
-	kfree(seen);
-	return 0;
+out:
+	if (seen != few)
+		kfree(seen);
+	return ret;
 }
 
 struct iof_ptable *iof_table_build(struct iofilter_volume *vol,
