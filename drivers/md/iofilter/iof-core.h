@@ -262,7 +262,7 @@ static inline u32 iof_bio_prio_class(const struct bio *bio)
 	return c <= IOPRIO_CLASS_IDLE ? c : IOPRIO_CLASS_NONE;
 }
 
-/* The bio's request flags and priority are read only by a rule that tests them */
+/* A bio's size, flags and priority are read only by a rule testing them */
 static inline bool iof_rule_matches(const struct iof_krule *k,
 				    unsigned int opi, const struct bio *bio)
 {

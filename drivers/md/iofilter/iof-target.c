@@ -403,7 +403,8 @@ static bool map_admit(const struct iof_route *rt, struct bio *bio,
 		return false;
 	if (rt->opi == IOF_OPI_FLUSH && rt->t->nr_flush_fi)
 		return false;
-	return rt->k->action != IOF_ACTION_FILTER || chain_nowait(&rt->k->chain);
+	return rt->k->action != IOF_ACTION_FILTER ||
+	       chain_nowait(&rt->k->chain);
 }
 
 static void map_deny_log(struct iofilter_volume *vol, struct bio *bio,
