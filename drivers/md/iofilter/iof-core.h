@@ -7,6 +7,7 @@
 
 #include <linux/bio.h>
 #include <linux/device-mapper.h>
+#include <linux/ioprio.h>
 #include <linux/iofilter.h>
 #include <linux/kref.h>
 #include <linux/mutex.h>
@@ -55,11 +56,12 @@ struct iof_krule {
 	u32 ops;
 	u32 min_size;
 	u32 max_size;		/* 0: unbounded */
-	u32 flags_set;
-	u32 flags_clear;
+	blk_opf_t opf_set;	/* IOF_RQ_* flags_set as the REQ_* they name */
+	blk_opf_t opf_clear;	/* and flags_clear */
 	u32 ioprio_classes;
 	u32 action;
 	bool has_range;
+	bool by_op;		/* tests nothing but the op (and the range) */
 	bool unconditional;	/* matches any bio in its range */
 	struct iof_chain chain;
 };
@@ -92,6 +94,15 @@ struct iof_ptable {
 	struct iof_seg *segs;
 	u32 *cands;
 	unsigned int nr_cands;
+	/*
+	 * Where the search for a sector's segment starts: bkt[b] is the
+	 * segment holding sector b << bkt_shift (b < nr_bkts), and
+	 * bkt[nr_bkts] the last segment.  About one bucket per segment.
+	 */
+	u32 *bkt;
+	unsigned int nr_bkts;
+	unsigned int bkt_shift;
+	u32 bkt_one[2];			/* bkt when there is one bucket */
 
 	/* Empty flushes: candidate rules and the instances that get one */
 	u32 *flush_cands;
@@ -180,6 +191,8 @@ struct iofilter_volume {
 	atomic_t nr_failed;		/* instances that latched an error */
 
 	struct iof_vstats __percpu *stats;
+	/* the live table is trivial: map passes bios without RCU or lookup */
+	bool passthrough;
 	struct bio_set flush_bs;	/* flush fan-out clones */
 	struct bio_set below_bs;	/* iofilter_read_below() */
 };
@@ -196,14 +209,21 @@ struct iof_target {
 	struct iofilter_volume *vol;
 };
 
+struct iof_below;
+
 /*
- * Per-bio data of the target (and of flush clones).  Only ->chain is
- * written for a bio that goes straight through.
+ * Per-bio data of the target, and the front pad of the core's own bios
+ * (flush clones, reads from below an instance).  Only initialised for a
+ * bio that runs a chain; the bio's ->bi_private points to it then, and is
+ * NULL for a bio that goes straight through (iof-target.c, bio_io()).
  */
 struct iof_io {
-	const struct iof_chain *chain;	/* NULL: no filter runs */
-	struct iof_ptable *table;	/* holds a ref when chain is set */
-	struct bio *parent;		/* flush clones: the original flush */
+	const struct iof_chain *chain;
+	struct iof_ptable *table;	/* holds a ref */
+	union {
+		struct bio *parent;	/* flush clones: the original flush */
+		struct iof_below *below; /* reads from below: their waiter */
+	};
 	u32 rule;			/* index; nr_rules is the default */
 	u8 pos;				/* filters whose map has run */
 	u8 flags;
@@ -219,7 +239,8 @@ struct iof_io {
 
 /*
  * Bios of the core's own (flush clones, reads from below an instance)
- * carry their iof_io in the bio_set's front pad
+ * carry their iof_io in the bio_set's front pad; io->flags tells them
+ * apart from dm's clones
  */
 struct iof_flush_io {
 	struct iof_io io;
@@ -240,7 +261,6 @@ unsigned int iof_nr_types(void);
 /* iof-target.c */
 int iof_target_init(void);
 void iof_target_exit(void);
-void iof_flush_endio(struct bio *bio);
 
 /* iof-table.c */
 typedef struct iofilter_instance *(*iof_find_fn)(struct iofilter_volume *vol,
@@ -255,22 +275,140 @@ struct iof_ptable *iof_table_build(struct iofilter_volume *vol,
 void iof_table_destroy(struct iof_ptable *table);
 bool iof_table_binds(const struct iof_ptable *t,
 		     const struct iofilter_instance *fi);
-int iof_table_lookup(const struct iof_ptable *t, struct bio *bio,
-		     unsigned int opi, u32 rq, u32 prio, unsigned int *rule);
 
 /* iof-stats.c */
 void iof_volume_sum(struct iofilter_volume *vol, struct iof_vstats *out);
 void iof_volume_reset(struct iofilter_volume *vol);
 int iof_table_alloc_stats(struct iof_ptable *t);
 void iof_table_free_stats(struct iof_ptable *t);
-void iof_table_count(const struct iof_ptable *t, unsigned int rule,
-		     unsigned int opi, unsigned int bytes);
 void iof_table_sum(const struct iof_ptable *t, unsigned int rule,
 		   struct iof_counters *out);
 void iof_table_reset(const struct iof_ptable *t);
 void iof_stats_fill(struct iofilter_volume *vol, const struct iof_ptable *t,
 		    struct iof_stats *s, struct iof_counters *rc,
 		    unsigned int n, bool reset);
+
+/*
+ * The lookup, inline in the map path (iof-target.c).  A table flattens its
+ * rules' ranges into sorted disjoint segments, each with the rules whose
+ * range covers it, in order (iof-table.c, build_segments()).
+ */
+static inline u32 iof_bio_prio_class(const struct bio *bio)
+{
+	u32 c = IOPRIO_PRIO_CLASS(bio->bi_ioprio);
+
+	return c <= IOPRIO_CLASS_IDLE ? c : IOPRIO_CLASS_NONE;
+}
+
+/* A bio's size, flags and priority are read only by a rule testing them */
+static inline bool iof_rule_matches(const struct iof_krule *k,
+				    unsigned int opi, const struct bio *bio)
+{
+	unsigned int size;
+	blk_opf_t f;
+
+	if (!(k->ops & BIT(opi)))
+		return false;
+	if (likely(k->by_op))
+		return true;
+	size = bio->bi_iter.bi_size;
+	if (size < k->min_size || (k->max_size && size > k->max_size))
+		return false;
+	f = bio->bi_opf;
+	if ((f & k->opf_set) != k->opf_set || (f & k->opf_clear))
+		return false;
+	if (k->ioprio_classes &&
+	    !(k->ioprio_classes & BIT(iof_bio_prio_class(bio))))
+		return false;
+	return true;
+}
+
+/*
+ * The last segment whose start <= @s: a binary search between the segments
+ * of @s's bucket and of the next one (the last bucket takes the sectors
+ * of a volume grown since the table was built)
+ */
+static inline unsigned int iof_seg_find(const struct iof_ptable *t,
+					sector_t s)
+{
+	sector_t b = min_t(sector_t, s >> t->bkt_shift, t->nr_bkts - 1);
+	unsigned int lo = t->bkt[b], hi = t->bkt[b + 1] + 1;
+
+	while (hi - lo > 1) {
+		unsigned int mid = lo + (hi - lo) / 2;
+
+		if (t->segs[mid].start <= s)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The first candidate of segment @seg that matches; else the default */
+static inline unsigned int iof_seg_match(const struct iof_ptable *t,
+					 unsigned int seg, unsigned int opi,
+					 const struct bio *bio)
+{
+	const struct iof_seg *sg = &t->segs[seg];
+	const u32 *c = &t->cands[sg->cand];
+	unsigned int i;
+
+	for (i = 0; i < sg->ncand; i++)
+		if (iof_rule_matches(&t->rules[c[i]], opi, bio))
+			return c[i];
+	return t->nr_rules;
+}
+
+/*
+ * Find the rule of @t for @bio (sector relative to the volume), op index
+ * @opi: its index in *@rule (nr_rules: the default).  Returns the number
+ * of sectors the rule covers from the bio's start (the bio must be cut
+ * there), or 0 when it covers the whole bio.
+ */
+static __always_inline unsigned int
+iof_table_lookup(const struct iof_ptable *t, const struct bio *bio,
+		 unsigned int opi, unsigned int *rule)
+{
+	sector_t s = bio->bi_iter.bi_sector, end;
+	unsigned int seg, r, i;
+
+	if (unlikely(opi == IOF_OPI_FLUSH)) {
+		for (i = 0; i < t->nr_flush_cands; i++) {
+			r = t->flush_cands[i];
+			if (iof_rule_matches(&t->rules[r], opi, bio)) {
+				*rule = r;
+				return 0;
+			}
+		}
+		*rule = t->nr_rules;
+		return 0;
+	}
+
+	seg = iof_seg_find(t, s);
+	r = iof_seg_match(t, seg, opi, bio);
+	*rule = r;
+	end = bio_end_sector(bio);
+	/* extend over following segments while the outcome is the same */
+	while (seg + 1 < t->nr_segs && t->segs[seg + 1].start < end) {
+		seg++;
+		if (iof_seg_match(t, seg, opi, bio) != r)
+			return t->segs[seg].start - s;
+	}
+	return 0;
+}
+
+/* Count a bio in its rule's per-CPU counters */
+static inline void iof_table_count(const struct iof_ptable *t,
+				   unsigned int rule, unsigned int opi,
+				   unsigned int bytes)
+{
+	struct iof_counters __percpu *c = t->rstats[rule / IOF_STATS_CHUNK];
+	unsigned int i = rule % IOF_STATS_CHUNK;
+
+	this_cpu_inc(c[i].ios[opi]);
+	this_cpu_add(c[i].bytes[opi], bytes);
+}
 
 /* iof-volume.c */
 int iof_volume_attach_target(const char *name, struct iof_target *t,

@@ -6,8 +6,9 @@
  * iof_counters, in chunks per table) are percpu: the hot path adds to
  * them with this_cpu ops and writes no shared cache line.  Readers sum
  * over the CPUs; a reset zeroes each CPU's copy, racing harmlessly with
- * the adds.  The hot path's adds to the volume's counters are inline in
- * iof-target.c; everything else is here.
+ * the adds.  The hot path's adds are inline (the volume's in
+ * iof-target.c, a rule's in iof-core.h, iof_table_count()); everything
+ * else is here.
  */
 #include <linux/percpu.h>
 #include <linux/slab.h>
@@ -87,16 +88,6 @@ void iof_table_free_stats(struct iof_ptable *t)
 		free_percpu(t->rstats[i]);
 	kvfree(t->rstats);
 	t->rstats = NULL;
-}
-
-void iof_table_count(const struct iof_ptable *t, unsigned int rule,
-		     unsigned int opi, unsigned int bytes)
-{
-	struct iof_counters __percpu *c = t->rstats[rule / IOF_STATS_CHUNK];
-	unsigned int i = rule % IOF_STATS_CHUNK;
-
-	this_cpu_inc(c[i].ios[opi]);
-	this_cpu_add(c[i].bytes[opi], bytes);
 }
 
 void iof_table_sum(const struct iof_ptable *t, unsigned int rule,

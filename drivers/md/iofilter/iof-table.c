@@ -11,7 +11,7 @@
  * ever win.
  */
 #include <linux/bitmap.h>
-#include <linux/ioprio.h>
+#include <linux/log2.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
@@ -21,6 +21,9 @@
 
 /* Bound on the flattened candidate lists (overlapping ranges multiply them) */
 #define IOF_MAX_CANDS		(1U << 22)
+/* The segment search index: at most 256 KiB; none up to 8 segments */
+#define IOF_MAX_BKTS		(1U << 16)
+#define IOF_SMALL_SEGS		8
 
 static void iof_table_release(struct percpu_ref *ref);
 
@@ -43,6 +46,8 @@ void iof_table_destroy(struct iof_ptable *t)
 	kvfree(t->urules);
 	kvfree(t->segs);
 	kvfree(t->cands);
+	if (t->bkt != t->bkt_one)
+		kvfree(t->bkt);
 	kvfree(t->flush_cands);
 	kfree(t->flush_chains);
 	iof_table_free_stats(t);
@@ -110,6 +115,24 @@ static int cmp_class(const void *a, const void *b)
  * Check one rule from userspace and turn it into its kernel form.  Takes an
  * instance reference for each chain member (dropped by iof_table_destroy).
  */
+/* IOF_RQ_* as the REQ_* flags they name: the lookup tests bi_opf */
+static blk_opf_t rq_to_opf(u32 rq)
+{
+	blk_opf_t f = 0;
+
+	if (rq & IOF_RQ_SYNC)
+		f |= REQ_SYNC;
+	if (rq & IOF_RQ_FUA)
+		f |= REQ_FUA;
+	if (rq & IOF_RQ_PREFLUSH)
+		f |= REQ_PREFLUSH;
+	if (rq & IOF_RQ_META)
+		f |= REQ_META;
+	if (rq & IOF_RQ_READAHEAD)
+		f |= REQ_RAHEAD;
+	return f;
+}
+
 static int convert_rule(struct iofilter_volume *vol, iof_find_fn find,
 			const struct iof_rule *u, struct iof_krule *k,
 			bool is_default, u32 idx, u32 *error_rule, char *msg,
@@ -160,14 +183,14 @@ static int convert_rule(struct iofilter_volume *vol, iof_find_fn find,
 		k->ops = u->ops;
 		k->min_size = u->min_size;
 		k->max_size = u->max_size;
-		k->flags_set = u->flags_set;
-		k->flags_clear = u->flags_clear;
+		k->opf_set = rq_to_opf(u->flags_set);
+		k->opf_clear = rq_to_opf(u->flags_clear);
 		k->ioprio_classes = u->ioprio_classes;
 	}
-	k->unconditional = k->ops == IOF_OP_ALL && !k->min_size &&
-			   !k->max_size && !k->flags_set && !k->flags_clear &&
-			   (!k->ioprio_classes ||
-			    k->ioprio_classes == IOF_PRIO_ALL);
+	k->by_op = !k->min_size && !k->max_size && !k->opf_set &&
+		   !k->opf_clear && (!k->ioprio_classes ||
+				     k->ioprio_classes == IOF_PRIO_ALL);
+	k->unconditional = k->by_op && k->ops == IOF_OP_ALL;
 	k->action = u->action;
 
 	switch (u->action) {
@@ -221,9 +244,7 @@ static int convert_rule(struct iofilter_volume *vol, iof_find_fn find,
 				return BAD(-EINVAL, "%s must see every write and flush of its range: it cannot be the default action",
 					   fi->name);
 			if ((k->ops & IOF_OP_WRITES) != IOF_OP_WRITES ||
-			    k->min_size || k->max_size || k->flags_set ||
-			    k->flags_clear || (k->ioprio_classes &&
-			     k->ioprio_classes != IOF_PRIO_ALL))
+			    !k->by_op)
 				return BAD(-EINVAL, "%s must see every write and flush of its range: its rule must list the write, discard, write_zeroes and flush ops and match by range only",
 					   fi->name);
 		}
@@ -568,18 +589,67 @@ out:
 	return ret;
 }
 
-/* Flushes: candidate rules, and the instances each flush fans out to */
+/*
+ * The search index over the segments: about one bucket of 2^bkt_shift
+ * sectors per segment (at most IOF_MAX_BKTS), so that a lookup's binary
+ * search runs over the few segments of one bucket whatever the number of
+ * rules.  A small table gets a single bucket, without an allocation: a
+ * policy swap builds a table, and its search is short anyway.
+ */
+static int build_buckets(struct iof_ptable *t)
+{
+	sector_t last = max_t(sector_t, READ_ONCE(t->vol->sectors), 1) - 1;
+	unsigned int want = 1, shift = 0, b, seg = 0;
+
+	if (t->nr_segs > IOF_SMALL_SEGS)
+		want = min_t(unsigned int, roundup_pow_of_two(t->nr_segs),
+			     IOF_MAX_BKTS);
+	while (last >> shift >= want)
+		shift++;
+	t->bkt_shift = shift;
+	t->nr_bkts = (last >> shift) + 1;
+	t->bkt = t->bkt_one;
+	if (t->nr_bkts > 1) {
+		t->bkt = kvmalloc_array(t->nr_bkts + 1, sizeof(*t->bkt),
+					GFP_KERNEL);
+		if (!t->bkt)
+			return -ENOMEM;
+	}
+	for (b = 0; b < t->nr_bkts; b++) {
+		sector_t at = (sector_t)b << shift;
+
+		while (seg + 1 < t->nr_segs && t->segs[seg + 1].start <= at)
+			seg++;
+		t->bkt[b] = seg;
+	}
+	t->bkt[t->nr_bkts] = t->nr_segs - 1;
+	return 0;
+}
+
+/*
+ * Flushes: candidate rules, and the instances each flush fans out to.
+ * The instances are collected on the stack when the flush rules' chains
+ * have few slots (a policy swap builds a table: no 2 KiB array to clear).
+ */
 static int build_flush(struct iof_ptable *t)
 {
-	struct iofilter_instance **seen;
-	unsigned int i, j, k, nseen = 0;
+	struct iofilter_instance *few[16], **seen = few;
+	unsigned int i, j, k, nseen = 0, slots = 0;
+	int ret = 0;
 
 	t->flush_cands = kvmalloc_array(t->nr_rules + 1, sizeof(u32),
 					GFP_KERNEL);
-	seen = kcalloc(IOF_MAX_INSTANCES, sizeof(*seen), GFP_KERNEL);
-	if (!t->flush_cands || !seen) {
-		kfree(seen);
+	if (!t->flush_cands)
 		return -ENOMEM;
+	for (i = 0; i <= t->nr_rules; i++)
+		if ((t->rules[i].ops & IOF_OP_FLUSH) &&
+		    t->rules[i].action == IOF_ACTION_FILTER)
+			slots += t->rules[i].chain.n;
+	if (slots > ARRAY_SIZE(few)) {
+		seen = kmalloc_array(IOF_MAX_INSTANCES, sizeof(*seen),
+				     GFP_KERNEL);
+		if (!seen)
+			return -ENOMEM;
 	}
 	for (i = 0; i <= t->nr_rules; i++) {
 		const struct iof_krule *r = &t->rules[i];
@@ -602,8 +672,8 @@ static int build_flush(struct iof_ptable *t)
 		t->flush_chains = kcalloc(nseen, sizeof(*t->flush_chains),
 					  GFP_KERNEL);
 		if (!t->flush_chains) {
-			kfree(seen);
-			return -ENOMEM;
+			ret = -ENOMEM;
+			goto out;
 		}
 	}
 	for (k = 0; k < nseen; k++) {
@@ -611,8 +681,10 @@ static int build_flush(struct iof_ptable *t)
 		t->flush_chains[k].fi[0] = seen[k];
 	}
 	t->nr_flush_fi = nseen;
-	kfree(seen);
-	return 0;
+out:
+	if (seen != few)
+		kfree(seen);
+	return ret;
 }
 
 /*
@@ -689,6 +761,9 @@ struct iof_ptable *iof_table_build(struct iofilter_volume *vol,
 		scnprintf(msg, msglen, "overlapping ranges make the table too large");
 	if (r)
 		goto bad;
+	r = build_buckets(t);
+	if (r)
+		goto bad;
 	r = build_flush(t);
 	if (r)
 		goto bad;
@@ -704,59 +779,6 @@ bad:
 	return ERR_PTR(r);
 }
 
-static inline bool rule_matches(const struct iof_krule *k, unsigned int opi,
-				unsigned int size, u32 rq, u32 prio)
-{
-	if (!(k->ops & BIT(opi)))
-		return false;
-	if (k->unconditional)
-		return true;
-	if (size < k->min_size || (k->max_size && size > k->max_size))
-		return false;
-	if ((rq & k->flags_set) != k->flags_set || (rq & k->flags_clear))
-		return false;
-	if (k->ioprio_classes && !(k->ioprio_classes & BIT(prio)))
-		return false;
-	return true;
-}
-
-static inline unsigned int seg_find(const struct iof_ptable *t, sector_t s)
-{
-	unsigned int lo = 0, hi = t->nr_segs;
-
-	/* last segment whose start <= s; segs[0].start == 0 */
-	while (hi - lo > 1) {
-		unsigned int mid = lo + (hi - lo) / 2;
-
-		if (t->segs[mid].start <= s)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-static inline unsigned int seg_match(const struct iof_ptable *t,
-				     unsigned int seg, unsigned int opi,
-				     unsigned int size, u32 rq, u32 prio)
-{
-	const struct iof_seg *sg = &t->segs[seg];
-	unsigned int i;
-
-	for (i = 0; i < sg->ncand; i++) {
-		u32 r = t->cands[sg->cand + i];
-
-		if (rule_matches(&t->rules[r], opi, size, rq, prio))
-			return r;
-	}
-	return t->nr_rules;	/* the default */
-}
-
-/*
- * Find the rule for a bio (sector relative to the volume).  Returns the
- * number of sectors the rule covers from the bio's start (the bio must be
- * cut there), or 0 when it covers the whole bio.
- */
 /* Does a rule of @t (the default included) chain @fi? */
 bool iof_table_binds(const struct iof_ptable *t,
 		     const struct iofilter_instance *fi)
@@ -768,35 +790,4 @@ bool iof_table_binds(const struct iof_ptable *t,
 			if (t->rules[i].chain.fi[j] == fi)
 				return true;
 	return false;
-}
-
-int iof_table_lookup(const struct iof_ptable *t, struct bio *bio,
-		     unsigned int opi, u32 rq, u32 prio, unsigned int *rule)
-{
-	unsigned int size = bio->bi_iter.bi_size, seg, r, i;
-	sector_t s = bio->bi_iter.bi_sector, end;
-
-	if (opi == IOF_OPI_FLUSH) {
-		for (i = 0; i < t->nr_flush_cands; i++) {
-			r = t->flush_cands[i];
-			if (rule_matches(&t->rules[r], opi, size, rq, prio)) {
-				*rule = r;
-				return 0;
-			}
-		}
-		*rule = t->nr_rules;
-		return 0;
-	}
-
-	seg = seg_find(t, s);
-	r = seg_match(t, seg, opi, size, rq, prio);
-	*rule = r;
-	end = s + bio_sectors(bio);
-	/* extend over following segments while the outcome is the same */
-	while (seg + 1 < t->nr_segs && t->segs[seg + 1].start < end) {
-		seg++;
-		if (seg_match(t, seg, opi, size, rq, prio) != r)
-			return t->segs[seg].start - s;
-	}
-	return 0;
 }

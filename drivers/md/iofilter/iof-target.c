@@ -15,25 +15,44 @@
  * with until it completes, so a table swap never changes the rules under an
  * in-flight bio.
  */
-#include <linux/ioprio.h>
 #include <linux/module.h>
 #include <linux/slab.h>
 
 #include "iof-core.h"
 
-static void iof_below_endio(struct bio *bio);
-
-static struct iof_io *bio_io(struct bio *bio)
+/*
+ * Every bio a chain runs through (a dm clone bound to a chain, a flush
+ * clone, a piece of a read from below) points to its struct iof_io with
+ * ->bi_private; io->flags says which kind it is.  A dm clone that goes
+ * straight to the origin has none: map leaves ->bi_private NULL.  The
+ * core owns ->bi_private of all of them: dm does not use its clones'
+ * (bio_alloc_clone() clears it), filters are handed the bio, not its
+ * ownership, and the devices below do not touch it.
+ */
+static inline struct iof_io *bio_io(struct bio *bio)
 {
-	if (bio->bi_end_io == iof_flush_endio ||
-	    bio->bi_end_io == iof_below_endio)
-		return &container_of(bio, struct iof_flush_io, bio)->io;
-	return dm_per_bio_data(bio, IOF_PER_IO_SIZE);
+	return bio->bi_private;
 }
 
 static inline void *io_pb(struct iof_io *io, struct iofilter_instance *fi)
 {
 	return io->pb[fi->type->class];
+}
+
+/* The one initialisation of a bio's iof_io: it runs @c from @base on */
+static void io_init(struct iof_io *io, struct bio *bio,
+		    const struct iof_chain *c, struct iof_ptable *t,
+		    unsigned int rule, unsigned int opi, u8 flags, u8 base)
+{
+	io->chain = c;
+	io->table = t;
+	io->parent = NULL;
+	io->rule = rule;
+	io->pos = base;
+	io->base = base;
+	io->flags = flags;
+	io->opi = opi;
+	bio->bi_private = io;
 }
 
 static inline unsigned int bio_opi(struct bio *bio)
@@ -55,36 +74,11 @@ static inline unsigned int bio_opi(struct bio *bio)
 	}
 }
 
-static inline u32 bio_rq_flags(struct bio *bio)
+static inline void count_vol(struct iof_vstats __percpu *st, unsigned int opi,
+			     unsigned int bytes)
 {
-	blk_opf_t f = bio->bi_opf;
-	u32 rq = 0;
-
-	if (f & REQ_SYNC)
-		rq |= IOF_RQ_SYNC;
-	if (f & REQ_FUA)
-		rq |= IOF_RQ_FUA;
-	if (f & REQ_PREFLUSH)
-		rq |= IOF_RQ_PREFLUSH;
-	if (f & REQ_META)
-		rq |= IOF_RQ_META;
-	if (f & REQ_RAHEAD)
-		rq |= IOF_RQ_READAHEAD;
-	return rq;
-}
-
-static inline u32 bio_prio_class(struct bio *bio)
-{
-	u32 c = IOPRIO_PRIO_CLASS(bio->bi_ioprio);
-
-	return c <= IOPRIO_CLASS_IDLE ? c : IOPRIO_CLASS_NONE;
-}
-
-static void count_vol(struct iofilter_volume *vol, unsigned int opi,
-		      unsigned int bytes)
-{
-	this_cpu_inc(vol->stats->ios[opi]);
-	this_cpu_add(vol->stats->bytes[opi], bytes);
+	this_cpu_inc(st->ios[opi]);
+	this_cpu_add(st->bytes[opi], bytes);
 }
 
 /* ---- chains ---- */
@@ -192,7 +186,7 @@ EXPORT_SYMBOL_GPL(iofilter_endio_continue);
 /* ---- flushes ---- */
 
 /* A flush clone completes: its instance's end_io, then the parent. */
-void iof_flush_endio(struct bio *bio)
+static void iof_flush_endio(struct bio *bio)
 {
 	struct iof_io *io = bio_io(bio);
 	struct bio *parent = io->parent;
@@ -212,7 +206,9 @@ void iof_flush_endio(struct bio *bio)
 /*
  * An empty flush is a barrier for the whole volume: the origin gets it and
  * so does every instance bound to a rule that includes the flush op, each
- * through a clone of its own.  The parent completes when all have.
+ * through a clone of its own.  The parent completes when all have.  The
+ * caller holds a reference on @t; each clone takes its own.  May sleep
+ * (GFP_NOIO from a bio_set: never fails).
  */
 static void flush_fan_out(struct iofilter_volume *vol, struct iof_ptable *t,
 			  struct bio *bio)
@@ -226,15 +222,10 @@ static void flush_fan_out(struct iofilter_volume *vol, struct iof_ptable *t,
 		clone = bio_alloc_clone(bio->bi_bdev, bio, GFP_NOIO,
 					&vol->flush_bs);
 		clone->bi_end_io = iof_flush_endio;
-		io = bio_io(clone);
-		io->chain = &t->flush_chains[i];
-		io->table = t;
+		io = &container_of(clone, struct iof_flush_io, bio)->io;
+		io_init(io, clone, &t->flush_chains[i], t, t->nr_rules,
+			IOF_OPI_FLUSH, IOF_IO_FLUSH_CLONE, 0);
 		io->parent = bio;
-		io->pos = 0;
-		io->flags = IOF_IO_FLUSH_CLONE;
-		io->opi = IOF_OPI_FLUSH;
-		io->rule = t->nr_rules;
-		io->base = 0;
 		percpu_ref_get(&t->ref);
 		bio_inc_remaining(bio);
 		if (run_chain(io, clone))
@@ -330,138 +321,235 @@ static unsigned int chain_cut(const struct iof_chain *c, struct bio *bio,
 	return n < bio_sectors(bio) ? n : cut;
 }
 
+/*
+ * ---- the map path ----
+ *
+ * iof_map() is three steps, as crypt_map() and flakey_map() are:
+ * classify (the live table's rule for the bio, and where to cut it),
+ * admit (may it go on in this context), dispatch (remap, fail, run the
+ * chain, fan a flush out).  The first two run in one RCU read section
+ * that ends in one place; dispatch runs after it, with a reference on the
+ * table when it needs one, since a chain or a flush fan-out may sleep.
+ */
+
+/* What classification found; ->t and ->k only valid under RCU or a ref */
+struct iof_route {
+	struct iof_ptable *t;
+	const struct iof_krule *k;
+	unsigned int rule;
+	unsigned int opi;
+};
+
+enum iof_verdict {
+	IOF_V_PASS,		/* to the origin, as dm-linear does */
+	IOF_V_FAN_OUT,		/* an empty flush: origin and flush instances */
+	IOF_V_CHAIN,		/* through the rule's chain, then the origin */
+	IOF_V_DENY,		/* failed with an I/O error */
+	IOF_V_AGAIN,		/* REQ_NOWAIT and it would block */
+};
+
+/*
+ * Classify: the rule of table @t for @bio.  Returns the sectors to accept
+ * (the bio is cut there: the rule's range ends, or its chain's
+ * io_boundary or max_io_sectors), 0 to take it whole.  Under RCU.
+ */
+static unsigned int map_classify(struct iof_ptable *t, struct bio *bio,
+				 struct iof_route *rt)
+{
+	unsigned int cut;
+
+	rt->t = t;
+	cut = iof_table_lookup(t, bio, rt->opi, &rt->rule);
+	rt->k = &t->rules[rt->rule];
+	if (rt->k->action == IOF_ACTION_FILTER)
+		cut = chain_cut(&rt->k->chain, bio, cut);
+	return cut;
+}
+
+/* May every instance of @c run in the submitter's REQ_NOWAIT context? */
+static bool chain_nowait(const struct iof_chain *c)
+{
+	unsigned int i;
+
+	for (i = 0; i < c->n; i++)
+		if (!(c->fi[i]->type->flags & IOF_TYPE_NOWAIT))
+			return false;
+	return true;
+}
+
+/*
+ * Admit: may @bio, classified as @rt, go on in this context?  REQ_NOWAIT
+ * is the only reason it may not.  io_uring retries a bio ended with
+ * BLK_STS_AGAIN from a worker that may block, so a REQ_NOWAIT bio is
+ * refused that would be cut (the rest would come back outside the
+ * submitter: see iofilter_instance.io_boundary), fanned out (the clones
+ * are allocated) or chained to an instance that may block.  Only
+ * classified I/O pays this.  There is no suspended state to test: dm
+ * holds bios back while the device is suspended.
+ */
+static bool map_admit(const struct iof_route *rt, struct bio *bio,
+		      unsigned int cut)
+{
+	if (likely(!(bio->bi_opf & REQ_NOWAIT)))
+		return true;
+	if (cut)
+		return false;
+	if (rt->opi == IOF_OPI_FLUSH && rt->t->nr_flush_fi)
+		return false;
+	return rt->k->action != IOF_ACTION_FILTER ||
+	       chain_nowait(&rt->k->chain);
+}
+
+static void map_deny_log(struct iofilter_volume *vol, struct bio *bio,
+			 const struct iof_route *rt)
+{
+	bool dflt = rt->rule == rt->t->nr_rules;
+
+	DMWARN_LIMIT("%s: denied %s of %u bytes at byte %llu (%s %u)",
+		     vol->name, blk_op_str(bio_op(bio)), bio->bi_iter.bi_size,
+		     (u64)bio->bi_iter.bi_sector << SECTOR_SHIFT,
+		     dflt ? "default" : "rule", dflt ? 0 : rt->rule);
+}
+
+/*
+ * Classify and admit @bio against the live table; cut and count it.
+ * Under RCU (sched: see iof_map()).
+ */
+static enum iof_verdict map_route(struct iofilter_volume *vol,
+				  struct bio *bio, struct iof_route *rt)
+{
+	struct iof_ptable *t = rcu_dereference_sched(vol->table);
+	struct iof_vstats __percpu *st = vol->stats;
+	unsigned int cut, bytes;
+
+	cut = map_classify(t, bio, rt);
+	if (!map_admit(rt, bio, cut))
+		return IOF_V_AGAIN;
+	if (cut) {
+		dm_accept_partial_bio(bio, cut);
+		this_cpu_inc(st->splits);
+	}
+	bytes = bio->bi_iter.bi_size;
+	count_vol(st, rt->opi, bytes);
+	iof_table_count(t, rt->rule, rt->opi, bytes);
+
+	switch (rt->k->action) {
+	case IOF_ACTION_DENY:
+		this_cpu_inc(st->denied);
+		map_deny_log(vol, bio, rt);
+		return IOF_V_DENY;
+	case IOF_ACTION_FILTER:
+		this_cpu_inc(st->filtered);
+		break;
+	default:
+		this_cpu_inc(st->passed);
+		break;
+	}
+	/* a flush goes to the origin and to every instance that takes one */
+	if (unlikely(rt->opi == IOF_OPI_FLUSH) && t->nr_flush_fi)
+		return IOF_V_FAN_OUT;
+	return rt->k->action == IOF_ACTION_FILTER ? IOF_V_CHAIN : IOF_V_PASS;
+}
+
+/*
+ * Dispatch through the rule's chain.  The bio holds the caller's table
+ * reference until iof_end_io().
+ */
+static int map_chain(struct bio *bio, const struct iof_route *rt)
+{
+	struct iof_io *io = dm_per_bio_data(bio, IOF_PER_IO_SIZE);
+
+	io_init(io, bio, &rt->k->chain, rt->t, rt->rule, rt->opi, 0, 0);
+	return run_chain(io, bio) ? DM_MAPIO_REMAPPED : DM_MAPIO_SUBMITTED;
+}
+
+/*
+ * The bio goes to the origin unclassified: the live table is empty (the
+ * volume's passthrough flag, kept by volume_publish() in iof-volume.c), or its op is
+ * one no rule can name.  No table dereference, no RCU section.
+ */
+static inline int map_pass(struct iofilter_volume *vol, struct bio *bio,
+			   unsigned int opi)
+{
+	struct iof_vstats __percpu *st = vol->stats;
+
+	if (likely(opi != IOF_OPI_NONE))
+		count_vol(st, opi, bio->bi_iter.bi_size);
+	this_cpu_inc(st->passed);
+	return DM_MAPIO_REMAPPED;
+}
+
+/*
+ * The read section is rcu_read_lock_sched(), i.e. preemption off: since
+ * the RCU flavours were consolidated (4.20) a grace period waits for such
+ * a section as for rcu_read_lock(), which on a preemptible kernel is two
+ * calls out of line on every bio.  Tables are published with
+ * rcu_assign_pointer() and retired by percpu_ref_kill(), whose switch to
+ * atomic mode waits for a grace period before the base reference goes.
+ * Nothing in the section sleeps.
+ */
 static int iof_map(struct dm_target *ti, struct bio *bio)
 {
 	struct iof_target *tgt = ti->private;
 	struct iofilter_volume *vol = tgt->vol;
-	struct iof_io *io = dm_per_bio_data(bio, IOF_PER_IO_SIZE);
-	unsigned int opi = bio_opi(bio), rule, cut, bytes;
-	const struct iof_krule *k;
-	struct iof_ptable *t;
+	struct iof_route rt = { .opi = bio_opi(bio) };
+	enum iof_verdict v;
 
-	io->chain = NULL;
+	bio->bi_private = NULL;		/* no chain: see bio_io() */
 	bio_set_dev(bio, tgt->dev->bdev);
 	bio->bi_iter.bi_sector = dm_target_offset(ti, bio->bi_iter.bi_sector);
+	if (likely(READ_ONCE(vol->passthrough)) ||
+	    unlikely(rt.opi == IOF_OPI_NONE))
+		return map_pass(vol, bio, rt.opi);
 
-	rcu_read_lock();
-	t = rcu_dereference(vol->table);
-	if (likely(t->trivial) || unlikely(opi == IOF_OPI_NONE)) {
-		rcu_read_unlock();
-		if (opi != IOF_OPI_NONE)
-			count_vol(vol, opi, bio->bi_iter.bi_size);
-		this_cpu_inc(vol->stats->passed);
+	rcu_read_lock_sched();
+	v = map_route(vol, bio, &rt);
+	if (v == IOF_V_CHAIN || v == IOF_V_FAN_OUT)
+		percpu_ref_get(&rt.t->ref);
+	rcu_read_unlock_sched();
+
+	switch (v) {
+	case IOF_V_PASS:
 		return DM_MAPIO_REMAPPED;
-	}
-
-	cut = iof_table_lookup(t, bio, opi, bio_rq_flags(bio),
-			       bio_prio_class(bio), &rule);
-	k = &t->rules[rule];
-	if (k->action == IOF_ACTION_FILTER)
-		cut = chain_cut(&k->chain, bio, cut);
-	if (cut) {
-		if (unlikely(bio->bi_opf & REQ_NOWAIT)) {
-			/* see iofilter_instance.io_boundary */
-			rcu_read_unlock();
-			bio_wouldblock_error(bio);
-			return DM_MAPIO_SUBMITTED;
-		}
-		dm_accept_partial_bio(bio, cut);
-		this_cpu_inc(vol->stats->splits);
-	}
-	bytes = bio->bi_iter.bi_size;
-	count_vol(vol, opi, bytes);
-	iof_table_count(t, rule, opi, bytes);
-
-	if (unlikely(opi == IOF_OPI_FLUSH && t->nr_flush_fi &&
-		     (bio->bi_opf & REQ_NOWAIT))) {
-		/* the fan-out allocates clones: let io_uring retry blocking */
-		rcu_read_unlock();
-		bio_wouldblock_error(bio);
-		return DM_MAPIO_SUBMITTED;
-	}
-
-	switch (k->action) {
-	case IOF_ACTION_PASS:
-		break;
-	case IOF_ACTION_DENY:
-		rcu_read_unlock();
-		this_cpu_inc(vol->stats->denied);
-		DMWARN_LIMIT("%s: denied %s of %u bytes at byte %llu (%s %u)",
-			     vol->name, blk_op_str(bio_op(bio)), bytes,
-			     (u64)bio->bi_iter.bi_sector << SECTOR_SHIFT,
-			     rule < t->nr_rules ? "rule" : "default",
-			     rule < t->nr_rules ? rule : 0);
+	case IOF_V_FAN_OUT:
+		flush_fan_out(vol, rt.t, bio);
+		percpu_ref_put(&rt.t->ref);
+		return DM_MAPIO_REMAPPED;
+	case IOF_V_CHAIN:
+		return map_chain(bio, &rt);
+	case IOF_V_DENY:
 		return DM_MAPIO_KILL;
-	case IOF_ACTION_FILTER:
-		if (unlikely(bio->bi_opf & REQ_NOWAIT)) {
-			/*
-			 * A chain may block; io_uring retries from a worker.
-			 * Only filtered I/O pays this.
-			 */
-			unsigned int i;
-
-			for (i = 0; i < k->chain.n; i++)
-				if (!(k->chain.fi[i]->type->flags &
-				      IOF_TYPE_NOWAIT))
-					break;
-			if (i < k->chain.n) {
-				rcu_read_unlock();
-				bio_wouldblock_error(bio);
-				return DM_MAPIO_SUBMITTED;
-			}
-		}
-		percpu_ref_get(&t->ref);
-		rcu_read_unlock();
-		this_cpu_inc(vol->stats->filtered);
-		io->table = t;
-		io->rule = rule;
-		io->pos = 0;
-		io->base = 0;
-		io->flags = 0;
-		io->opi = opi;
-		io->parent = NULL;
-		if (opi == IOF_OPI_FLUSH) {
-			/* a flush goes to the instances and the origin */
-			flush_fan_out(vol, t, bio);
-			percpu_ref_put(&t->ref);
-			return DM_MAPIO_REMAPPED;
-		}
-		io->chain = &k->chain;
-		if (run_chain(io, bio))
-			return DM_MAPIO_REMAPPED;
-		return DM_MAPIO_SUBMITTED;
+	case IOF_V_AGAIN:
+		break;
 	}
+	bio_wouldblock_error(bio);
+	return DM_MAPIO_SUBMITTED;
+}
 
-	/* pass */
-	if (unlikely(opi == IOF_OPI_FLUSH) && t->nr_flush_fi) {
-		percpu_ref_get(&t->ref);
-		rcu_read_unlock();
-		flush_fan_out(vol, t, bio);
-		percpu_ref_put(&t->ref);
-	} else {
-		rcu_read_unlock();
-	}
-	this_cpu_inc(vol->stats->passed);
-	return DM_MAPIO_REMAPPED;
+/* Out of line: iof_end_io() stays a leaf for the bios that had no chain */
+static noinline int end_io_chain(struct iofilter_volume *vol,
+				 struct iof_io *io, struct bio *bio,
+				 blk_status_t *error)
+{
+	if (run_endio(io, bio, error) == DM_ENDIO_INCOMPLETE)
+		return DM_ENDIO_INCOMPLETE;
+	if (unlikely(*error))
+		this_cpu_inc(vol->stats->errors);
+	bio->bi_private = NULL;
+	percpu_ref_put(&io->table->ref);
+	return DM_ENDIO_DONE;
 }
 
 static int iof_end_io(struct dm_target *ti, struct bio *bio,
 		      blk_status_t *error)
 {
 	struct iof_target *tgt = ti->private;
-	struct iof_io *io = dm_per_bio_data(bio, IOF_PER_IO_SIZE);
+	struct iof_io *io = bio_io(bio);
 
-	if (likely(!io->chain)) {
-		if (unlikely(*error) && *error != BLK_STS_AGAIN)
-			this_cpu_inc(tgt->vol->stats->errors);
-		return DM_ENDIO_DONE;
-	}
-	if (run_endio(io, bio, error) == DM_ENDIO_INCOMPLETE)
-		return DM_ENDIO_INCOMPLETE;
-	if (unlikely(*error))
+	if (unlikely(io))
+		return end_io_chain(tgt->vol, io, bio, error);
+	if (unlikely(*error) && *error != BLK_STS_AGAIN)
 		this_cpu_inc(tgt->vol->stats->errors);
-	io->chain = NULL;
-	percpu_ref_put(&io->table->ref);
 	return DM_ENDIO_DONE;
 }
 
@@ -475,8 +563,8 @@ struct iof_below {
 
 static void iof_below_endio(struct bio *bio)
 {
-	struct iof_below *b = bio->bi_private;
 	struct iof_io *io = bio_io(bio);
+	struct iof_below *b = io->below;
 	blk_status_t st = bio->bi_status;
 
 	if (run_endio(io, bio, &st) == DM_ENDIO_INCOMPLETE)
@@ -581,8 +669,7 @@ int iofilter_read_below(struct iofilter_instance *fi, sector_t sector,
 		struct bio *piece = bio;
 		struct iof_io *io;
 
-		cut = iof_table_lookup(t, bio, IOF_OPI_READ, bio_rq_flags(bio),
-				       bio_prio_class(bio), &rule);
+		cut = iof_table_lookup(t, bio, IOF_OPI_READ, &rule);
 		k = &t->rules[rule];
 		if (k->action == IOF_ACTION_FILTER) {
 			c = &k->chain;
@@ -591,16 +678,10 @@ int iofilter_read_below(struct iofilter_instance *fi, sector_t sector,
 		if (cut)	/* from a bio_set with GFP_NOIO: cannot fail */
 			piece = bio_split(bio, cut, GFP_NOIO, &vol->below_bs);
 		piece->bi_end_io = iof_below_endio;
-		piece->bi_private = &b;
-		io = bio_io(piece);
-		io->chain = c;
-		io->table = t;
-		io->parent = NULL;
-		io->rule = rule;
-		io->pos = chain_below(c, fi);
-		io->base = io->pos;
-		io->flags = IOF_IO_BELOW;
-		io->opi = IOF_OPI_READ;
+		io = &container_of(piece, struct iof_flush_io, bio)->io;
+		io_init(io, piece, c, t, rule, IOF_OPI_READ, IOF_IO_BELOW,
+			chain_below(c, fi));
+		io->below = &b;
 		atomic_inc(&b.pending);
 		if (run_chain(io, piece))
 			submit_bio_noacct(piece);

@@ -127,6 +127,11 @@ static void volume_publish(struct iofilter_volume *vol, struct iof_ptable *t)
 				iof_fi_inst(old->rules[i].chain.fi[j])->users--;
 	rcu_assign_pointer(vol->table, t);
 	/*
+	 * A bio that still reads the old value is classified as if it had
+	 * read the old table, which it could have read a moment earlier.
+	 */
+	WRITE_ONCE(vol->passthrough, t->trivial);
+	/*
 	 * Readers that still see the old table take their reference within
 	 * an RCU read section; percpu_ref_kill() only drops the base
 	 * reference after a grace period, so none of them can race to zero.
