@@ -22,6 +22,7 @@
 #include <linux/list.h>
 #include <linux/spinlock_types.h>
 #include <linux/module.h>
+#include <linux/printk.h>
 #include <linux/types.h>
 #include <uapi/linux/iofilter.h>
 
@@ -293,6 +294,32 @@ static inline void iofilter_bio_add_pages(struct bio *bio, struct page **pages,
 		__bio_add_page(bio, pages[i], len, 0);
 	}
 }
+
+/*
+ * Logging from a filter, for an instance the core has bound (after
+ * create() returned; inside create() the error text is the message): one
+ * line "iofilter-<type>: <volume>/<instance>: ...", rate limited per call
+ * site (the I/O path may log per bio).  Any context.  A filter needs no
+ * DM_MSG_PREFIX of its own; messages not about one instance (module load)
+ * use pr_*() with a pr_fmt().
+ */
+static inline const char *iofilter_log_volume(const struct iofilter_instance *fi)
+{
+	struct iofilter_volume *vol = READ_ONCE(fi->vol);
+
+	return vol ? iofilter_volume_name(vol) : "-";
+}
+
+#define iofilter_log(level, fi, fmt, ...)				\
+	printk_ratelimited(level "iofilter-%s: %s/%s: " fmt "\n",	\
+			   (fi)->type->name, iofilter_log_volume(fi),	\
+			   (fi)->name, ##__VA_ARGS__)
+#define iofilter_err(fi, fmt, ...)					\
+	iofilter_log(KERN_ERR, fi, fmt, ##__VA_ARGS__)
+#define iofilter_warn(fi, fmt, ...)					\
+	iofilter_log(KERN_WARNING, fi, fmt, ##__VA_ARGS__)
+#define iofilter_info(fi, fmt, ...)					\
+	iofilter_log(KERN_INFO, fi, fmt, ##__VA_ARGS__)
 
 /*
  * Latch an error on the instance: shown in status (IOF_INST_ERROR) and

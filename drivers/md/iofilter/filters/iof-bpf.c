@@ -16,6 +16,8 @@
  * Messages:     reset           zero the counters
  * Status:       key= continued= passed= failed= bad_verdicts= program=
  */
+#define pr_fmt(fmt) "iofilter-bpf: " fmt
+
 #include <linux/iofilter.h>
 #define IOF_BUILTIN_BPF
 #include <shared/iofilter-builtin.h>
@@ -33,8 +35,6 @@
 
 #include "iof-compat.h"
 
-#define DM_MSG_PREFIX "iofilter-bpf"
-#include <linux/device-mapper.h>
 
 #define BPF_PROGRAM_LEN	256
 
@@ -181,8 +181,8 @@ static int iofb_map(struct iofilter_instance *fi, struct bio *bio, void *pb,
 	default:
 		/* fail closed: a broken deny program lets nothing through */
 		this_cpu_inc(bf->stats->n[ST_BAD]);
-		DMERR_LIMIT("%s/%s: program answered %d, not a verdict: failing the bio",
-			    bf->tmpl.volume, fi->name, v);
+		iofilter_err(fi, "program answered %d, not a verdict: failing the bio",
+			     v);
 		*status = BLK_STS_IOERR;
 		return IOF_MAP_COMPLETE;
 	}
@@ -315,7 +315,7 @@ static int __init iofb_filter_init(void)
 	}
 #endif
 	if (!iofb_supported)
-		DMINFO("no fmod_ret for modules or no module BTF: type bpf refuses instances on this kernel");
+		pr_info("no fmod_ret for modules or no module BTF: type bpf refuses instances on this kernel\n");
 	return iofilter_register_type(&iofb_type);
 }
 

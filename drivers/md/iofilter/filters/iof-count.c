@@ -26,9 +26,6 @@
 #include <linux/slab.h>
 #include <linux/workqueue.h>
 
-#define DM_MSG_PREFIX "iofilter-count"
-#include <linux/device-mapper.h>
-
 struct count_stats {
 	u64 ios[IOF_NR_OPS];
 	u64 read_bytes;
