@@ -90,7 +90,7 @@ BPF_CFLAGS := -target bpf -mcpu=v3 -g -O2 -Wall -Werror -I$(SRC)/include/uapi \
 	-I/usr/include/$(shell gcc -print-multiarch 2>/dev/null)
 vpath %.bpf.c policies/bpf tests/bpf
 bpf: $(BPF_OBJS)
-$(BUILD)/bpf/%.bpf.o: %.bpf.c policies/bpf/iof-bpf-prog.h include/uapi/linux/iofilter-bpf.h
+$(BUILD)/bpf/%.bpf.o: %.bpf.c policies/bpf/iof-bpf-prog.h policies/bpf/sample-ringbuf.h include/uapi/linux/iofilter-bpf.h
 	@mkdir -p $(dir $@)
 	clang $(BPF_CFLAGS) -c $< -o $@
 

@@ -10,18 +10,9 @@
  * polls it with libbpf's ring_buffer__new() / ring_buffer__poll().
  */
 #include "iof-bpf-prog.h"
+#include "sample-ringbuf.h"
 
 const volatile __u64 sample_every = 100;
-
-struct iof_sample {
-	__u64 ts_ns;		/* bpf_ktime_get_ns() */
-	__u64 sector;
-	__u64 cgroup_id;
-	__u32 size;
-	__u32 op;
-	__u32 flags;
-	__u32 cpu;
-};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

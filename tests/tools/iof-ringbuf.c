@@ -13,15 +13,7 @@
 #include <bpf/libbpf.h>
 #include <linux/types.h>
 
-struct iof_sample {		/* = sample-ringbuf.bpf.c's */
-	__u64 ts_ns;
-	__u64 sector;
-	__u64 cgroup_id;
-	__u32 size;
-	__u32 op;
-	__u32 flags;
-	__u32 cpu;
-};
+#include "../../policies/bpf/sample-ringbuf.h"
 
 static unsigned long records;
 
