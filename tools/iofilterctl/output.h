@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * iofilterctl output layer: one place that turns results into text or JSON
- * (chosen by -o, like nvme-cli).  Every JSON document is one object that
+ * iofilterctl output layer (output*.c): one place that turns results into
+ * text or JSON (chosen by -o, like nvme-cli).  Every JSON document is one object that
  * carries the errors of the run in "errors" (and "warnings"), so a script
  * reading stdout sees why a command failed; in text mode errors go to
  * stderr as "iofilterctl: ...".
