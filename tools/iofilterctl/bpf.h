@@ -11,7 +11,7 @@
  *	BPF_PIN_ROOT/VOLUME/INSTANCE/KEY/MAP	the program's maps, by name
  *
  * Unpinning the link detaches the program.  Documentation/bpf.rst.
- * The unit tests replace this file (tests/fake_sys.c).
+ * The unit tests replace this file (tests/fake_dev.c).
  */
 #ifndef IOFCTL_BPF_H
 #define IOFCTL_BPF_H

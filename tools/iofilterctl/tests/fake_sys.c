@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Fake kernel for the unit tests: replaces kapi_sys.c, dm.c, loop.c and
- * bpf.c (no program is ever attached).
+ * Fake kernel for the unit tests: replaces kapi_sys.c (this file: the
+ * module's state and /dev/iofilter's ioctls, and the knobs of fake.h) and,
+ * in fake_dev.c, dm.c, loop.c, qnbd.c and bpf.c.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -9,83 +10,31 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 
-#include "../bpf.h"
-#include "../dm.h"
 #include "../kapi.h"
-#include "../loop.h"
-#include "../qnbd.h"
 #include "../util.h"
 #include "fake.h"
+#include "fake_int.h"
 
 struct fake_cfg fake;
 char fake_log[16384];
 
 #define MAX_TYPES 16
-#define MAX_VOLS 8
-#define MAX_INST IOF_MAX_INSTANCES
-#define MAX_LOOPS 16
 
 struct ftype_k {
 	char name[IOF_NAME_LEN];
 	unsigned class, flags, ninst;
 };
 
-struct finst {
-	bool used;
-	char name[IOF_NAME_LEN], type[IOF_NAME_LEN];
-	uint32_t id, class, flags;
-	char params[IOF_MAX_PARAMS_LEN];
-	size_t plen;
-	int secret_len;
-	char status[256];
-	unsigned ticks;		/* fake.status_ticks */
-};
-
-struct fvol {
-	bool exists;		/* in the module */
-	char name[IOF_NAME_LEN];
-	/* dm */
-	bool dm, live, inactive, suspended;
-	char dm_type[32];
-	char dm_params[128], inactive_params[128];
-	uint64_t sectors, inactive_sectors;
-	uint64_t vsectors;	/* the volume's size, set by the target's ctr */
-	int open_count;
-	unsigned minor;
-	/* module */
-	uint32_t origin_major, origin_minor;
-	uint64_t gen;
-	struct iof_rule *rules;
-	size_t nrules;
-	struct iof_rule dflt;
-	struct finst inst[MAX_INST];
-	uint32_t next_id;
-	struct iof_volume_counters vc;
-	struct iof_counters dc;
-	struct iof_counters rc[8];
-};
-
-struct floop {
-	bool used;
-	dev_t img_dev;
-	ino_t img_ino;
-	char path[512];
-	uint64_t size;
-};
-
 static struct ftype_k types[MAX_TYPES];
 static size_t ntypes;
 static struct ftype_k loadable[MAX_TYPES];
 static size_t nloadable;
-static struct fvol vols[MAX_VOLS];
-static struct floop loops[MAX_LOOPS];
+struct fvol vols[MAX_VOLS];
+struct floop loops[MAX_LOOPS];
 static int fail_seen;
 
-static void flog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void flog(const char *fmt, ...)
+void flog(const char *fmt, ...)
 {
 	size_t l = strlen(fake_log);
 	va_list ap;
@@ -154,7 +103,7 @@ int iof_sys_load_module(const char *module, bool dry_run)
 	return -ENOENT;
 }
 
-static struct fvol *vol_by_name(const char *name, bool need_module)
+struct fvol *vol_by_name(const char *name, bool need_module)
 {
 	size_t i;
 
@@ -457,6 +406,17 @@ static struct ftype_k *type_by_name(const char *n)
 		if (!strcmp(types[i].name, n))
 			return &types[i];
 	return NULL;
+}
+
+void vol_drop(struct fvol *v)
+{
+	size_t i;
+
+	for (i = 0; i < MAX_INST; i++)
+		if (v->inst[i].used && type_by_name(v->inst[i].type))
+			type_by_name(v->inst[i].type)->ninst--;
+	free(v->rules);
+	memset(v, 0, sizeof(*v));
 }
 
 static int do_create(struct iof_instance_create *c)
@@ -814,356 +774,3 @@ int iof_sys_ioctl(int fd, unsigned long req, void *arg)
 	return -ENOTTY;
 }
 
-/* ---- device-mapper ---- */
-
-void dmx_init(void)
-{
-}
-
-void dmx_exit(void)
-{
-}
-
-const char *dmx_error(void)
-{
-	return "";
-}
-
-int dmx_info(const char *name, struct dmx_info *info)
-{
-	struct fvol *v = vol_by_name(name, false);
-
-	memset(info, 0, sizeof(*info));
-	if (!v || !v->dm)
-		return 0;
-	info->exists = true;
-	info->live_table = v->live;
-	info->inactive_table = v->inactive;
-	info->suspended = v->suspended;
-	info->open_count = v->open_count;
-	info->major = 253;
-	info->minor = v->minor;
-	return 0;
-}
-
-int dmx_table(const char *name, uint64_t *sectors, char **type, char **params)
-{
-	struct fvol *v = vol_by_name(name, false);
-
-	if (!v || !v->dm)
-		return -ENXIO;
-	if (!v->live)
-		return -ENODATA;
-	*sectors = v->sectors;
-	*type = xstrdup(v->dm_type);
-	*params = xstrdup(v->dm_params);
-	return 0;
-}
-
-/* The target's constructor: parse "<maj:min> <name>", register the volume. */
-static int ctr(struct fvol *v, const char *params)
-{
-	unsigned maj, min;
-	char name[IOF_NAME_LEN + 1];
-
-	if (sscanf(params, "%u:%u %64s", &maj, &min, name) != 3 || strcmp(name, v->name))
-		return -EINVAL;
-	v->origin_major = maj;
-	v->origin_minor = min;
-	return 0;
-}
-
-int dmx_create(const char *name, uint64_t sectors, const char *params)
-{
-	size_t i;
-	int r;
-
-	if (vol_by_name(name, false))
-		return -EEXIST;
-	for (i = 0; i < MAX_VOLS && (vols[i].dm || vols[i].exists); i++)
-		;
-	memset(&vols[i], 0, sizeof(vols[i]));
-	snprintf(vols[i].name, sizeof(vols[i].name), "%s", name);
-	vols[i].dm = true;
-	vols[i].minor = (unsigned)i;
-	snprintf(vols[i].dm_type, sizeof(vols[i].dm_type), "iofilter");
-	vols[i].dflt.action = IOF_ACTION_PASS;
-	r = ctr(&vols[i], params);
-	if (r) {
-		vols[i].dm = false;
-		return r;
-	}
-	vols[i].inactive = true;
-	vols[i].suspended = true;
-	vols[i].inactive_sectors = sectors;
-	vols[i].vsectors = sectors;
-	snprintf(vols[i].inactive_params, sizeof(vols[i].inactive_params), "%s", params);
-	if (!fake.register_at_resume)
-		vols[i].exists = true;
-	flog("dm-create %s %llu %s", name, (unsigned long long)sectors, params);
-	return 0;
-}
-
-int dmx_reload(const char *name, uint64_t sectors, const char *params)
-{
-	struct fvol *v = vol_by_name(name, false);
-
-	if (!v || !v->dm)
-		return -ENXIO;
-	if (ctr(v, params))
-		return -EINVAL;
-	v->inactive = true;
-	v->inactive_sectors = sectors;
-	if (sectors > v->vsectors)
-		v->vsectors = sectors;
-	snprintf(v->inactive_params, sizeof(v->inactive_params), "%s", params);
-	flog("dm-reload %s %llu", name, (unsigned long long)sectors);
-	return 0;
-}
-
-int dmx_resume(const char *name)
-{
-	struct fvol *v = vol_by_name(name, false);
-
-	if (!v || !v->dm)
-		return -ENXIO;
-	if (v->inactive) {
-		v->live = true;
-		v->inactive = false;
-		v->sectors = v->vsectors = v->inactive_sectors;
-		snprintf(v->dm_params, sizeof(v->dm_params), "%s", v->inactive_params);
-	}
-	v->suspended = false;
-	v->exists = true;
-	flog("dm-resume %s", name);
-	return 0;
-}
-
-int dmx_remove(const char *name)
-{
-	struct fvol *v = vol_by_name(name, false);
-	size_t i;
-
-	if (!v || !v->dm)
-		return -ENXIO;
-	if (v->open_count)
-		return -EBUSY;
-	for (i = 0; i < MAX_INST; i++)
-		if (v->inst[i].used && type_by_name(v->inst[i].type))
-			type_by_name(v->inst[i].type)->ninst--;
-	/* Autoclear: the loop device goes with its last opener. */
-	if (v->origin_major == 7 && v->origin_minor < MAX_LOOPS)
-		loops[v->origin_minor].used = false;
-	free(v->rules);
-	memset(v, 0, sizeof(*v));
-	flog("dm-remove %s", name);
-	return 0;
-}
-
-/* ---- loop devices ---- */
-
-int loop_find(const struct stat *img, char *dev, size_t len, dev_t *rdev)
-{
-	size_t i;
-
-	for (i = 0; i < MAX_LOOPS; i++)
-		if (loops[i].used && loops[i].img_dev == img->st_dev && loops[i].img_ino == img->st_ino) {
-			snprintf(dev, len, "/dev/loop%zu", i);
-			*rdev = makedev(7, (unsigned)i);
-			return 1;
-		}
-	return 0;
-}
-
-int loop_attach(const char *image, char *dev, size_t len, dev_t *rdev, int *holdfd)
-{
-	struct stat st;
-	size_t i;
-
-	if (stat(image, &st) < 0)
-		return -errno;
-	for (i = 0; i < MAX_LOOPS && loops[i].used; i++)
-		;
-	if (i == MAX_LOOPS)
-		return -EBUSY;
-	loops[i].used = true;
-	loops[i].img_dev = st.st_dev;
-	loops[i].img_ino = st.st_ino;
-	loops[i].size = (uint64_t)st.st_size & ~511ULL;
-	snprintf(loops[i].path, sizeof(loops[i].path), "%s", image);
-	snprintf(dev, len, "/dev/loop%zu", i);
-	*rdev = makedev(7, (unsigned)i);
-	*holdfd = -1;
-	flog("loop-attach %s /dev/loop%zu", image, i);
-	return 0;
-}
-
-void loop_release(int holdfd)
-{
-	(void)holdfd;
-}
-
-int loop_backs(dev_t rdev, const struct stat *img)
-{
-	unsigned m = minor(rdev);
-
-	return major(rdev) == 7 && m < MAX_LOOPS && loops[m].used && loops[m].img_dev == img->st_dev &&
-	       loops[m].img_ino == img->st_ino;
-}
-
-int loop_set_capacity(dev_t rdev)
-{
-	unsigned m = minor(rdev);
-	struct stat st;
-
-	if (major(rdev) != 7 || m >= MAX_LOOPS || !loops[m].used)
-		return -ENXIO;
-	if (stat(loops[m].path, &st) < 0)
-		return -errno;
-	loops[m].size = (uint64_t)st.st_size & ~511ULL;
-	flog("loop-capacity /dev/loop%u", m);
-	return 0;
-}
-
-int loop_backing_file(dev_t rdev, char *buf, size_t len)
-{
-	unsigned m = minor(rdev);
-
-	if (major(rdev) != 7 || m >= MAX_LOOPS || !loops[m].used)
-		return -ENOENT;
-	snprintf(buf, len, "%s", loops[m].path);
-	return 0;
-}
-
-int blkdev_path(dev_t rdev, char *buf, size_t len)
-{
-	if (major(rdev) == 7)
-		snprintf(buf, len, "/dev/loop%u", minor(rdev));
-	else
-		snprintf(buf, len, "/dev/fake%u_%u", major(rdev), minor(rdev));
-	return 0;
-}
-
-int blkdev_size(const char *path, uint64_t *size)
-{
-	struct stat st;
-
-	if (stat(path, &st) < 0)
-		return -errno;
-	*size = (uint64_t)st.st_size;
-	return 0;
-}
-
-int blkdev_size_rdev(dev_t rdev, uint64_t *size)
-{
-	unsigned m = minor(rdev);
-
-	if (major(rdev) != 7 || m >= MAX_LOOPS || !loops[m].used)
-		return -ENXIO;
-	*size = loops[m].size;
-	return 0;
-}
-
-/* ---- images through qemu-nbd: the fake system has raw images only ---- */
-
-int image_probe(const char *path, const char *format, struct image_info *ii, char *err,
-		size_t errlen)
-{
-	struct stat st;
-
-	memset(ii, 0, sizeof(*ii));
-	if (format && strcmp(format, "raw")) {
-		snprintf(err, errlen, "Image is not in %s format", format);
-		return -EINVAL;
-	}
-	if (stat(path, &st) < 0) {
-		snprintf(err, errlen, "%s", strerror(errno));
-		return -errno;
-	}
-	snprintf(ii->format, sizeof(ii->format), "raw");
-	ii->size = (uint64_t)st.st_size;
-	return 0;
-}
-
-bool is_nbd(dev_t rdev)
-{
-	return major(rdev) == 43;
-}
-
-int nbd_find(const struct stat *img, char *dev, size_t len, dev_t *rdev)
-{
-	(void)img, (void)dev, (void)len, (void)rdev;
-	return 0;
-}
-
-int nbd_backs(dev_t rdev, const struct stat *img)
-{
-	(void)rdev, (void)img;
-	return 0;
-}
-
-int nbd_attach(const char *image, const char *format, char *dev, size_t len, dev_t *rdev,
-	       char *err, size_t errlen)
-{
-	(void)image, (void)format, (void)dev, (void)len, (void)rdev;
-	snprintf(err, errlen, "no NBD devices in the fake system");
-	return -ENODEV;
-}
-
-int nbd_detach(dev_t rdev)
-{
-	(void)rdev;
-	return 0;
-}
-
-int nbd_backing_file(dev_t rdev, char *buf, size_t len, char *fmt, size_t fmtlen)
-{
-	(void)rdev, (void)buf, (void)len, (void)fmt, (void)fmtlen;
-	return -ENOENT;
-}
-
-/* ---- bpf.c: the fake kernel has no BPF ---- */
-
-int bpf_attach(const char *vol, const char *inst, uint64_t key, const char *obj, char **why)
-{
-	flog("bpf attach %s/%s key %llu %s", vol, inst, (unsigned long long)key, obj);
-	*why = xstrdup("no BPF in the fake kernel");
-	return -EOPNOTSUPP;
-}
-
-bool bpf_attached(const char *vol, const char *inst, uint64_t key)
-{
-	(void)vol;
-	(void)inst;
-	(void)key;
-	return false;
-}
-
-void bpf_unpin_key(const char *vol, const char *inst, uint64_t key)
-{
-	(void)vol;
-	(void)inst;
-	(void)key;
-}
-
-void bpf_unpin(const char *vol, const char *inst, uint64_t keep)
-{
-	(void)vol;
-	(void)inst;
-	(void)keep;
-}
-
-void bpf_unpin_volume(const char *vol, const char *const *names, size_t n)
-{
-	(void)vol;
-	(void)names;
-	(void)n;
-}
-
-char *bpf_status_words(const char *vol, const char *inst, uint64_t key)
-{
-	(void)vol;
-	(void)inst;
-	(void)key;
-	return xstrdup("prog_id=none");
-}
