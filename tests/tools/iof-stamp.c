@@ -7,6 +7,9 @@
  *   iof-stamp fswrite -D DIR -S STATE [options]  the same in files (fsync)
  *   iof-stamp verify  -d DEV -S STATE -m MARK    check a device at mark MARK
  *   iof-stamp fsverify -D DIR -S STATE -m MARK   check the files
+ *   iof-stamp serve -S STATE [-l LOG -r REPLAYDEV -c WORKDEV]
+ *                                    the crash-point check loop's commands
+ *                                    in one process (below)
  *
  * Options of write/fswrite:
  *   -s SEED     random seed (default 1): the run is reproducible from it
@@ -54,12 +57,29 @@
  * (0: all good, 2: usage or I/O error).  In files a block may also mix
  * such generations sector by sector (a file system with 1 KiB blocks
  * writes a page in pieces).
+ * serve: crash_replay (tests/lib/crash.sh) runs every step of a crash
+ * point's check but "iofilterctl apply" through one process, because under
+ * TCG starting a process costs 0.05-0.3 s and a point took about fifteen.
+ * It reads one command per line on stdin and answers with the command's
+ * output, then a line "= RC" (0 good, 1 the check failed, 2 an error):
+ *   replay FROM TO        log entries FROM..TO-1 onto REPLAYDEV, then all
+ *                         of it copied to WORKDEV (iof-replay replay -c)
+ *   verify DEV MARK       as "verify -d DEV -m MARK"
+ *   cmp A B BYTES         the first BYTES of two block devices are equal
+ *   wait VOL INST KEY VALUE SECONDS
+ *                         poll the instance's status (0.1 s) until its
+ *                         KEY=VALUE field is there
+ *   message VOL INST WORDS...   an IOF_IOC_MESSAGE ("flush", ...)
+ *   remove NAME           remove a dm device (retried while busy, 10 s) and
+ *                         its /dev/mapper node; rc 0 if it is not there
+ *   quit
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -71,7 +91,11 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/dm-ioctl.h>
 #include <linux/fs.h>
+#include <linux/iofilter.h>
+
+#include "logwrites.h"
 
 #define BLK		4096
 #define STAMP_MAGIC	0x504d415453464f49ULL	/* "IOFSTAMP" */
@@ -111,15 +135,20 @@ static uint64_t failed_writes, failed_syncs, reads, read_errors, read_skipped,
 
 #define GEN_UNKNOWN	UINT32_MAX	/* in a mark: not checked */
 
-static void die(const char *fmt, ...)
+static jmp_buf *serving;	/* serve: die() ends the command, not the program */
+
+void die(const char *fmt, ...)
 {
+	FILE *f = serving ? stdout : stderr;
 	va_list ap;
 
 	va_start(ap, fmt);
-	fprintf(stderr, "iof-stamp: ");
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\n");
+	fprintf(f, "iof-stamp: ");
+	vfprintf(f, fmt, ap);
+	fprintf(f, "\n");
 	va_end(ap);
+	if (serving)
+		longjmp(*serving, 1);
 	exit(2);
 }
 
@@ -672,19 +701,18 @@ static int cmd_verify(int mark)
 	       mark, o.nblocks, bad, newer, unknown, o.fs ? "" : "\n");
 	if (o.fs)
 		printf(", %u torn between generations not older than durable\n", torn);
+	free(want);
+	free(gb);
+	free(buf);
+	free(exp);
+	if (o.fs) {
+		for (b = 0; b < o.nfiles; b++)
+			close(o.ffd[b]);
+		free(o.ffd);
+	} else {
+		close(o.fd);
+	}
 	return bad ? 1 : 0;
-}
-
-static void usage(void)
-{
-	fprintf(stderr,
-		"usage: iof-stamp write -d DEV -S STATE [-s SEED] [-n BLOCKS] [-w WRITES]\n"
-		"                 [-j THREADS] [-y SYNC%%] [-u FUA%%] [-L LOGDEV]\n"
-		"                 [-T SECONDS] [-E] [-R READERS]\n"
-		"       iof-stamp fswrite -D DIR -S STATE [-F FILES] [same options]\n"
-		"       iof-stamp verify -d DEV -S STATE -m MARK\n"
-		"       iof-stamp fsverify -D DIR -S STATE -m MARK\n");
-	exit(2);
 }
 
 static uint32_t num(const char *s)
@@ -697,9 +725,247 @@ static uint32_t num(const char *s)
 	return v;
 }
 
+/* ---- serve: the crash-point check loop's commands (see the top) ---- */
+
+static const char *s_rdev, *s_wdev;
+
+static int ctl_ioctl(unsigned long cmd, void *arg)
+{
+	static int fd = -1;
+
+	if (fd < 0) {
+		fd = open("/dev/iofilter", O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			die("open /dev/iofilter: %s", strerror(errno));
+	}
+	return ioctl(fd, cmd, arg) ? -errno : 0;
+}
+
+static void iof_hdr(struct iof_ioctl_hdr *h, size_t size)
+{
+	memset(h, 0, size);
+	h->version[0] = IOFILTER_VERSION_MAJOR;
+	h->version[1] = IOFILTER_VERSION_MINOR;
+	h->version[2] = IOFILTER_VERSION_PATCH;
+	h->size = size;
+}
+
+/* the status line of instance INST of VOL into ST; 0 or -errno */
+static int inst_status(const char *vol, const char *inst, char *st, size_t len)
+{
+	struct iof_instance_get g;
+	char params[IOF_MAX_PARAMS_LEN];
+
+	iof_hdr(&g.hdr, sizeof(g));
+	snprintf(g.volume, sizeof(g.volume), "%s", vol);
+	snprintf(g.name, sizeof(g.name), "%s", inst);
+	g.params = (uintptr_t)params;
+	g.params_len = sizeof(params);
+	g.status = (uintptr_t)st;
+	g.status_len = len;
+	st[0] = 0;
+	return ctl_ioctl(IOF_IOC_INSTANCE_GET, &g);
+}
+
+static int s_wait(char **a, int n)
+{
+	char st[4096], want[256];
+	unsigned int i, tenths;
+	int r = 0;
+
+	if (n != 5)
+		die("usage: wait VOL INST KEY VALUE SECONDS");
+	snprintf(want, sizeof(want), " %s=%s ", a[2], a[3]);
+	tenths = num(a[4]) * 10;
+	for (i = 0; i <= tenths; i++) {
+		char line[4100];
+
+		r = inst_status(a[0], a[1], st, sizeof(st));
+		snprintf(line, sizeof(line), " %s ", st);
+		if (!r && strstr(line, want))
+			return 0;
+		usleep(100000);
+	}
+	printf("%s %s: no %s=%s after %s s: %s\n", a[0], a[1], a[2], a[3], a[4],
+	       r ? strerror(-r) : st);
+	return 1;
+}
+
+static int s_message(char **a, int n)
+{
+	struct iof_message m;
+	char msg[IOF_MSG_LEN], result[4096];
+	int i, r;
+
+	if (n < 3)
+		die("usage: message VOL INST WORDS...");
+	iof_hdr(&m.hdr, sizeof(m));
+	snprintf(m.volume, sizeof(m.volume), "%s", a[0]);
+	snprintf(m.name, sizeof(m.name), "%s", a[1]);
+	msg[0] = 0;
+	for (i = 2; i < n; i++)
+		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), "%s%s",
+			 i > 2 ? " " : "", a[i]);
+	m.msg = (uintptr_t)msg;
+	m.msg_len = strlen(msg) + 1;
+	m.result = (uintptr_t)result;
+	m.result_len = sizeof(result);
+	result[0] = 0;
+	r = ctl_ioctl(IOF_IOC_MESSAGE, &m);
+	if (result[0])
+		printf("%s\n", result);
+	if (r)
+		printf("message %s %s \"%s\": %s\n", a[0], a[1], msg, strerror(-r));
+	return !!r;
+}
+
+static int s_cmp(char **a, int n)
+{
+	uint64_t bytes, off, sa, sb;
+	size_t chunk = 1 << 20, k;
+	char *x, *y;
+	int fa, fb, r = 0;
+
+	if (n != 3)
+		die("usage: cmp A B BYTES");
+	bytes = strtoull(a[2], NULL, 0);
+	fa = lw_open_dev(a[0], &sa);
+	fb = lw_open_dev(a[1], &sb);
+	if (sa < bytes || sb < bytes || bytes % BLK)
+		die("cmp: %s or %s smaller than %" PRIu64 " bytes", a[0], a[1], bytes);
+	x = xalloc(chunk);
+	y = xalloc(chunk);
+	for (off = 0; off < bytes && !r; off += chunk) {
+		size_t len = bytes - off < chunk ? bytes - off : chunk;
+
+		if (pread(fa, x, len, off) != (ssize_t)len ||
+		    pread(fb, y, len, off) != (ssize_t)len)
+			die("cmp: read at %" PRIu64 ": %s", off, strerror(errno));
+		if (!memcmp(x, y, len))
+			continue;
+		for (k = 0; k < len && x[k] == y[k]; k++)
+			;
+		printf("%s %s differ: byte %" PRIu64 "\n", a[0], a[1], off + k + 1);
+		r = 1;
+	}
+	free(x);
+	free(y);
+	close(fa);
+	close(fb);
+	return r;
+}
+
+/* dmsetup remove --retry, through the ioctl; the node as libdevmapper would */
+static int s_remove(char **a, int n)
+{
+	struct dm_ioctl dmi;
+	char node[512];
+	int fd, i, r = 0;
+
+	if (n != 1)
+		die("usage: remove NAME");
+	fd = open("/dev/mapper/control", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		die("open /dev/mapper/control: %s", strerror(errno));
+	for (i = 0; i < 100; i++) {
+		memset(&dmi, 0, sizeof(dmi));
+		dmi.version[0] = DM_VERSION_MAJOR;
+		dmi.data_size = sizeof(dmi);
+		dmi.data_start = sizeof(dmi);
+		snprintf(dmi.name, sizeof(dmi.name), "%s", a[0]);
+		r = ioctl(fd, DM_DEV_REMOVE, &dmi) ? errno : 0;
+		if (r != EBUSY)
+			break;
+		usleep(100000);
+	}
+	close(fd);
+	if (r == ENXIO)
+		r = 0;			/* not there */
+	snprintf(node, sizeof(node), "/dev/mapper/%s", a[0]);
+	if (!r && unlink(node) && errno != ENOENT)
+		die("unlink %s: %s", node, strerror(errno));
+	if (r)
+		printf("remove %s: %s\n", a[0], strerror(r));
+	return !!r;
+}
+
+static int s_replay(char **a, int n)
+{
+	if (n != 2)
+		die("usage: replay FROM TO");
+	if (!s_rdev || !s_wdev || !lw_ents)
+		die("replay: serve was started without -l LOG -r DEV -c DEV");
+	lw_replay(s_rdev, strtoull(a[0], NULL, 0), strtoull(a[1], NULL, 0), 0, s_wdev);
+	return 0;
+}
+
+static int s_verify(char **a, int n)
+{
+	if (n != 2)
+		die("usage: verify DEV MARK");
+	o.dev = a[0];
+	o.nblocks = 0;
+	return cmd_verify(num(a[1]));
+}
+
+static int cmd_serve(void)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(char **a, int n);
+	} cmds[] = {
+		{ "replay", s_replay }, { "verify", s_verify }, { "cmp", s_cmp },
+		{ "wait", s_wait }, { "message", s_message }, { "remove", s_remove },
+	};
+	char line[4096], *a[16], *save;
+	jmp_buf env;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while (fgets(line, sizeof(line), stdin)) {
+		volatile int rc = 2;
+		unsigned int i;
+		int n = 0;
+		char *w;
+
+		for (w = strtok_r(line, " \t\n", &save); w && n < 16;
+		     w = strtok_r(NULL, " \t\n", &save))
+			a[n++] = w;
+		if (!n)
+			continue;
+		if (!strcmp(a[0], "quit"))
+			break;
+		serving = &env;
+		if (!setjmp(env)) {
+			for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+				if (!strcmp(a[0], cmds[i].name))
+					break;
+			if (i < sizeof(cmds) / sizeof(cmds[0]))
+				rc = cmds[i].fn(a + 1, n - 1);
+			else
+				printf("iof-stamp: unknown command %s\n", a[0]);
+		}
+		serving = NULL;
+		printf("= %d\n", rc);
+	}
+	return 0;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: iof-stamp write -d DEV -S STATE [-s SEED] [-n BLOCKS] [-w WRITES]\n"
+		"                 [-j THREADS] [-y SYNC%%] [-u FUA%%] [-L LOGDEV]\n"
+		"                 [-T SECONDS] [-E] [-R READERS]\n"
+		"       iof-stamp fswrite -D DIR -S STATE [-F FILES] [same options]\n"
+		"       iof-stamp verify -d DEV -S STATE -m MARK\n"
+		"       iof-stamp fsverify -D DIR -S STATE -m MARK\n"
+		"       iof-stamp serve -S STATE [-l LOG -r REPLAYDEV -c WORKDEV]\n");
+	exit(2);
+}
+
 int main(int argc, char **argv)
 {
-	const char *cmd;
+	const char *cmd, *log_path = NULL;
 	int c, mark = -1;
 
 	if (argc < 2)
@@ -707,8 +973,17 @@ int main(int argc, char **argv)
 	cmd = argv[1];
 	o.fs = !strcmp(cmd, "fswrite") || !strcmp(cmd, "fsverify");
 	optind = 2;
-	while ((c = getopt(argc, argv, "d:D:S:s:n:F:w:j:y:u:L:m:T:ER:")) != -1) {
+	while ((c = getopt(argc, argv, "d:D:S:s:n:F:w:j:y:u:L:m:T:ER:l:r:c:")) != -1) {
 		switch (c) {
+		case 'l':
+			log_path = optarg;
+			break;
+		case 'r':
+			s_rdev = optarg;
+			break;
+		case 'c':
+			s_wdev = optarg;
+			break;
 		case 'd':
 			o.dev = optarg;
 			break;
@@ -757,6 +1032,13 @@ int main(int argc, char **argv)
 		default:
 			usage();
 		}
+	}
+	if (!strcmp(cmd, "serve")) {
+		if (optind != argc || !o.state || !log_path != !s_rdev || !s_rdev != !s_wdev)
+			usage();
+		if (log_path)
+			lw_open_log(log_path);
+		return cmd_serve();
 	}
 	if (optind != argc || !o.state || (o.fs ? !o.dir : !o.dev) || !o.nfiles)
 		usage();
