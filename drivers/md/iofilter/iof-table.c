@@ -111,10 +111,6 @@ static int cmp_class(const void *a, const void *b)
 	return (int)x->type->class - (int)y->type->class;
 }
 
-/*
- * Check one rule from userspace and turn it into its kernel form.  Takes an
- * instance reference for each chain member (dropped by iof_table_destroy).
- */
 /* IOF_RQ_* as the REQ_* flags they name: the lookup tests bi_opf */
 static blk_opf_t rq_to_opf(u32 rq)
 {
@@ -133,89 +129,82 @@ static blk_opf_t rq_to_opf(u32 rq)
 	return f;
 }
 
-static int convert_rule(struct iofilter_volume *vol, iof_find_fn find,
-			const struct iof_rule *u, struct iof_krule *k,
-			bool is_default, u32 idx, u32 *error_rule, char *msg,
-			size_t msglen)
+/* where the errors of one rule go: the ioctl's message, the rule's index */
+struct rule_ctx {
+	char *msg;
+	size_t msglen;
+	u32 *error_rule;
+	u32 idx;		/* ~0U: the default action */
+};
+
+#define BAD(c, err, ...)						\
+	rule_err((c)->msg, (c)->msglen, (c)->error_rule, (c)->idx, err,	\
+		 __VA_ARGS__)
+
+/* The match fields of a rule (not of the default action), into @k. */
+static int convert_match(const struct iofilter_volume *vol,
+			 const struct iof_rule *u, struct iof_krule *k,
+			 const struct rule_ctx *c)
 {
-	unsigned int i, j;
-	u32 ebad = idx;
+	size_t n;
 
-#define BAD(err, ...) rule_err(msg, msglen, error_rule, ebad, err, __VA_ARGS__)
+	if (!memchr(u->name, 0, sizeof(u->name)))
+		return BAD(c, -EINVAL, "name not NUL-terminated");
+	n = strlen(u->name);
+	if (!zeroed(u->name + n, sizeof(u->name) - n))
+		return BAD(c, -EINVAL, "bytes after the name's NUL must be zero");
+	if (!u->ops || (u->ops & ~IOF_OP_ALL))
+		return BAD(c, -EINVAL, "ops 0x%x invalid", u->ops);
+	if ((u->start | u->len) & (SECTOR_SIZE - 1))
+		return BAD(c, -EINVAL, "range not 512-byte aligned");
+	if (u->len && u->start + u->len < u->start)
+		return BAD(c, -EINVAL, "range wraps");
+	if (u->len && (u->start + u->len) >> SECTOR_SHIFT > vol->sectors)
+		return BAD(c, -ERANGE, "range ends at byte %llu, beyond the end of the volume (%llu bytes)",
+			   u->start + u->len, (u64)vol->sectors << SECTOR_SHIFT);
+	if (!u->len && u->start)
+		return BAD(c, -EINVAL, "range with a start needs a length");
+	if (u->max_size && u->min_size > u->max_size)
+		return BAD(c, -EINVAL, "min_size above max_size");
+	if ((u->flags_set | u->flags_clear) & ~IOF_RQ_ALL)
+		return BAD(c, -EINVAL, "unknown request flags");
+	if (u->flags_set & u->flags_clear)
+		return BAD(c, -EINVAL, "a flag is both required and excluded");
+	if (u->ioprio_classes & ~IOF_PRIO_ALL)
+		return BAD(c, -EINVAL, "unknown ioprio classes");
+	k->has_range = u->len != 0;
+	k->start = u->start >> SECTOR_SHIFT;
+	k->end = (u->start + u->len) >> SECTOR_SHIFT;
+	k->ops = u->ops;
+	k->min_size = u->min_size;
+	k->max_size = u->max_size;
+	k->opf_set = rq_to_opf(u->flags_set);
+	k->opf_clear = rq_to_opf(u->flags_clear);
+	k->ioprio_classes = u->ioprio_classes;
+	return 0;
+}
 
-	memset(k, 0, sizeof(*k));
-	if (is_default) {
-		ebad = ~0U;
-		if (u->start || u->len || u->ops || u->min_size ||
-		    u->max_size || u->flags_set || u->flags_clear ||
-		    u->ioprio_classes || !zeroed(u->name, sizeof(u->name)))
-			return BAD(-EINVAL, "match fields must be zero");
-		k->ops = IOF_OP_ALL;
-	} else {
-		if (memchr(u->name, 0, sizeof(u->name)) == NULL)
-			return BAD(-EINVAL, "name not NUL-terminated");
-		i = strlen(u->name);
-		if (!zeroed(u->name + i, sizeof(u->name) - i))
-			return BAD(-EINVAL, "bytes after the name's NUL must be zero");
-		if (!u->ops || (u->ops & ~IOF_OP_ALL))
-			return BAD(-EINVAL, "ops 0x%x invalid", u->ops);
-		if ((u->start | u->len) & (SECTOR_SIZE - 1))
-			return BAD(-EINVAL, "range not 512-byte aligned");
-		if (u->len && u->start + u->len < u->start)
-			return BAD(-EINVAL, "range wraps");
-		if (u->len && (u->start + u->len) >> SECTOR_SHIFT > vol->sectors)
-			return BAD(-ERANGE, "range ends at byte %llu, beyond the end of the volume (%llu bytes)",
-				   u->start + u->len,
-				   (u64)vol->sectors << SECTOR_SHIFT);
-		if (!u->len && u->start)
-			return BAD(-EINVAL, "range with a start needs a length");
-		if (u->max_size && u->min_size > u->max_size)
-			return BAD(-EINVAL, "min_size above max_size");
-		if ((u->flags_set | u->flags_clear) & ~IOF_RQ_ALL)
-			return BAD(-EINVAL, "unknown request flags");
-		if (u->flags_set & u->flags_clear)
-			return BAD(-EINVAL, "a flag is both required and excluded");
-		if (u->ioprio_classes & ~IOF_PRIO_ALL)
-			return BAD(-EINVAL, "unknown ioprio classes");
-		k->has_range = u->len != 0;
-		k->start = u->start >> SECTOR_SHIFT;
-		k->end = (u->start + u->len) >> SECTOR_SHIFT;
-		k->ops = u->ops;
-		k->min_size = u->min_size;
-		k->max_size = u->max_size;
-		k->opf_set = rq_to_opf(u->flags_set);
-		k->opf_clear = rq_to_opf(u->flags_clear);
-		k->ioprio_classes = u->ioprio_classes;
-	}
-	k->by_op = !k->min_size && !k->max_size && !k->opf_set &&
-		   !k->opf_clear && (!k->ioprio_classes ||
-				     k->ioprio_classes == IOF_PRIO_ALL);
-	k->unconditional = k->by_op && k->ops == IOF_OP_ALL;
-	k->action = u->action;
-
-	switch (u->action) {
-	case IOF_ACTION_PASS:
-	case IOF_ACTION_DENY:
-		if (u->nr_chain || !zeroed(u->chain, sizeof(u->chain)))
-			return BAD(-EINVAL, "only a filter action takes a chain");
-		return 0;
-	case IOF_ACTION_FILTER:
-		break;
-	default:
-		return BAD(-EINVAL, "unknown action %u", u->action);
-	}
+/*
+ * A filter action's chain: one instance reference per member (dropped by
+ * iof_table_destroy, also when this fails half-way), in class order.
+ */
+static int convert_chain(struct iofilter_volume *vol, iof_find_fn find,
+			 const struct iof_rule *u, struct iof_krule *k,
+			 const struct rule_ctx *c)
+{
+	unsigned int i;
 
 	if (!u->nr_chain || u->nr_chain > IOF_MAX_CHAIN)
-		return BAD(-EINVAL, "chain length %u not in 1..%u", u->nr_chain,
+		return BAD(c, -EINVAL, "chain length %u not in 1..%u", u->nr_chain,
 			   IOF_MAX_CHAIN);
 	for (i = u->nr_chain; i < IOF_MAX_CHAIN; i++)
 		if (u->chain[i])
-			return BAD(-EINVAL, "unused chain slots must be zero");
+			return BAD(c, -EINVAL, "unused chain slots must be zero");
 	for (i = 0; i < u->nr_chain; i++) {
 		struct iofilter_instance *fi = find(vol, u->chain[i]);
 
 		if (!fi)
-			return BAD(-ENOENT, "no filter instance with id %u",
+			return BAD(c, -ENOENT, "no filter instance with id %u",
 				   u->chain[i]);
 		iof_inst_get(iof_fi_inst(fi));
 		k->chain.fi[k->chain.n++] = fi;
@@ -227,28 +216,51 @@ static int convert_rule(struct iofilter_volume *vol, iof_find_fn find,
 	sort(k->chain.fi, k->chain.n, sizeof(k->chain.fi[0]), cmp_class, NULL);
 	for (i = 1; i < k->chain.n; i++)
 		if (k->chain.fi[i]->type->class == k->chain.fi[i - 1]->type->class)
-			return BAD(-EINVAL, "instances %s and %s are of the same class",
+			return BAD(c, -EINVAL, "instances %s and %s are of the same class",
 				   k->chain.fi[i - 1]->name, k->chain.fi[i]->name);
-	for (j = 0; j < k->chain.n; j++) {
-		const struct iofilter_instance *fi = k->chain.fi[j];
+	return 0;
+}
+
+/*
+ * A range-exclusive instance (crypt, cache) sees all I/O of its range, a
+ * write-exclusive one (replicate) every write and flush: the rule that
+ * carries it must match by range (and, write-exclusive, by op) alone.
+ * check_exclusive() then looks at the rules before it.
+ */
+static int check_exclusive_rule(const struct iof_krule *k, bool is_default,
+				const struct rule_ctx *c)
+{
+	unsigned int i;
+
+	for (i = 0; i < k->chain.n; i++) {
+		const struct iofilter_instance *fi = k->chain.fi[i];
 
 		if (fi->type->flags & IOF_TYPE_RANGE_EXCLUSIVE) {
 			if (is_default)
-				return BAD(-EINVAL, "%s must see all I/O to its range: it cannot be the default action",
+				return BAD(c, -EINVAL, "%s must see all I/O to its range: it cannot be the default action",
 					   fi->name);
 			if (!k->unconditional)
-				return BAD(-EINVAL, "%s must see all I/O to its range: its rule may match by range only",
+				return BAD(c, -EINVAL, "%s must see all I/O to its range: its rule may match by range only",
 					   fi->name);
 		} else if (fi->type->flags & IOF_TYPE_WRITE_EXCLUSIVE) {
 			if (is_default)
-				return BAD(-EINVAL, "%s must see every write and flush of its range: it cannot be the default action",
+				return BAD(c, -EINVAL, "%s must see every write and flush of its range: it cannot be the default action",
 					   fi->name);
 			if ((k->ops & IOF_OP_WRITES) != IOF_OP_WRITES ||
 			    !k->by_op)
-				return BAD(-EINVAL, "%s must see every write and flush of its range: its rule must list the write, discard, write_zeroes and flush ops and match by range only",
+				return BAD(c, -EINVAL, "%s must see every write and flush of its range: its rule must list the write, discard, write_zeroes and flush ops and match by range only",
 					   fi->name);
 		}
 	}
+	return 0;
+}
+
+/* Each filter's own say on the rule's range (crypt: its sector size). */
+static int check_ranges(const struct iofilter_volume *vol,
+			const struct iof_krule *k, const struct rule_ctx *c)
+{
+	unsigned int i;
+
 	for (i = 0; i < k->chain.n; i++) {
 		struct iofilter_instance *fi = k->chain.fi[i];
 		char why[128] = "";
@@ -260,12 +272,66 @@ static int convert_rule(struct iofilter_volume *vol, iof_find_fn find,
 					 k->has_range ? k->end - k->start :
 					 vol->sectors, why, sizeof(why));
 		if (r)
-			return BAD(r, "%s refuses the range: %s", fi->name,
+			return BAD(c, r, "%s refuses the range: %s", fi->name,
 				   why);
 	}
 	return 0;
-#undef BAD
 }
+
+/*
+ * Check one rule from userspace (@is_default: the table's default action,
+ * whose match fields must be zero) and turn it into its kernel form.  Takes
+ * an instance reference for each chain member (dropped by
+ * iof_table_destroy).
+ */
+static int convert_rule(struct iofilter_volume *vol, iof_find_fn find,
+			const struct iof_rule *u, struct iof_krule *k,
+			bool is_default, u32 idx, u32 *error_rule, char *msg,
+			size_t msglen)
+{
+	const struct rule_ctx c = {
+		.msg = msg, .msglen = msglen, .error_rule = error_rule,
+		.idx = is_default ? ~0U : idx,
+	};
+	int r;
+
+	memset(k, 0, sizeof(*k));
+	if (is_default) {
+		if (u->start || u->len || u->ops || u->min_size ||
+		    u->max_size || u->flags_set || u->flags_clear ||
+		    u->ioprio_classes || !zeroed(u->name, sizeof(u->name)))
+			return BAD(&c, -EINVAL, "match fields must be zero");
+		k->ops = IOF_OP_ALL;
+	} else {
+		r = convert_match(vol, u, k, &c);
+		if (r)
+			return r;
+	}
+	k->by_op = !k->min_size && !k->max_size && !k->opf_set &&
+		   !k->opf_clear && (!k->ioprio_classes ||
+				     k->ioprio_classes == IOF_PRIO_ALL);
+	k->unconditional = k->by_op && k->ops == IOF_OP_ALL;
+	k->action = u->action;
+
+	switch (u->action) {
+	case IOF_ACTION_PASS:
+	case IOF_ACTION_DENY:
+		if (u->nr_chain || !zeroed(u->chain, sizeof(u->chain)))
+			return BAD(&c, -EINVAL, "only a filter action takes a chain");
+		return 0;
+	case IOF_ACTION_FILTER:
+		break;
+	default:
+		return BAD(&c, -EINVAL, "unknown action %u", u->action);
+	}
+	r = convert_chain(vol, find, u, k, &c);
+	if (!r)
+		r = check_exclusive_rule(k, is_default, &c);
+	if (!r)
+		r = check_ranges(vol, k, &c);
+	return r;
+}
+#undef BAD
 
 /*
  * The ops of its range that no earlier rule may take from an instance of
