@@ -109,7 +109,8 @@ check:
 # make crashtest [CRASH_POINTS=2000] [CRASH_SEED=n] [CRASH_WRITES=800] [KVERS=...]:
 # tests/vm/t/6?-crash-*.sh with CRASH_POINTS crash points per scenario, and
 # the fault tests 6?-fault-*.sh (67, memory pressure, runs only here and with FULL=1)
-# (make check: 200), timeouts scaled to match; results in
+# (make check: 200), timeouts scaled to match, one vCPU (IOF_VM_CPUS=; the
+# points are process starts and device set-up, faster on one); results in
 # build/vm/results-REL-crashtest/.  See tests/README.md.
 CRASH_POINTS ?= 2000
 CRASH_WRITES ?= 800
@@ -119,6 +120,7 @@ crashtest:
 	@{ echo CRASH_POINTS=$(CRASH_POINTS); echo CRASH_WRITES=$(CRASH_WRITES); \
 	   $(if $(CRASH_SEED),echo CRASH_SEED=$(CRASH_SEED);) } > $(BUILD)/vm/crash.conf
 	@IOF_RUN_TAG=-crashtest IOF_TIMEOUT_MULT=$$(( $(CRASH_POINTS) / 200 + 1 )) \
+		IOF_VM_CPUS=$${IOF_VM_CPUS:-1} \
 		tests/vm/run-suite $(if $(KVERS),--kernels "$(KVERS)") --tests '$(or $(CRASH_TESTS),6?-crash-*,6?-fault-*)' --keep; \
 		rc=$$?; rm -f $(BUILD)/vm/crash.conf; exit $$rc
 

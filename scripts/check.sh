@@ -14,6 +14,9 @@
 #   7. tests/selftest/check-runner, when RUNNER_SELFTEST=1
 #   8. tests/bench/run --quick, when it exists (one test); without TESTS it
 #      runs beside step 4's older kernel (IOF_CHECK_SERIAL=1: last, alone)
+#   9. without TESTS: the crash-point replay tests ("# CHECK: crash") in a
+#      VM of their own, one vCPU, beside step 4 once the benchmark is done
+#      (IOF_CHECK_SERIAL=1: inside step 4)
 # Counts: each build step is one test; make unit's own "N passed, N failed"
 # line when it prints one (else one test); the VM suite's tests; the demo,
 # the runner self-check and the benchmark one test each.  Ends with the line
@@ -192,17 +195,52 @@ fi
 # replicate and cache scenarios; their data-path tests are not marked) runs
 # on the newest kernel of KVERS only, unless FULL=1 or TESTS is given; every
 # test passes on every kernel (make check FULL=1 runs them all).
+# "# CHECK: crashtest" (long crash-point scenarios) runs in make crashtest
+# only, unless FULL=1 or TESTS is given.
+# "# CHECK: crash" (the sampled crash-point replay, 200 points a scenario;
+# "crash newest-kernel": on the newest kernel only) runs in a VM of its own
+# with one vCPU (a crash point is process starts and device set-up: one
+# vCPU does them about 3x faster than two when the host's threads are
+# shared, see tests/README.md), beside the suites, started when the
+# benchmark is done; its own VM lock and results-REL-crash/.
 t=$(date +%s)
 newest=${KVERS##* }
 older=${KVERS% "$newest"}
 older=${older% }
-# "# CHECK: crashtest" (long crash-point scenarios) runs in make crashtest
-# only, unless FULL=1 or TESTS is given.
+vmlist() {	# vmlist EGREP: the tests whose header does not match
+	grep -L -E "$1" tests/vm/t/*.sh | xargs -n1 basename | sed 's/\.sh$//' | paste -sd, -
+}
+crashlist() {	# crashlist EGREP: the crash tests whose CHECK line matches
+	grep -l -E "$1" tests/vm/t/*.sh | xargs -n1 basename | sed 's/\.sh$//' | paste -sd, -
+}
+# crash_suite KERNELS TESTS TAG: the crash VM's run-suite, log vm-crash-TAG
+crash_suite() {
+	IOF_VM_CPUS=1 IOF_RUN_TAG=-crash IOF_VM_LOCK=$BUILD/vm/qemu-crash.lock \
+		RUNNER_SELFTEST=0 tests/vm/run-suite --kernels "$1" --tests "$2" \
+		> "$logs/vm-crash-$3.log" 2>&1 < /dev/null
+	echo $? > "$logs/vm-crash-$3.rc"
+}
+crash_pid=''
 if [ -z "$TESTS" ] && [ "${FULL:-0}" != 1 ] && [ -n "$older" ]; then
-	light=$(grep -L -E '^# CHECK: (newest-kernel|crashtest|dkms)' tests/vm/t/*.sh |
-		xargs -n1 basename | sed 's/\.sh$//' | paste -sd, -)
-	newest_tests=$(grep -L -E '^# CHECK: (crashtest|dkms)' tests/vm/t/*.sh |
-		xargs -n1 basename | sed 's/\.sh$//' | paste -sd, -)
+	if [ -n "$bench_pid" ]; then
+		# own VM: the crash tests leave the suites
+		light=$(vmlist '^# CHECK: (newest-kernel|crashtest|dkms|crash)')
+		newest_tests=$(vmlist '^# CHECK: (crashtest|dkms|crash( |$))')
+		crash_new=$(crashlist '^# CHECK: crash( |$)')
+		crash_old=$(crashlist '^# CHECK: crash$')
+		say "crash-point replay tests in their own VM after the benchmark (log: $logs/vm-crash-*.log)"
+		rm -f "$logs"/vm-crash-*.rc "$logs/crash.end"
+		{
+			while kill -0 "$bench_pid" 2> /dev/null; do sleep 5; done
+			crash_suite "$newest" "$crash_new" new
+			[ -z "$crash_old" ] || crash_suite "$older" "$crash_old" old
+			date +%s > "$logs/crash.end"
+		} &
+		crash_pid=$! crash_t=$(date +%s)
+	else
+		light=$(vmlist '^# CHECK: (newest-kernel|crashtest|dkms|crash newest-kernel)')
+		newest_tests=$(vmlist '^# CHECK: (crashtest|dkms)')
+	fi
 	say "VM tests on $older (tests not marked newest-kernel; FULL=1 runs all)"
 	RUNNER_SELFTEST=0 tests/vm/run-suite --kernels "$older" --tests "$light" 2>&1 |
 		tee "$logs/vm-older.log"
@@ -219,6 +257,17 @@ else
 	add_counts "vm ($KVERS)" "$logs/vm.log" "${PIPESTATUS[0]}"
 fi
 say "VM tests: $(elapsed "$t")"
+
+if [ -n "$crash_pid" ]; then
+	say "waiting for the crash-point replay VM"
+	wait "$crash_pid"
+	for k in new old; do
+		[ -f "$logs/vm-crash-$k.log" ] || continue
+		cat "$logs/vm-crash-$k.log"
+		add_counts "vm crash ($k)" "$logs/vm-crash-$k.log" "$(cat "$logs/vm-crash-$k.rc" 2> /dev/null || echo 1)"
+	done
+	say "crash-point replay VM: $(($(cat "$logs/crash.end" 2> /dev/null || date +%s) - crash_t))s after it was started"
+fi
 
 if [ -n "$bench_pid" ]; then
 	say "waiting for the quick benchmark"

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # DESCRIPTION: crash-point replay, replicate (sync, then async) over an origin that fails writes for half a second of the recorded workload: writes the replica took but the origin failed leave their regions dirty, so at sampled crash points and at the end of the log (the clean removal) the pair resyncs to byte-identical and every acknowledged write reads back
-# CHECK: newest-kernel
+# CHECK: crash newest-kernel
 # TIMEOUT: 1800
 # REQUIRES: dmsetup losetup mod:dm-log-writes mod:dm-flakey iofilter tool
 . "$IOF_ROOT/tests/lib/common.sh"
