@@ -14,8 +14,6 @@
 #include <shared/iofilter-builtin.h>
 #include "iof-cache.h"
 
-#define DM_MSG_PREFIX "iofilter-cache"
-#include <linux/device-mapper.h>
 
 static const char * const mode_names[] = {
 	[CC_WT] = "writethrough",
@@ -57,8 +55,8 @@ static int do_flush(struct cc *cc, char *result, unsigned int maxlen)
 			  "flush failed: %llu dirty blocks not written back (%s)",
 			  left, READ_ONCE(cc->failed) ? "cache device failed" :
 			  "origin write errors");
-		DMERR_LIMIT("%s/%s: flush: %llu dirty blocks not written back",
-			    iofilter_volume_name(cc->vol), cc->fi.name, left);
+		iofilter_err(&cc->fi, "flush: %llu dirty blocks not written back",
+			     left);
 		return -EIO;
 	}
 	/*
@@ -237,8 +235,7 @@ static void cache_destroy(struct iofilter_instance *fi)
 	wait_event(cc->wait, !atomic_read(&cc->nr_copies));
 	flush_workqueue(cc->wq);
 	if (!READ_ONCE(cc->failed) && cc_commit(cc, true))
-		DMERR("%s/%s: final commit failed; the cache starts cold next time",
-		      iofilter_volume_name(cc->vol), fi->name);
+		iofilter_err(fi, "final commit failed; the cache starts cold next time");
 	cache_free(cc);
 }
 

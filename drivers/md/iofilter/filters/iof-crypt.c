@@ -79,9 +79,6 @@
 
 #include "iof-compat.h"
 
-#define DM_MSG_PREFIX "iofilter-crypt"
-#include <linux/device-mapper.h>
-
 #define CRYPT_MAX_KEY		64
 #define CRYPT_IV_SIZE		16
 #define CRYPT_MIN_IOS		64
@@ -313,9 +310,8 @@ static int crypt_convert(struct crypt_io *io, bool can_sleep)
 			/* a sector across two pages: io_hints asks for none */
 			io->status = BLK_STS_IOERR;
 			this_cpu_inc(cc->stats->rejected);
-			DMERR_LIMIT("%s/%s: buffer not aligned to sector_size %u",
-				    iofilter_volume_name(cc->fi.vol),
-				    cc->fi.name, ss);
+			iofilter_err(&cc->fi,
+				     "buffer not aligned to sector_size %u", ss);
 			break;
 		}
 		if (!req) {
@@ -377,10 +373,8 @@ static int crypt_convert(struct crypt_io *io, bool can_sleep)
 			atomic_dec(&io->pending);
 			io->status = BLK_STS_IOERR;
 			this_cpu_inc(cc->stats->errors);
-			DMERR_LIMIT("%s/%s: %s failed: %d",
-				    iofilter_volume_name(cc->fi.vol),
-				    cc->fi.name,
-				    io->write ? "encryption" : "decryption", r);
+			iofilter_err(&cc->fi, "%s failed: %d",
+				     io->write ? "encryption" : "decryption", r);
 			goto out;
 		}
 		io->done += ss;
@@ -649,11 +643,10 @@ static bool crypt_bad_bio(struct iof_crypt *cc, struct bio *bio)
 		   !(bio->bi_iter.bi_size & (cc->sector_size - 1))))
 		return false;
 	this_cpu_inc(cc->stats->rejected);
-	DMERR_LIMIT("%s/%s: %s of %u bytes at sector %llu: not aligned to sector_size %u or below offset %llu",
-		    iofilter_volume_name(cc->fi.vol), cc->fi.name,
-		    bio_data_dir(bio) == WRITE ? "write" : "read",
-		    bio->bi_iter.bi_size, (unsigned long long)s,
-		    cc->sector_size, (unsigned long long)cc->offset);
+	iofilter_err(&cc->fi, "%s of %u bytes at sector %llu: not aligned to sector_size %u or below offset %llu",
+		     bio_data_dir(bio) == WRITE ? "write" : "read",
+		     bio->bi_iter.bi_size, (unsigned long long)s,
+		     cc->sector_size, (unsigned long long)cc->offset);
 	return true;
 }
 

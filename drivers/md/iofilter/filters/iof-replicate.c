@@ -223,8 +223,9 @@ static void rep_teardown(struct rep_filter *rf)
 			uf_merge(rf);
 		mutex_lock(&rf->meta_lock);
 		if (dm_bufio_write_dirty_buffers(rf->bufio)) {
-			DMERR("%s: metadata %s: cannot record a clean shutdown",
-			      rf->replica_path, rf->meta_path);
+			rep_log(KERN_ERR, rf,
+				"metadata %s: cannot record a clean shutdown",
+				rf->meta_path);
 		} else if (rf->vol && iofilter_volume_failed(rf->vol) >
 			   (READ_ONCE(rf->fi.error) ? 1 : 0)) {
 			/*
@@ -233,11 +234,12 @@ static void rep_teardown(struct rep_filter *rf)
 			 * not hold what the replica has.  Not clean, so the
 			 * next instance resyncs every region from below.
 			 */
-			DMWARN("%s: an instance of the volume failed: the next start resyncs every region",
-			       iofilter_volume_name(rf->vol));
+			rep_log(KERN_WARNING, rf,
+				"an instance of the volume failed: the next start resyncs every region");
 		} else if (meta_set_clean(rf, true)) {
-			DMERR("%s: metadata %s: cannot record a clean shutdown",
-			      rf->replica_path, rf->meta_path);
+			rep_log(KERN_ERR, rf,
+				"metadata %s: cannot record a clean shutdown",
+				rf->meta_path);
 		}
 		mutex_unlock(&rf->meta_lock);
 	}
