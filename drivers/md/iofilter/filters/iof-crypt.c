@@ -89,6 +89,7 @@ struct crypt_cipher {
 	unsigned int key_sizes[3];	/* accepted key sizes, bytes */
 };
 
+/* In the order of cipher's choices in iof_crypt_params: the index */
 static const struct crypt_cipher crypt_ciphers[] = {
 	{ "aes-xts-plain64", "xts(aes)", { 32, 64 } },
 	{ "aes-cbc-essiv:sha256", "essiv(cbc(aes),sha256)", { 16, 24, 32 } },
@@ -925,96 +926,91 @@ static int crypt_key_from_keyring(const char *spec, u8 *key, unsigned int *len,
 	return r;
 }
 
-static int crypt_check_params(unsigned int argc, char **argv, char *error,
-			      size_t error_len)
-{
-	return iofilter_params_check(iof_crypt_params,
-				     ARRAY_SIZE(iof_crypt_params), argc, argv,
-				     error, error_len);
-}
+/*
+ * The parameters (iof_crypt_params: names, choices, bounds); key_file is
+ * iofilterctl's, it reaches us as the secret.
+ */
+struct crypt_params {
+	unsigned int cipher;		/* index into crypt_ciphers */
+	const char *key;		/* logon:<desc> or user:<desc> */
+	u64 sector_size;
+	u64 iv_offset;
+	u64 offset;			/* bytes */
+	u64 offload_size;
+	u64 iv_large_sectors;
+	u64 allow_discards;
+};
 
-static int crypt_bool(unsigned int argc, char **argv, const char *key,
-		      bool *val, char *error, size_t error_len)
-{
-	u64 v;
+#define CP_U64(_m, _def) \
+	IOFILTER_PARAM_U64(struct crypt_params, _m, #_m, _def)
+static const struct iofilter_param_field crypt_fields[] = {
+	IOFILTER_PARAM_CHOICE(struct crypt_params, cipher, "cipher", 0),
+	IOFILTER_PARAM_STR(struct crypt_params, key, "key", NULL),
+	CP_U64(sector_size, SECTOR_SIZE),
+	CP_U64(iv_offset, 0),
+	CP_U64(offset, 0),
+	CP_U64(offload_size, SZ_256K),
+	CP_U64(iv_large_sectors, 0),
+	CP_U64(allow_discards, 0),
+};
+#undef CP_U64
 
-	if (iofilter_param_u64(argc, argv, key, 0, &v) || v > 1) {
-		ERR("%s must be 0 or 1", key);
-		return -EINVAL;
-	}
-	*val = v;
-	return 0;
-}
+static const struct iofilter_param_spec crypt_param_spec =
+	IOFILTER_PARAM_SPEC(iof_crypt_params, crypt_fields);
 
+/* What the table cannot say: the page size, the volume, sector_size */
 static int crypt_parse(struct iof_crypt *cc, struct iofilter_volume *vol,
-		       unsigned int argc, char **argv, char *error,
-		       size_t error_len)
+		       unsigned int argc, char **argv, struct crypt_params *p,
+		       char *error, size_t error_len)
 {
-	const char *name = iofilter_param(argc, argv, "cipher");
 	sector_t vol_sectors = iofilter_volume_sectors(vol);
-	u64 v;
-	int r, i;
+	int r;
 
-	r = crypt_check_params(argc, argv, error, error_len);
+	r = iofilter_params_parse(&crypt_param_spec, argc, argv, p, error,
+				  error_len);
 	if (r)
 		return r;
-
-	if (!name)
-		name = crypt_ciphers[0].name;
-	for (i = 0; i < ARRAY_SIZE(crypt_ciphers); i++)
-		if (!strcmp(name, crypt_ciphers[i].name))
-			cc->cipher = &crypt_ciphers[i];
-	if (!cc->cipher) {
-		ERR("unsupported cipher '%s' (aes-xts-plain64 or aes-cbc-essiv:sha256)",
-		    name);
+	if (p->cipher >= ARRAY_SIZE(crypt_ciphers)) {
+		ERR("unsupported cipher (aes-xts-plain64 or aes-cbc-essiv:sha256)");
 		return -EINVAL;
 	}
+	cc->cipher = &crypt_ciphers[p->cipher];
 
-	if (iofilter_param_size(argc, argv, "sector_size", SECTOR_SIZE, &v) ||
-	    v < SECTOR_SIZE || v > PAGE_SIZE || !is_power_of_2(v)) {
+	if (p->sector_size > PAGE_SIZE) {
 		ERR("sector_size must be a power of two from 512 to %lu",
 		    PAGE_SIZE);
 		return -EINVAL;
 	}
-	cc->sector_size = v;
+	cc->sector_size = p->sector_size;
 	cc->sector_shift = __ffs(cc->sector_size) - SECTOR_SHIFT;
+	cc->iv_offset = p->iv_offset;
 
-	if (iofilter_param_u64(argc, argv, "iv_offset", 0, &cc->iv_offset)) {
-		ERR("iv_offset must be a number of 512-byte sectors");
-		return -EINVAL;
-	}
-	if (iofilter_param_size(argc, argv, "offset", 0, &v) ||
-	    (v & (cc->sector_size - 1))) {
+	if (p->offset & (cc->sector_size - 1)) {
 		ERR("offset must be a byte offset, a multiple of sector_size");
 		return -EINVAL;
 	}
-	cc->offset = v >> SECTOR_SHIFT;
+	cc->offset = p->offset >> SECTOR_SHIFT;
 	if (cc->offset >= vol_sectors) {
 		ERR("offset %llu is beyond the volume (%llu bytes)",
-		    (unsigned long long)v,
+		    (unsigned long long)p->offset,
 		    (unsigned long long)vol_sectors << SECTOR_SHIFT);
 		return -EINVAL;
 	}
-	if (iofilter_param_size(argc, argv, "offload_size", SZ_256K, &v) ||
-	    v > (BIO_MAX_VECS << PAGE_SHIFT)) {
+	if (p->offload_size > (BIO_MAX_VECS << PAGE_SHIFT)) {
 		ERR("offload_size must be a size up to %lu bytes (0: never)",
 		    (unsigned long)BIO_MAX_VECS << PAGE_SHIFT);
 		return -EINVAL;
 	}
-	cc->offload_size = v;
-	r = crypt_bool(argc, argv, "iv_large_sectors", &cc->iv_large_sectors,
-		       error, error_len);
-	if (!r)
-		r = crypt_bool(argc, argv, "allow_discards",
-			       &cc->allow_discards, error, error_len);
-	return r;
+	cc->offload_size = p->offload_size;
+	cc->iv_large_sectors = p->iv_large_sectors;
+	cc->allow_discards = p->allow_discards;
+	return 0;
 }
 
-static int crypt_set_key(struct iof_crypt *cc, unsigned int argc, char **argv,
+static int crypt_set_key(struct iof_crypt *cc, const char *spec,
 			 const u8 *secret, unsigned int secret_len,
 			 char *error, size_t error_len)
 {
-	const char *spec = iofilter_param(argc, argv, "key");
 	unsigned int len = 0, i;
 	u8 *key;
 	int r;
@@ -1084,6 +1080,7 @@ static struct iofilter_instance *crypt_create(struct iofilter_volume *vol,
 					      unsigned int secret_len,
 					      char *error, size_t error_len)
 {
+	struct crypt_params p;
 	struct iof_crypt *cc;
 	unsigned int reqsize;
 	int r;
@@ -1097,7 +1094,7 @@ static struct iofilter_instance *crypt_create(struct iofilter_volume *vol,
 	mutex_init(&cc->alloc_lock);
 	iofilter_stash_init(&cc->kept, CRYPT_KEPT_PAGES);
 
-	r = crypt_parse(cc, vol, argc, argv, error, error_len);
+	r = crypt_parse(cc, vol, argc, argv, &p, error, error_len);
 	if (r)
 		goto bad;
 
@@ -1120,8 +1117,7 @@ static struct iofilter_instance *crypt_create(struct iofilter_volume *vol,
 		    crypto_skcipher_ivsize(cc->tfm));
 		goto bad;
 	}
-	r = crypt_set_key(cc, argc, argv, secret, secret_len, error,
-			  error_len);
+	r = crypt_set_key(cc, p.key, secret, secret_len, error, error_len);
 	if (r)
 		goto bad;
 
