@@ -19,10 +19,12 @@
 
 #include <linux/bio.h>
 #include <linux/blk_types.h>
+#include <linux/build_bug.h>
 #include <linux/list.h>
 #include <linux/spinlock_types.h>
 #include <linux/module.h>
 #include <linux/printk.h>
+#include <linux/stddef.h>
 #include <linux/types.h>
 #include <uapi/linux/iofilter.h>
 
@@ -347,6 +349,77 @@ int iofilter_param_u64(unsigned int argc, char **argv, const char *key,
 /* Bytes, with an optional K, M, G, T (or KiB ... TiB) suffix; 1K = 1024. */
 int iofilter_param_size(unsigned int argc, char **argv, const char *key,
 			u64 def, u64 *val);
+
+/*
+ * Declarative parameters, as dm_arg tables are for a target's line: a
+ * filter keeps its parameters in a struct of its own and lists, per key of
+ * its shared table, the member that receives the value and its default.
+ * iofilter_params_parse() checks the words (iofilter_params_check()),
+ * refuses an IOF_PF_REQUIRED key missing or empty ("<key>=<what> is
+ * required"), then fills every listed member: the value given, else the
+ * default.  The table's kind says what the member holds (the IOFILTER_PARAM_*
+ * initialisers check its C type at build time):
+ *   IOF_PK_U64, _SIZE, _POW2        u64, default @def
+ *   IOF_PK_CHOICE                   unsigned int: the value's index in the
+ *                                   table's "a|b|c" (so a module relies on
+ *                                   that order), default index @def
+ *   IOF_PK_STRING, _PATH, _KEYDESC  const char *, pointing into argv (valid
+ *                                   during create()), NULL when not given
+ * A key of the table with no field is accepted and ignored.  What a table
+ * cannot say (one value against another, the page size) the filter checks
+ * after.  May sleep (create() context); 0 or -EINVAL with @error set.
+ */
+struct iofilter_param_field {
+	const char *key;		/* a key of the shared table */
+	size_t offset;			/* the member in the filter's struct */
+	unsigned int ctype;		/* IOF_PF_CTYPE_*: the member's type */
+	u64 def;			/* numbers, sizes, choices */
+	const char *what;		/* required: "<key>=<what> is required" */
+};
+
+#define IOF_PF_CTYPE_U64	0
+#define IOF_PF_CTYPE_INDEX	1
+#define IOF_PF_CTYPE_STR	2
+
+#define __IOFILTER_PARAM(_st, _m, _key, _ctype, _ct, _def, _what)	\
+	{								\
+		.key = _key,						\
+		.offset = offsetof(_st, _m) +				\
+			BUILD_BUG_ON_ZERO(!__same_type(((_st *)0)->_m, _ct)), \
+		.ctype = _ctype,					\
+		.def = _def,						\
+		.what = _what,						\
+	}
+/* A number or a size into u64 member @_m of struct @_st */
+#define IOFILTER_PARAM_U64(_st, _m, _key, _def)				\
+	__IOFILTER_PARAM(_st, _m, _key, IOF_PF_CTYPE_U64, u64, _def, NULL)
+/* A choice's index into unsigned int member @_m */
+#define IOFILTER_PARAM_CHOICE(_st, _m, _key, _def)			\
+	__IOFILTER_PARAM(_st, _m, _key, IOF_PF_CTYPE_INDEX, unsigned int, \
+			 _def, NULL)
+/* A word (string, path, key description) into const char * member @_m */
+#define IOFILTER_PARAM_STR(_st, _m, _key, _what)			\
+	__IOFILTER_PARAM(_st, _m, _key, IOF_PF_CTYPE_STR, const char *, \
+			 0, _what)
+
+/* A type's shared table and its fields, together */
+struct iofilter_param_spec {
+	const struct iof_builtin_param *table;
+	unsigned int nr_table;
+	const struct iofilter_param_field *fields;
+	unsigned int nr_fields;
+};
+
+#define IOFILTER_PARAM_SPEC(_table, _fields) {				\
+	.table = _table,						\
+	.nr_table = ARRAY_SIZE(_table),					\
+	.fields = _fields,						\
+	.nr_fields = ARRAY_SIZE(_fields),				\
+}
+
+int iofilter_params_parse(const struct iofilter_param_spec *spec,
+			  unsigned int argc, char **argv, void *out,
+			  char *error, size_t error_len);
 
 /*
  * Block devices a filter opens itself (a replica, a cache device):

@@ -2,8 +2,10 @@
 /*
  * The built-in filter types, as one list compiled by both sides: the
  * modules (drivers/md/iofilter/filters/) take their type flags from here
- * and check their parameters against it at create (names, duplicates,
- * choices, bounds, powers of two: iofilter_params_check()); iofilterctl
+ * and check and read their parameters with it at create (names,
+ * duplicates, choices, bounds, powers of two, required keys:
+ * iofilter_params_parse(), which hands a module a choice as its index in
+ * the "a|b|c" list: keep the order, append); iofilterctl
  * takes its built-in type table and the checks of "validate" from here.
  * So the tool's view cannot drift from the modules'.
  *

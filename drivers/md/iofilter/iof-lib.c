@@ -76,21 +76,15 @@ EXPORT_SYMBOL_GPL(iofilter_param_u64);
  * A size: a decimal number of bytes with an optional binary suffix K, M, G
  * or T (also KiB, MiB, GiB, TiB; 1K = 1024), as policies write them.
  */
-int iofilter_param_size(unsigned int argc, char **argv, const char *key,
-			u64 def, u64 *val)
+static int size_parse(const char *v, u64 *val)
 {
 	static const char units[] = "KMGT";
-	const char *v = iofilter_param(argc, argv, key);
 	char num[24];
 	const char *u;
 	size_t n;
 	u64 x;
 	int shift = 0, r;
 
-	if (!v) {
-		*val = def;
-		return 0;
-	}
 	for (n = 0; isdigit(v[n]); n++)
 		;
 	if (!n || n >= sizeof(num))
@@ -110,6 +104,18 @@ int iofilter_param_size(unsigned int argc, char **argv, const char *key,
 	}
 	*val = x << shift;
 	return 0;
+}
+
+int iofilter_param_size(unsigned int argc, char **argv, const char *key,
+			u64 def, u64 *val)
+{
+	const char *v = iofilter_param(argc, argv, key);
+
+	if (!v) {
+		*val = def;
+		return 0;
+	}
+	return size_parse(v, val);
 }
 EXPORT_SYMBOL_GPL(iofilter_param_size);
 
@@ -144,19 +150,21 @@ static void choices_text(const char *c, char *out, size_t len)
 	out[n] = '\0';
 }
 
-static bool choice_ok(const char *choices, const char *v)
+/* The index of @v among the choices "a|b|c", or -1 */
+static int choice_index(const char *choices, const char *v)
 {
 	size_t vl = strlen(v);
 	const char *p = choices;
+	int i;
 
-	while (p) {
+	for (i = 0; p; i++) {
 		size_t l = strcspn(p, "|");
 
 		if (l == vl && !strncmp(p, v, l))
-			return true;
+			return i;
 		p = p[l] ? p + l + 1 : NULL;
 	}
-	return false;
+	return -1;
 }
 
 int iofilter_params_check(const struct iof_builtin_param *tbl, unsigned int n,
@@ -190,7 +198,8 @@ int iofilter_params_check(const struct iof_builtin_param *tbl, unsigned int n,
 			}
 		switch (p->kind) {
 		case IOF_PK_CHOICE:
-			if (argv[i][klen] && choice_ok(p->choices, argv[i] + klen + 1))
+			if (argv[i][klen] &&
+			    choice_index(p->choices, argv[i] + klen + 1) >= 0)
 				break;
 			choices_text(p->choices, text, sizeof(text));
 			scnprintf(error, error_len, "%s must be %s", p->name, text);
@@ -228,6 +237,96 @@ int iofilter_params_check(const struct iof_builtin_param *tbl, unsigned int n,
 	return 0;
 }
 EXPORT_SYMBOL_GPL(iofilter_params_check);
+
+static const struct iof_builtin_param *
+param_find(const struct iofilter_param_spec *spec, const char *key)
+{
+	unsigned int i;
+
+	for (i = 0; i < spec->nr_table; i++)
+		if (!strcmp(spec->table[i].name, key))
+			return &spec->table[i];
+	return NULL;
+}
+
+/* The C type a kind of the shared table is read into */
+static unsigned int param_ctype(unsigned int kind)
+{
+	switch (kind) {
+	case IOF_PK_U64:
+	case IOF_PK_SIZE:
+	case IOF_PK_POW2:
+		return IOF_PF_CTYPE_U64;
+	case IOF_PK_CHOICE:
+		return IOF_PF_CTYPE_INDEX;
+	default:
+		return IOF_PF_CTYPE_STR;
+	}
+}
+
+/*
+ * Fill one field: the value given, else the default.  The value passed
+ * iofilter_params_check(), so it parses.
+ */
+static void param_fill(const struct iof_builtin_param *p,
+		       const struct iofilter_param_field *f, const char *v,
+		       void *dst)
+{
+	u64 *num = dst;
+	int i;
+
+	switch (p->kind) {
+	case IOF_PK_U64:
+		if (!v || kstrtoull(v, 0, num))
+			*num = f->def;
+		break;
+	case IOF_PK_SIZE:
+	case IOF_PK_POW2:
+		if (!v || size_parse(v, num))
+			*num = f->def;
+		break;
+	case IOF_PK_CHOICE:
+		i = v ? choice_index(p->choices, v) : -1;
+		*(unsigned int *)dst = i >= 0 ? i : f->def;
+		break;
+	default:
+		*(const char **)dst = v;
+		break;
+	}
+}
+
+int iofilter_params_parse(const struct iofilter_param_spec *spec,
+			  unsigned int argc, char **argv, void *out,
+			  char *error, size_t error_len)
+{
+	const struct iofilter_param_field *f;
+	const struct iof_builtin_param *p;
+	const char *v;
+	int r;
+
+	r = iofilter_params_check(spec->table, spec->nr_table, argc, argv,
+				  error, error_len);
+	if (r)
+		return r;
+	for (f = spec->fields; f < spec->fields + spec->nr_fields; f++) {
+		p = param_find(spec, f->key);
+		if (WARN_ON_ONCE(!p || param_ctype(p->kind) != f->ctype)) {
+			scnprintf(error, error_len,
+				  "parameter %s: the module's table is wrong",
+				  f->key);
+			return -EINVAL;
+		}
+		v = iofilter_param(argc, argv, f->key);
+		if ((p->flags & IOF_PF_REQUIRED) && (!v || !*v)) {
+			scnprintf(error, error_len, "%s=<%s> is required",
+				  f->key, f->what ? f->what : "value");
+			return -EINVAL;
+		}
+		param_fill(p, f, v, (char *)out + f->offset);
+	}
+	return 0;
+}
+EXPORT_SYMBOL_GPL(iofilter_params_parse);
 
 int iofilter_bdev_open(const char *path, bool write, void *holder,
 		       struct iofilter_bdev *ib)

@@ -53,6 +53,19 @@ struct iofb_filter {
 	bool bound;			/* tmpl has the core's id and volume */
 };
 
+/* The parameters (iof_bpf_params) */
+struct iofb_params {
+	const char *program;		/* shown in status only */
+};
+
+static const struct iofilter_param_field iofb_fields[] = {
+	IOFILTER_PARAM_STR(struct iofb_params, program, "program",
+			   "BPF object"),
+};
+
+static const struct iofilter_param_spec iofb_param_spec =
+	IOFILTER_PARAM_SPEC(iof_bpf_params, iofb_fields);
+
 static inline struct iofb_filter *to_bf(struct iofilter_instance *fi)
 {
 	return container_of(fi, struct iofb_filter, fi);
@@ -257,8 +270,8 @@ static struct iofilter_instance *iofb_create(struct iofilter_volume *vol,
 					    unsigned int secret_len,
 					    char *error, size_t error_len)
 {
+	struct iofb_params p;
 	struct iofb_filter *bf;
-	const char *prog;
 	int r;
 
 	if (!iofb_supported) {
@@ -270,11 +283,10 @@ static struct iofilter_instance *iofb_create(struct iofilter_volume *vol,
 		scnprintf(error, error_len, "bpf takes no secret");
 		return ERR_PTR(-EINVAL);
 	}
-	r = iofilter_params_check(iof_bpf_params, ARRAY_SIZE(iof_bpf_params),
-				  argc, argv, error, error_len);
+	r = iofilter_params_parse(&iofb_param_spec, argc, argv, &p, error,
+				  error_len);
 	if (r)
 		return ERR_PTR(r);
-	prog = iofilter_param(argc, argv, "program");
 
 	bf = kzalloc(sizeof(*bf), GFP_KERNEL);
 	if (!bf)
@@ -283,8 +295,7 @@ static struct iofilter_instance *iofb_create(struct iofilter_volume *vol,
 	bf->stats = alloc_percpu(struct iofb_stats);
 	if (!bf->stats)
 		goto nomem;
-	if (prog)
-		strscpy(bf->program, prog, sizeof(bf->program));
+	strscpy(bf->program, p.program, sizeof(bf->program));
 	bf->tmpl.key = atomic64_inc_return(&iofb_next_key);
 	return &bf->fi;
 nomem:

@@ -14,8 +14,6 @@
 #include <shared/iofilter-builtin.h>
 #include "iof-cache.h"
 
-#define DM_MSG_PREFIX "iofilter-cache"
-#include <linux/device-mapper.h>
 
 static const char * const mode_names[] = {
 	[CC_WT] = "writethrough",
@@ -57,8 +55,8 @@ static int do_flush(struct cc *cc, char *result, unsigned int maxlen)
 			  "flush failed: %llu dirty blocks not written back (%s)",
 			  left, READ_ONCE(cc->failed) ? "cache device failed" :
 			  "origin write errors");
-		DMERR_LIMIT("%s/%s: flush: %llu dirty blocks not written back",
-			    iofilter_volume_name(cc->vol), cc->fi.name, left);
+		iofilter_err(&cc->fi, "flush: %llu dirty blocks not written back",
+			     left);
 		return -EIO;
 	}
 	/*
@@ -237,8 +235,7 @@ static void cache_destroy(struct iofilter_instance *fi)
 	wait_event(cc->wait, !atomic_read(&cc->nr_copies));
 	flush_workqueue(cc->wq);
 	if (!READ_ONCE(cc->failed) && cc_commit(cc, true))
-		DMERR("%s/%s: final commit failed; the cache starts cold next time",
-		      iofilter_volume_name(cc->vol), fi->name);
+		iofilter_err(fi, "final commit failed; the cache starts cold next time");
 	cache_free(cc);
 }
 
@@ -255,72 +252,74 @@ static const struct iofilter_ops cache_ops = {
 	.is_dirty = cache_is_dirty,
 };
 
+/*
+ * The parameters (iof_cache_params: names, choices, bounds).  mode's
+ * choices are in enum cc_mode's order, policy's in cc_policies[]'s.
+ */
+struct cache_params {
+	const char *cache_dev;
+	u64 block_size;
+	unsigned int mode;
+	u64 seq_threshold;
+	u64 low_watermark, high_watermark;
+	u64 promote_hits;
+	unsigned int policy;
+	u64 format;
+};
+
+#define CP_U64(_m, _def) \
+	IOFILTER_PARAM_U64(struct cache_params, _m, #_m, _def)
+static const struct iofilter_param_field cache_fields[] = {
+	IOFILTER_PARAM_STR(struct cache_params, cache_dev, "cache_dev",
+			   "block device"),
+	CP_U64(block_size, 64 << 10),
+	IOFILTER_PARAM_CHOICE(struct cache_params, mode, "mode", CC_WT),
+	CP_U64(seq_threshold, 0),
+	CP_U64(low_watermark, 10),
+	CP_U64(high_watermark, 50),
+	CP_U64(promote_hits, 2),
+	IOFILTER_PARAM_CHOICE(struct cache_params, policy, "policy", 0),
+	CP_U64(format, 0),
+};
+#undef CP_U64
+
+static const struct iofilter_param_spec cache_param_spec =
+	IOFILTER_PARAM_SPEC(iof_cache_params, cache_fields);
+
+/* Into @cc; what the table cannot say: the path's length, lo <= hi */
 static int parse_params(struct cc *cc, unsigned int argc, char **argv,
 			bool *fmt, const struct cc_policy_ops **policy,
 			char *error, size_t error_len)
 {
-	const char *path, *mode;
-	u64 v, lo, hi;
+	struct cache_params p;
 	int r;
 
-	r = iofilter_params_check(iof_cache_params, ARRAY_SIZE(iof_cache_params),
-				  argc, argv, error, error_len);
+	r = iofilter_params_parse(&cache_param_spec, argc, argv, &p, error,
+				  error_len);
 	if (r)
 		return r;
-	path = iofilter_param(argc, argv, "cache_dev");
-	if (!path || !*path) {
-		scnprintf(error, error_len, "cache_dev=<block device> is required");
-		return -EINVAL;
-	}
-	if (strscpy(cc->cache_path, path, sizeof(cc->cache_path)) < 0) {
+	if (strscpy(cc->cache_path, p.cache_dev, sizeof(cc->cache_path)) < 0) {
 		scnprintf(error, error_len, "cache_dev path too long");
 		return -EINVAL;
 	}
-	if (iofilter_param_size(argc, argv, "block_size", 64 << 10, &v) ||
-	    v < 4096 || v > (1 << 20) || !is_power_of_2(v)) {
-		scnprintf(error, error_len,
-			  "block_size must be a power of two from 4KiB to 1MiB");
-		return -EINVAL;
-	}
-	cc->block_sectors = v >> SECTOR_SHIFT;
+	cc->block_sectors = p.block_size >> SECTOR_SHIFT;
 	cc->block_shift = ilog2(cc->block_sectors);
-	mode = iofilter_param(argc, argv, "mode");
-	cc->mode = mode ? parse_mode(mode) : CC_WT;
-	if (cc->mode < 0) {
-		scnprintf(error, error_len,
-			  "mode must be writethrough, writearound or writeback");
-		return -EINVAL;
-	}
-	if (iofilter_param_size(argc, argv, "seq_threshold", 0,
-				&cc->seq_threshold)) {
-		scnprintf(error, error_len, "seq_threshold must be a size");
-		return -EINVAL;
-	}
-	if (iofilter_param_u64(argc, argv, "low_watermark", 10, &lo) ||
-	    iofilter_param_u64(argc, argv, "high_watermark", 50, &hi) ||
-	    lo > hi || hi > 100) {
+	cc->mode = p.mode;
+	cc->seq_threshold = p.seq_threshold;
+	if (p.low_watermark > p.high_watermark) {
 		scnprintf(error, error_len,
 			  "watermarks are percentages with low_watermark <= high_watermark <= 100");
 		return -EINVAL;
 	}
-	cc->low_wm = lo;
-	cc->high_wm = hi;
-	if (iofilter_param_u64(argc, argv, "promote_hits", 2, &v) || !v ||
-	    v > 255) {
-		scnprintf(error, error_len, "promote_hits must be 1 to 255");
-		return -EINVAL;
-	}
-	cc->promote_hits = v;
-	*policy = cc_policy_find(iofilter_param(argc, argv, "policy"));
+	cc->low_wm = p.low_watermark;
+	cc->high_wm = p.high_watermark;
+	cc->promote_hits = p.promote_hits;
+	*policy = cc_policy_get(p.policy);
 	if (!*policy) {
 		scnprintf(error, error_len, "policy must be clock");
 		return -EINVAL;
 	}
-	if (iofilter_param_u64(argc, argv, "format", 0, &v) || v > 1) {
-		scnprintf(error, error_len, "format must be 0 or 1");
-		return -EINVAL;
-	}
-	*fmt = v;
+	*fmt = p.format;
 	return 0;
 }
 

@@ -25,6 +25,9 @@
  * seeded with the entry's index) matches: a torn or misplaced entry counts
  * as invalid, which is always safe.
  */
+/* No instance yet while the metadata loads (create()): pr_*() */
+#define pr_fmt(fmt) "iofilter-cache: " fmt
+
 #include <linux/bitmap.h>
 #include <linux/build_bug.h>
 #include <linux/crc32c.h>
@@ -37,8 +40,6 @@
 
 #include "iof-cache-meta.h"
 
-#define DM_MSG_PREFIX "iofilter-cache"
-#include <linux/device-mapper.h>
 
 #define CC_MAGIC		0x6568636163666f69ULL	/* "iofcache" */
 #define CC_VERSION		1
@@ -456,8 +457,8 @@ int cc_meta_load(struct cc_meta *md, cc_meta_load_fn fn, void *ctx,
 		return r;
 	}
 	if (!md->fresh && !md->clean)
-		DMWARN("%s: cache %s was not shut down cleanly: %llu clean blocks dropped, %llu dirty kept",
-		       md->volume, md->cache_path, dropped, dirty);
+		pr_warn("%s: cache %s was not shut down cleanly: %llu clean blocks dropped, %llu dirty kept\n",
+			md->volume, md->cache_path, dropped, dirty);
 	__set_bit(0, md->changed);
 	return 0;
 }

@@ -143,19 +143,12 @@ static struct cc_policy *clock_create(u64 nr_blocks, unsigned int promote_hits)
 	return &cp->p;
 }
 
-/* The policies, the default first */
+/* The policies, the default first, in the order of `policy`'s choices */
 static const struct cc_policy_ops *const cc_policies[] = {
 	&clock_ops,
 };
 
-const struct cc_policy_ops *cc_policy_find(const char *name)
+const struct cc_policy_ops *cc_policy_get(unsigned int index)
 {
-	unsigned int i;
-
-	if (!name)
-		return cc_policies[0];
-	for (i = 0; i < ARRAY_SIZE(cc_policies); i++)
-		if (!strcmp(cc_policies[i]->name, name))
-			return cc_policies[i];
-	return NULL;
+	return index < ARRAY_SIZE(cc_policies) ? cc_policies[index] : NULL;
 }

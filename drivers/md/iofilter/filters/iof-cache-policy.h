@@ -5,8 +5,8 @@
  * and the worker ask; the policy keeps its own state, indexed by cache
  * block (0 .. nr_blocks - 1) and origin block.  A second policy is a new
  * file with its ops in cc_policies[] (iof-cache-policy.c) and a choice in
- * the cache's `policy` parameter (include/shared/iofilter-builtin.h): the
- * I/O code does not change.
+ * the cache's `policy` parameter (include/shared/iofilter-builtin.h), in
+ * the same place in both lists: the I/O code does not change.
  */
 #ifndef IOF_CACHE_POLICY_H
 #define IOF_CACHE_POLICY_H
@@ -50,8 +50,11 @@ struct cc_policy {
 bool cc_clock_admit(struct cc_policy *p, u64 oblock);
 void cc_clock_hit(struct cc_policy *p, u64 index);
 
-/* The policy named @name (NULL: the default), or NULL */
-const struct cc_policy_ops *cc_policy_find(const char *name);
+/*
+ * The policy chosen by the `policy` parameter: @index among its choices
+ * (iofilter_params_parse(); 0, the default, is "clock"), or NULL
+ */
+const struct cc_policy_ops *cc_policy_get(unsigned int index);
 
 static inline bool cc_policy_admit(struct cc_policy *p, u64 oblock)
 {

@@ -6,25 +6,35 @@
  * policy; the I/O path (iof-cache.c) and control (iof-cache-ctl.c) call
  * these.
  */
+#define pr_fmt(fmt) "iofilter-cache: " fmt
+
 #include <linux/slab.h>
 
 #include "iof-cache.h"
 
-#define DM_MSG_PREFIX "iofilter-cache"
-#include <linux/device-mapper.h>
-
 #define CC_MAX_COPIES		64	/* promotions in flight */
 #define CC_MAX_WB		16	/* writeback copies in flight */
 
+/*
+ * Also from create() (its first commit), before the core bound the
+ * instance: then create() fails with the reason, and the log line names
+ * the volume alone.
+ */
 void cc_set_failed(struct cc *cc, int err, const char *what)
 {
+	bool bound = READ_ONCE(cc->fi.vol);
+
 	if (!READ_ONCE(cc->failed)) {
 		WRITE_ONCE(cc->failed, true);
-		DMERR_LIMIT("%s: cache device %s failed (%s: error %d): degraded, I/O to blocks not dirty goes to the origin",
-			    iofilter_volume_name(cc->vol), cc->cache_path, what,
-			    err);
+		if (bound)
+			iofilter_err(&cc->fi, "cache device %s failed (%s: error %d): degraded, I/O to blocks not dirty goes to the origin",
+				     cc->cache_path, what, err);
+		else
+			pr_err_ratelimited("%s: cache device %s failed (%s: error %d)\n",
+					   iofilter_volume_name(cc->vol),
+					   cc->cache_path, what, err);
 	}
-	if (READ_ONCE(cc->fi.vol))
+	if (bound)
 		iofilter_latch_error(&cc->fi, err, what);
 	wake_up_all(&cc->wait);
 }

@@ -70,8 +70,6 @@
 
 #include "iof-cache.h"
 
-#define DM_MSG_PREFIX "iofilter-cache"
-#include <linux/device-mapper.h>
 
 /* ---- the I/O path ---- */
 

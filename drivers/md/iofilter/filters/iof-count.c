@@ -43,6 +43,22 @@ struct count_filter {
 	struct workqueue_struct *wq;
 };
 
+/*
+ * The parameters, filled by iofilter_params_parse() from the table
+ * iofilterctl checks too (iof_count_params in <shared/iofilter-builtin.h>):
+ * names, duplicates and bounds are checked there, defaults are here.
+ */
+struct count_params {
+	u64 defer;
+};
+
+static const struct iofilter_param_field count_fields[] = {
+	IOFILTER_PARAM_U64(struct count_params, defer, "defer", 0),
+};
+
+static const struct iofilter_param_spec count_param_spec =
+	IOFILTER_PARAM_SPEC(iof_count_params, count_fields);
+
 /* Per-bio data: lives in the core's per-bio area for our class */
 struct count_pb {
 	struct work_struct work;
@@ -222,28 +238,24 @@ static struct iofilter_instance *count_create(struct iofilter_volume *vol,
 					      unsigned int secret_len,
 					      char *error, size_t error_len)
 {
+	struct count_params p;
 	struct count_filter *cf;
-	u64 defer;
 	int r;
 
 	if (secret_len) {
 		scnprintf(error, error_len, "count takes no secret");
 		return ERR_PTR(-EINVAL);
 	}
-	/* names, duplicates and bounds: the table iofilterctl checks too */
-	r = iofilter_params_check(iof_count_params,
-				  ARRAY_SIZE(iof_count_params), argc, argv,
-				  error, error_len);
+	r = iofilter_params_parse(&count_param_spec, argc, argv, &p, error,
+				  error_len);
 	if (r)
 		return ERR_PTR(r);
-	if (iofilter_param_u64(argc, argv, "defer", 0, &defer))
-		return ERR_PTR(-EINVAL);	/* checked above */
 
 	cf = kzalloc(sizeof(*cf), GFP_KERNEL);
 	if (!cf)
 		return ERR_PTR(-ENOMEM);
 	cf->fi.ops = &count_ops;
-	cf->defer = defer;
+	cf->defer = p.defer;
 	cf->stats = alloc_percpu(struct count_stats);
 	if (!cf->stats)
 		goto bad;

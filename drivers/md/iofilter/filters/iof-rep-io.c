@@ -388,9 +388,8 @@ int rep_map(struct iofilter_instance *fi, struct bio *bio, void *p,
 
 	pb->flags = PB_TRACKED;
 	if (unlikely(bio_end_sector(bio) > rf->sectors)) {
-		DMERR_LIMIT("%s/%s: write beyond the replicated range (%llu sectors)",
-			    iofilter_volume_name(fi->vol), fi->name,
-			    (u64)rf->sectors);
+		iofilter_err(fi, "write beyond the replicated range (%llu sectors)",
+			     (u64)rf->sectors);
 		pb->flags = 0;
 		*status = BLK_STS_IOERR;
 		return IOF_MAP_COMPLETE;

@@ -171,8 +171,9 @@ static int meta_format(struct rep_filter *rf, struct rep_header *h,
 	}
 	bitmap_set(rf->dirty, 0, rf->nr_regions);
 	atomic_long_set(&rf->nr_dirty, rf->nr_regions);
-	DMINFO("%s: formatted metadata %s: full initial sync of %lu regions",
-	       vname, rf->meta_path, rf->nr_regions);
+	rep_log(KERN_INFO, rf,
+		"formatted metadata %s: full initial sync of %lu regions",
+		rf->meta_path, rf->nr_regions);
 	return 0;
 }
 
@@ -220,8 +221,8 @@ static int meta_check(struct rep_filter *rf, const struct rep_header *h,
  * The dirty bits of a header that passed meta_check(): the bitmap's after a
  * clean shutdown, every region after a crash (on disk first).
  */
-static int meta_load_bits(struct rep_filter *rf, bool clean, const char *vname,
-			  char *error, size_t error_len)
+static int meta_load_bits(struct rep_filter *rf, bool clean, char *error,
+			  size_t error_len)
 {
 	unsigned long nblocks = DIV_ROUND_UP(rf->nr_regions, REP_BITS_PER_BLOCK);
 	struct dm_buffer *b;
@@ -230,8 +231,9 @@ static int meta_load_bits(struct rep_filter *rf, bool clean, const char *vname,
 	int ret;
 
 	if (!clean) {
-		DMWARN("%s: metadata %s: not shut down cleanly: every region is dirty",
-		       vname, rf->meta_path);
+		rep_log(KERN_WARNING, rf,
+			"metadata %s: not shut down cleanly: every region is dirty",
+			rf->meta_path);
 		mutex_lock(&rf->meta_lock);
 		ret = meta_set_bits(rf, 0, rf->nr_regions - 1, true);
 		mutex_unlock(&rf->meta_lock);
@@ -284,7 +286,7 @@ static int meta_load(struct rep_filter *rf, struct iofilter_volume *vol,
 		clean = le32_to_cpu(h->flags) & REP_HDR_CLEAN;
 		dm_bufio_release(b);
 		if (!ret)
-			ret = meta_load_bits(rf, clean, vname, error, error_len);
+			ret = meta_load_bits(rf, clean, error, error_len);
 	}
 	if (ret)
 		return ret;
@@ -435,6 +437,7 @@ void uf_merge(struct rep_filter *rf)
 	if (ret)
 		rep_latch(rf, ret, "dirty bitmap write");
 	if (n)
-		DMWARN_LIMIT("%s: %lu regions written to replica %s since its last flush are dirty",
-			     iofilter_volume_name(rf->vol), n, rf->replica_path);
+		rep_log(KERN_WARNING, rf,
+			"%lu regions written to replica %s since its last flush are dirty",
+			n, rf->replica_path);
 }

@@ -36,11 +36,10 @@ void replica_failed(struct rep_filter *rf, blk_status_t st)
 	}
 	spin_unlock_irqrestore(&rf->lock, flags);
 	if (down) {
-		DMERR_LIMIT("%s: replica %s failed (error %d): %s",
-			    iofilter_volume_name(rf->vol), rf->replica_path,
-			    blk_status_to_errno(st),
-			    rf->fail_mode ? "failing writes" :
-			    "degraded, recording dirty regions");
+		iofilter_err(&rf->fi, "replica %s failed (error %d): %s",
+			     rf->replica_path, blk_status_to_errno(st),
+			     rf->fail_mode ? "failing writes" :
+			     "degraded, recording dirty regions");
 		queue_work(rf->wq, &rf->down_work);
 	}
 }
@@ -120,7 +119,6 @@ static int probe_read(struct block_device *bdev)
  */
 int try_replica(struct rep_filter *rf)
 {
-	const char *vname = iofilter_volume_name(rf->vol);
 	struct iofilter_bdev ib = { };
 	int state, r;
 
@@ -151,9 +149,8 @@ int try_replica(struct rep_filter *rf)
 	if (!replica_usable(rf->state))
 		put_state(rf, REP_SYNCING);
 	spin_unlock_irq(&rf->lock);
-	DMINFO("%s: replica %s answers again: resync of %ld dirty regions",
-	       vname, rf->replica_path,
-	       atomic_long_read(&rf->nr_dirty));
+	iofilter_info(&rf->fi, "replica %s answers again: resync of %ld dirty regions",
+		      rf->replica_path, atomic_long_read(&rf->nr_dirty));
 	queue_work(rf->wq, &rf->resync_work);
 	return 0;
 }

@@ -129,7 +129,6 @@ void resync_work(struct work_struct *w)
 {
 	struct rep_filter *rf = container_of(w, struct rep_filter, resync_work);
 	unsigned long r = 0, n, max_n;
-	const char *vname = iofilter_volume_name(rf->vol);
 	sector_t lo, hi, pending = 0;
 	bool write_err;
 	u64 start;
@@ -148,7 +147,8 @@ void resync_work(struct work_struct *w)
 			if (resync_commit(rf))
 				break;
 			set_state(rf, REP_SYNCING, REP_IN_SYNC);
-			DMINFO("%s: replica %s in sync", vname, rf->replica_path);
+			iofilter_info(&rf->fi, "replica %s in sync",
+				      rf->replica_path);
 			break;
 		}
 		for (n = 1; n < max_n && r + n < rf->nr_regions &&

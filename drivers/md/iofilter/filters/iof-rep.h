@@ -16,9 +16,6 @@
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 
-#define DM_MSG_PREFIX "iofilter-replicate"
-#include <linux/device-mapper.h>
-
 struct dm_bufio_client;
 
 /* The metadata device's block: header in block 0, then the bitmap */
@@ -176,14 +173,34 @@ static inline unsigned long region_of(struct rep_filter *rf, sector_t s)
 	return s >> rf->region_shift;
 }
 
-/* Latch an error; the core names the instance only after create() */
+/*
+ * The core binds the instance (its type, volume and name) only after
+ * create() returns: code that also runs inside create() or while it
+ * unwinds (metadata load, teardown, the latch) logs with rep_log(), which
+ * names the volume alone until then.  Elsewhere: iofilter_err() and co.
+ */
+static inline bool rep_bound(struct rep_filter *rf)
+{
+	return READ_ONCE(rf->fi.name);
+}
+
+#define rep_log(level, rf, fmt, ...)					\
+do {									\
+	if (rep_bound(rf))						\
+		iofilter_log(level, &(rf)->fi, fmt, ##__VA_ARGS__);	\
+	else								\
+		printk_ratelimited(level "iofilter-replicate: %s: " fmt "\n", \
+				   iofilter_volume_name((rf)->vol),	\
+				   ##__VA_ARGS__);			\
+} while (0)
+
+/* Latch an error; before the core bound the instance, only log it */
 static inline void rep_latch(struct rep_filter *rf, int err, const char *what)
 {
-	if (READ_ONCE(rf->fi.name))
+	if (rep_bound(rf))
 		iofilter_latch_error(&rf->fi, err, what);
 	else
-		DMERR_LIMIT("%s: %s: error %d", iofilter_volume_name(rf->vol),
-			    what, err);
+		rep_log(KERN_ERR, rf, "%s: error %d", what, err);
 }
 
 static inline void rep_wake(struct rep_filter *rf)

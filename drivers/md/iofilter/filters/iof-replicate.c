@@ -223,8 +223,9 @@ static void rep_teardown(struct rep_filter *rf)
 			uf_merge(rf);
 		mutex_lock(&rf->meta_lock);
 		if (dm_bufio_write_dirty_buffers(rf->bufio)) {
-			DMERR("%s: metadata %s: cannot record a clean shutdown",
-			      rf->replica_path, rf->meta_path);
+			rep_log(KERN_ERR, rf,
+				"metadata %s: cannot record a clean shutdown",
+				rf->meta_path);
 		} else if (rf->vol && iofilter_volume_failed(rf->vol) >
 			   (READ_ONCE(rf->fi.error) ? 1 : 0)) {
 			/*
@@ -233,11 +234,12 @@ static void rep_teardown(struct rep_filter *rf)
 			 * not hold what the replica has.  Not clean, so the
 			 * next instance resyncs every region from below.
 			 */
-			DMWARN("%s: an instance of the volume failed: the next start resyncs every region",
-			       iofilter_volume_name(rf->vol));
+			rep_log(KERN_WARNING, rf,
+				"an instance of the volume failed: the next start resyncs every region");
 		} else if (meta_set_clean(rf, true)) {
-			DMERR("%s: metadata %s: cannot record a clean shutdown",
-			      rf->replica_path, rf->meta_path);
+			rep_log(KERN_ERR, rf,
+				"metadata %s: cannot record a clean shutdown",
+				rf->meta_path);
 		}
 		mutex_unlock(&rf->meta_lock);
 	}
@@ -288,68 +290,53 @@ static const struct iofilter_ops rep_ops = {
 	.resume = rep_resume,
 };
 
-static int check_params(unsigned int argc, char **argv, char *error,
-			size_t error_len)
-{
-	return iofilter_params_check(iof_replicate_params,
-				     ARRAY_SIZE(iof_replicate_params), argc,
-				     argv, error, error_len);
-}
+/* The choices' indices, in the order of iof_replicate_params' lists */
+enum { REP_MODE_SYNC, REP_MODE_ASYNC };
+enum { REP_ON_ERROR_DEGRADE, REP_ON_ERROR_FAIL };
+
+#define REP_MAX_LAG_DEFAULT	(8 << 20)
 
 /* The table's parameters, checked before anything is allocated */
 struct rep_args {
-	const char *replica, *meta, *mode, *on_error;
-	u64 region, max_lag;
+	const char *replica, *meta;
+	unsigned int mode, on_error;
+	u64 region, max_lag;		/* max_lag: 0 when not given */
 };
 
+static const struct iofilter_param_field rep_fields[] = {
+	IOFILTER_PARAM_STR(struct rep_args, replica, "replica", "block device"),
+	IOFILTER_PARAM_STR(struct rep_args, meta, "metadata", "block device"),
+	IOFILTER_PARAM_CHOICE(struct rep_args, mode, "mode", REP_MODE_SYNC),
+	IOFILTER_PARAM_CHOICE(struct rep_args, on_error, "on_error",
+			      REP_ON_ERROR_DEGRADE),
+	IOFILTER_PARAM_U64(struct rep_args, region, "region_size", 65536),
+	/* the table's minimum refuses 0: it stands for "not given" */
+	IOFILTER_PARAM_U64(struct rep_args, max_lag, "max_lag", 0),
+};
+
+static const struct iofilter_param_spec rep_param_spec =
+	IOFILTER_PARAM_SPEC(iof_replicate_params, rep_fields);
+
+/* What the table cannot say: the page size, max_lag against mode */
 static int rep_parse(unsigned int argc, char **argv, struct rep_args *a,
 		     char *error, size_t error_len)
 {
 	int r;
 
-	r = check_params(argc, argv, error, error_len);
+	r = iofilter_params_parse(&rep_param_spec, argc, argv, a, error,
+				  error_len);
 	if (r)
 		return r;
-	a->replica = iofilter_param(argc, argv, "replica");
-	a->meta = iofilter_param(argc, argv, "metadata");
-	a->mode = iofilter_param(argc, argv, "mode");
-	a->on_error = iofilter_param(argc, argv, "on_error");
-	if (!a->replica || !*a->replica) {
-		scnprintf(error, error_len, "replica=<block device> is required");
-		return -EINVAL;
-	}
-	if (!a->meta || !*a->meta) {
-		scnprintf(error, error_len, "metadata=<block device> is required");
-		return -EINVAL;
-	}
-	if (a->mode && strcmp(a->mode, "sync") && strcmp(a->mode, "async")) {
-		scnprintf(error, error_len, "mode must be sync or async, not '%s'",
-			  a->mode);
-		return -EINVAL;
-	}
-	if (a->on_error && strcmp(a->on_error, "degrade") &&
-	    strcmp(a->on_error, "fail")) {
-		scnprintf(error, error_len,
-			  "on_error must be degrade or fail, not '%s'", a->on_error);
-		return -EINVAL;
-	}
-	if (iofilter_param_size(argc, argv, "region_size", 65536, &a->region) ||
-	    a->region < REP_BLOCK || a->region > (1ULL << 30) ||
-	    !is_power_of_2(a->region)) {
-		scnprintf(error, error_len,
-			  "region_size must be a power of two from 4KiB to 1GiB");
-		return -EINVAL;
-	}
-	if (iofilter_param_size(argc, argv, "max_lag", 8 << 20, &a->max_lag) ||
-	    a->max_lag < PAGE_SIZE) {
+	if (a->max_lag && a->max_lag < PAGE_SIZE) {
 		scnprintf(error, error_len, "max_lag must be a size of at least 4KiB");
 		return -EINVAL;
 	}
-	if (iofilter_param(argc, argv, "max_lag") &&
-	    (!a->mode || strcmp(a->mode, "async"))) {
+	if (a->max_lag && a->mode != REP_MODE_ASYNC) {
 		scnprintf(error, error_len, "max_lag applies to mode=async only");
 		return -EINVAL;
 	}
+	if (!a->max_lag)
+		a->max_lag = REP_MAX_LAG_DEFAULT;
 	return 0;
 }
 
@@ -363,8 +350,8 @@ static struct rep_filter *rep_alloc(struct iofilter_volume *vol,
 	if (!rf)
 		return NULL;
 	rf->fi.ops = &rep_ops;
-	rf->async = a->mode && !strcmp(a->mode, "async");
-	rf->fail_mode = a->on_error && !strcmp(a->on_error, "fail");
+	rf->async = a->mode == REP_MODE_ASYNC;
+	rf->fail_mode = a->on_error == REP_ON_ERROR_FAIL;
 	rf->max_lag = a->max_lag;
 	pool_init(rf);
 	rf->vol = vol;
