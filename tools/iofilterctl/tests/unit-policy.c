@@ -568,14 +568,15 @@ static void t_builtin_types_shared(void)
 		const char *type, *src, *flags, *params;
 		unsigned want;
 	} m[] = {
-		{ "count", "iof-count.c", "IOF_COUNT_TYPE_FLAGS", NULL, IOF_COUNT_TYPE_FLAGS },
-		{ "crypt", "iof-crypt.c", "IOF_CRYPT_TYPE_FLAGS", "iofilter_params_check(iof_crypt_params",
+		{ "count", "iof-count.c", "IOF_COUNT_TYPE_FLAGS", "IOFILTER_PARAM_SPEC(iof_count_params",
+		  IOF_COUNT_TYPE_FLAGS },
+		{ "crypt", "iof-crypt.c", "IOF_CRYPT_TYPE_FLAGS", "IOFILTER_PARAM_SPEC(iof_crypt_params",
 		  IOF_CRYPT_TYPE_FLAGS },
 		{ "replicate", "iof-replicate.c", "IOF_REPLICATE_TYPE_FLAGS",
-		  "iofilter_params_check(iof_replicate_params", IOF_REPLICATE_TYPE_FLAGS },
-		{ "cache", "iof-cache-ctl.c", "IOF_CACHE_TYPE_FLAGS", "iofilter_params_check(iof_cache_params",
+		  "IOFILTER_PARAM_SPEC(iof_replicate_params", IOF_REPLICATE_TYPE_FLAGS },
+		{ "cache", "iof-cache-ctl.c", "IOF_CACHE_TYPE_FLAGS", "IOFILTER_PARAM_SPEC(iof_cache_params",
 		  IOF_CACHE_TYPE_FLAGS },
-		{ "bpf", "iof-bpf.c", "IOF_BPF_TYPE_FLAGS", "iofilter_params_check(iof_bpf_params",
+		{ "bpf", "iof-bpf.c", "IOF_BPF_TYPE_FLAGS", "IOFILTER_PARAM_SPEC(iof_bpf_params",
 		  IOF_BPF_TYPE_FLAGS },
 	};
 	struct ftypes t;
