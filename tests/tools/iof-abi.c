@@ -486,16 +486,26 @@ static int cmd_pace(int argc, char **argv)
 
 static int nr_case, nr_fail;
 
+/*
+ * The ABI cases as KTAP subtests of 11-core-abi (indented four spaces, the
+ * way tests/lib/common.sh's subtest prints them), with a plan: ABI_CASES
+ * is how many expect() calls "iof-abi abi" makes; a run that makes another
+ * number fails (a case lost, or one added without the plan).
+ */
+#define ABI_CASES	91
+
 static void expect(const char *what, int got, int want)
 {
 	nr_case++;
 	if (got == want) {
-		printf("ok %d %s\n", nr_case, what);
+		printf("    ok %d %s\n", nr_case, what);
 	} else {
 		nr_fail++;
-		printf("not ok %d %s: got %d (%s), want %d (%s)\n", nr_case,
-		       what, got, strerror(-got), want, strerror(-want));
+		printf("    not ok %d %s\n", nr_case, what);
+		printf("    # got %d (%s), want %d (%s)\n", got, strerror(-got),
+		       want, strerror(-want));
 	}
+	fflush(stdout);		/* before a fork, and in order with stderr */
 }
 
 static uint64_t live_generation(const char *vol)
@@ -552,6 +562,7 @@ static int cmd_abi(int argc, char **argv)
 		die("%s", "abi VOLUME");
 	vol = argv[0];
 	gen0 = live_generation(vol);
+	printf("    KTAP version 1\n    1..%d\n", ABI_CASES);
 
 	INIT(v);
 	expect("version", xioctl(IOF_IOC_VERSION, &v), 0);
@@ -931,6 +942,11 @@ static int cmd_abi(int argc, char **argv)
 	       WIFEXITED(rc) && WEXITSTATUS(rc) == 0 ? 0 : -WEXITSTATUS(rc), 0);
 
 	printf("# %d cases, %d failed\n", nr_case, nr_fail);
+	if (nr_case != ABI_CASES) {
+		printf("# %d cases ran, the plan (ABI_CASES) says %d\n", nr_case,
+		       ABI_CASES);
+		return 1;
+	}
 	return nr_fail ? 1 : 0;
 }
 
