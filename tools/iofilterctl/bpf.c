@@ -202,8 +202,10 @@ static int set_key(struct bpf_object *obj, const char *obj_path, uint64_t key, c
 	return -EINVAL;
 }
 
-int bpf_attach(const char *vol, const char *inst, uint64_t key, const char *obj_path, char **why)
+int bpf_attach(const char *vol, const char *inst, uint64_t key, const char *obj_path,
+	       const void *img, size_t len, char **why)
 {
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = obj_path);
 	struct bpf_object *obj;
 	struct bpf_program *prog, *the = NULL;
 	struct bpf_link *link = NULL;
@@ -215,7 +217,8 @@ int bpf_attach(const char *vol, const char *inst, uint64_t key, const char *obj_
 	*why = NULL;
 	sb_init(&libbpf_log);
 	old = libbpf_set_print(libbpf_print);
-	obj = bpf_object__open_file(obj_path, NULL);
+	/* The bytes apply hashed (program_sha256=), not the file again */
+	obj = bpf_object__open_mem(img, len, &opts);
 	if (!obj) {
 		r = -errno;
 		*why = xasprintf("%s: not a BPF object libbpf can open: %s", obj_path, strerror(-r));

@@ -23,11 +23,13 @@
 #define BPF_PIN_ROOT	"/sys/fs/bpf/iofilter"
 
 /*
- * Load, attach and pin @obj for instance @inst (key @key) of @vol.
+ * Load, attach and pin the object @img (@len bytes, read from file @obj,
+ * which names it in messages) for instance @inst (key @key) of @vol.
  * 0, or -errno with the reason in *why (malloc'd; for a program the
  * verifier refused, the end of its log).
  */
-int bpf_attach(const char *vol, const char *inst, uint64_t key, const char *obj, char **why);
+int bpf_attach(const char *vol, const char *inst, uint64_t key, const char *obj,
+	       const void *img, size_t len, char **why);
 /* Whether the program of (vol, inst, key) is pinned */
 bool bpf_attached(const char *vol, const char *inst, uint64_t key);
 /* Unpin the program of (vol, inst, key) */
