@@ -189,7 +189,7 @@ wdd /dev/mapper/t-bpf3 $((2 << 20)) 4096 || fail "deny example: a write at 2 MiB
 ctl_rc 0 -o json status t-bpf3
 KEY3=$(jv '.volumes[0].instances[0].status.key')
 cp "$BPFO/size-hist.bpf.o" "$P/guard.bpf.o" || fail "cp over guard.bpf.o"
-ctl_rc 0 apply "$P/deny.yaml"
+ctl_rc 0 -v apply "$P/deny.yaml"
 out_has "~ instance prog: bpf program=.*program_sha256=.* -> bpf program="
 ctl_rc 0 -o json status t-bpf3
 KEY3B=$(jv '.volumes[0].instances[0].status.key')
