@@ -44,4 +44,34 @@ void bpf_unpin_volume(const char *vol, const char *const *names, size_t n);
  */
 char *bpf_status_words(const char *vol, const char *inst, uint64_t key);
 
+/*
+ * The contents of a program's small maps, for stats: array and hash maps
+ * of at most BPF_DUMP_MAP_MAX entries are read; at most
+ * BPF_DUMP_ENTRIES_MAX entries of each are kept (an array's zero values
+ * are left out: they are its initial state).  A key or value of 1, 2, 4
+ * or 8 bytes is a number (host order), other sizes hex bytes.
+ */
+#define BPF_DUMP_MAP_MAX	4096
+#define BPF_DUMP_ENTRIES_MAX	64
+
+struct bpf_kv {
+	bool knum, vnum;
+	uint64_t k, v;
+	char *khex, *vhex;	/* when not numbers */
+};
+
+struct bpf_map_dump {
+	char name[32];
+	char type[24];		/* "array", "hash", "ringbuf", ... */
+	uint32_t id, max_entries, key_size, value_size;
+	const char *skipped;	/* why the entries are not shown, or NULL */
+	struct bpf_kv *e;
+	size_t n;		/* entries kept */
+	size_t more;		/* entries beyond BPF_DUMP_ENTRIES_MAX */
+};
+
+/* The maps pinned for (vol, inst, key), by name; 0 or -errno */
+int bpf_map_dumps(const char *vol, const char *inst, uint64_t key, struct bpf_map_dump **maps,
+		  size_t *n);
+
 #endif

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# DESCRIPTION: bpf filter type: iofilterctl loads, attaches and pins a program; each verdict (continue, pass, fail EIO/ENOSPC, a refused value) reaches dd; programs stay on their own instance; a histogram program counts what was issued; a program replaced under fio verify (0 errors, old one unpinned); the deny-writes and ring buffer sampling examples; an object rebuilt under the same path replaced by apply (then no change); a program the verifier refuses and an unprivileged caller get clear errors; detach leaves no program, link or pin. On 6.1: the type refuses instances, not supported on this kernel
+# DESCRIPTION: bpf filter type: iofilterctl loads, attaches and pins a program; each verdict (continue, pass, fail EIO/ENOSPC, a refused value) reaches dd; programs stay on their own instance; a histogram program counts what was issued; a program replaced under fio verify (0 errors, old one unpinned); the deny-writes and ring buffer sampling examples; an object rebuilt under the same path replaced by apply (then no change); stats shows the histogram map; a program the verifier refuses and an unprivileged caller get clear errors; detach leaves no program, link or pin. On 6.1: the type refuses instances, not supported on this kernel
 # TIMEOUT: 240
 # REQUIRES: dmsetup losetup jq bpftool fio taskset iofilter tool
 . "$IOF_ROOT/tests/lib/common.sh"
@@ -138,6 +138,13 @@ assert_eq 5 $(($(hist $W4) - b1)) "4 KiB writes in range 0"
 assert_eq 3 $(($(hist $W64) - b2)) "64 KiB writes in range 1"
 assert_eq 2 $(($(hist $R4) - b3)) "4 KiB reads in range 5"
 assert_eq 0 "$(inst_stat t-bpf2 prog failed)" "t-bpf2 failures"
+
+# ---- stats shows the program's maps: the histogram's entries, text and JSON
+ctl_rc 0 stats t-bpf2
+out_has "^bpf prog map hist \(array, id [0-9]+, 384 entries of 4\+8 bytes\)$"
+out_has "^  $W4: $(hist $W4)$"
+ctl_rc 0 -o json stats t-bpf2
+assert_eq "$(hist $W64)" "$(jv ".volumes[0].bpf[0].maps[] | select(.name == \"hist\") | .entries[] | select(.key == $W64) | .value")" "stats JSON: the count of 64 KiB writes"
 
 # ---- the program replaced under fio verify: no error, one program left
 # fio and the apply share one CPU here.  Under QEMU's multi-threaded TCG a

@@ -944,8 +944,37 @@ static void t_apply_bpf_rebuilt(void)
 	free(obj);
 }
 
+/* stats shows the small maps of a bpf instance's program (fake: "hist") */
+static void t_stats_bpf_maps(void)
+{
+	char *obj = path_in_tmp("prog.bpf.o"), *a = policy_file("kb.yaml", POL_BPF);
+
+	kernel_setup();
+	fake_add_type("bpf", IOF_CLASS_INSPECT, IOF_TYPE_NOWAIT);
+	fake.bpf = true;
+	write_file(obj, "program one", 11, 0644);
+	cli("-q", "apply", a, NULL);
+	CHECK_INT(last.code, 0);
+	cli("stats", "vm1", NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_HAS(last.out, "\nbpf prog map hist (array, id 7, 384 entries of 4+8 bytes)\n"
+			    "  3: 5\n"
+			    "  7: 2\n"
+			    "bpf prog map samples (ringbuf, id 8, 4096 entries of 0+0 bytes): not shown, "
+			    "not an array or hash map\n");
+	cli("-o", "json", "stats", "vm1", NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_HAS(last.out, "\"bpf\": [\n        {\n          \"instance\": \"prog\",\n");
+	CHECK_HAS(last.out, "\"entries\": [\n                {\n                  \"key\": 3,\n"
+			    "                  \"value\": 5\n");
+	CHECK_HAS(last.out, "\"skipped\": \"not an array or hash map\"");
+	free(a);
+	free(obj);
+}
+
 void unit_apply_tests(void)
 {
+	run("stats_bpf_maps", t_stats_bpf_maps);
 	run("sha256", t_sha256);
 	run("apply_bpf_rebuilt", t_apply_bpf_rebuilt);
 	run("kernel_errors", t_kernel_errors);
