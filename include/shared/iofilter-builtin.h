@@ -99,11 +99,14 @@ static const struct iof_builtin_param iof_cache_params[] = {
 
 /*
  * bpf: program is the BPF object iofilterctl loads and attaches after
- * creating the instance; the module only shows it.
+ * creating the instance; program_sha256 is its digest, which iofilterctl
+ * adds (a policy may not) so that a rebuilt object changes the instance's
+ * parameters; the module only shows them.
  */
 #ifdef IOF_BUILTIN_BPF
 static const struct iof_builtin_param iof_bpf_params[] = {
 	{ "program", IOF_PK_PATH, IOF_PF_REQUIRED, 0, 0, NULL },
+	{ "program_sha256", IOF_PK_STRING, 0, 0, 0, NULL },
 };
 #endif
 

@@ -7,7 +7,8 @@
  *	(dir * HIST_RANGES + range) * HIST_BUCKETS + bucket
  * dir 0 read, 1 write; range = sector / range_sectors (the last range takes
  * everything beyond); bucket = log2(size) - 9 (512 bytes: 0, 4 KiB: 3,
- * 1 MiB and larger: 11).  Read it with bpftool map dump pinned
+ * 1 MiB and larger: 11).  Read it with iofilterctl stats VOLUME (the
+ * non-zero counts by index) or bpftool map dump pinned
  * /sys/fs/bpf/iofilter/VOLUME/INSTANCE/KEY/hist (iofilterctl status shows
  * the map's id).
  */

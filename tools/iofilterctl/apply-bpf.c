@@ -14,7 +14,10 @@
 #include "apply-int.h"
 #include "bpf.h"
 #include "output.h"
+#include "sha256.h"
 #include "util.h"
+
+#define BPF_OBJ_MAX	(64u << 20)	/* a program object larger than this is refused */
 
 static bool is_bpf(const struct pfilter *f)
 {
@@ -39,6 +42,45 @@ static uint64_t bpf_key_of(struct kapi *k, const char *vol, const char *name)
 	free(params);
 	free(status);
 	return key;
+}
+
+/*
+ * The identity of each bpf filter's program: read the object once, keep
+ * its bytes (what bpf_attach() loads) and add "program_sha256=HEX" to the
+ * instance's parameters.  The kernel keeps the parameters with the
+ * instance, so a rebuilt object under the same path differs from the live
+ * instance's parameters and the plan replaces the instance (a new key and
+ * program, attached before the table switches), as for a changed path; an
+ * unchanged object keeps it.  Documentation/bpf.rst.
+ */
+int bpf_identify(struct vctx *c)
+{
+	char hex[SHA256_HEX_LEN + 1];
+	size_t i;
+	int r;
+
+	for (i = 0; i < c->v->nfilters; i++) {
+		struct pfilter *f = &c->v->filters[i];
+		struct sbuf b;
+
+		if (!is_bpf(f) || !f->program || f->program_img)
+			continue;
+		r = read_file_max(f->program, BPF_OBJ_MAX, &f->program_img, &f->program_len);
+		if (r)
+			return fail(c, EXIT_INVALID, r, "%s:%u:%u: program %s: %s", c->file,
+				    f->program_m.line, f->program_m.col, f->program,
+				    r == -EFBIG ? "larger than 64 MiB" : strerror(-r));
+		sha256_hex(f->program_img, f->program_len, hex);
+		sb_init(&b);
+		if (f->params_len)
+			sb_addn(&b, f->params_blk, f->params_len);
+		sb_add(&b, "program_sha256=");
+		sb_addn(&b, hex, sizeof(hex));	/* with the NUL */
+		free(f->params_blk);
+		f->params_len = b.len;
+		f->params_blk = sb_steal(&b);
+	}
+	return 0;
 }
 
 /* Unpin what this run attached (its instances are being undone) */
@@ -70,7 +112,7 @@ static int bpf_attach_one(struct vctx *c, size_t i, const char *kname)
 		return fail(c, EXIT_KERNEL, 0, "filter %s: the bpf module shows no key", f->name);
 	if (bpf_attached(c->v->name, f->name, key))
 		return 0;
-	r = bpf_attach(c->v->name, f->name, key, f->program, &why);
+	r = bpf_attach(c->v->name, f->name, key, f->program, f->program_img, f->program_len, &why);
 	if (r) {
 		/* EACCES: the verifier's no; EPERM: no CAP_BPF / CAP_PERFMON */
 		r = fail(c, r == -EPERM ? EXIT_PERM : EXIT_INVALID, r, "%s:%u:%u: %s",

@@ -106,6 +106,7 @@ void desired_rule(const struct vctx *c, const struct prule *p, bool is_default,
 int execute(struct vctx *c, const struct fixup *fx, size_t nfx);
 
 /* apply-bpf.c */
+int bpf_identify(struct vctx *c);
 int bpf_attach_new(struct vctx *c);
 int bpf_sync(struct vctx *c);
 void bpf_undo(struct vctx *c);

@@ -720,7 +720,9 @@ int plan_volume(struct vctx *c, struct fixup *fx, size_t *nfx)
 	int r;
 
 	plan_fixups(c, fx, nfx);
-	r = plan_instances(c);
+	r = bpf_identify(c);
+	if (!r)
+		r = plan_instances(c);
 	if (!r)
 		r = plan_crypt_ranges(c);
 	if (!r)

@@ -202,8 +202,10 @@ static int set_key(struct bpf_object *obj, const char *obj_path, uint64_t key, c
 	return -EINVAL;
 }
 
-int bpf_attach(const char *vol, const char *inst, uint64_t key, const char *obj_path, char **why)
+int bpf_attach(const char *vol, const char *inst, uint64_t key, const char *obj_path,
+	       const void *img, size_t len, char **why)
 {
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = obj_path);
 	struct bpf_object *obj;
 	struct bpf_program *prog, *the = NULL;
 	struct bpf_link *link = NULL;
@@ -215,7 +217,8 @@ int bpf_attach(const char *vol, const char *inst, uint64_t key, const char *obj_
 	*why = NULL;
 	sb_init(&libbpf_log);
 	old = libbpf_set_print(libbpf_print);
-	obj = bpf_object__open_file(obj_path, NULL);
+	/* The bytes apply hashed (program_sha256=), not the file again */
+	obj = bpf_object__open_mem(img, len, &opts);
 	if (!obj) {
 		r = -errno;
 		*why = xasprintf("%s: not a BPF object libbpf can open: %s", obj_path, strerror(-r));
@@ -395,4 +398,133 @@ char *bpf_status_words(const char *vol, const char *inst, uint64_t key)
 		sb_add(&b, "-");
 	free(dir);
 	return sb_steal(&b);
+}
+
+/* A key or value of @len bytes: a number when it has an integer's size */
+static void kv_set(const unsigned char *b, uint32_t len, bool *num, uint64_t *v, char **hex)
+{
+	uint64_t x = 0;
+	uint32_t x32;
+	uint16_t x16;
+	uint32_t i;
+	struct sbuf s;
+
+	switch (len) {
+	case 1:
+		x = *b;
+		break;
+	case 2:
+		memcpy(&x16, b, 2);
+		x = x16;
+		break;
+	case 4:
+		memcpy(&x32, b, 4);
+		x = x32;
+		break;
+	case 8:
+		memcpy(&x, b, 8);
+		break;
+	default:
+		sb_init(&s);
+		sb_add(&s, "0x");
+		for (i = 0; i < len; i++)
+			sb_printf(&s, "%02x", b[i]);
+		*hex = sb_steal(&s);
+		return;
+	}
+	*num = true;
+	*v = x;
+}
+
+static bool all_zero(const unsigned char *b, uint32_t len)
+{
+	while (len--)
+		if (*b++)
+			return false;
+	return true;
+}
+
+/* Read the entries of the map behind @fd (array or hash, small) into @d */
+static void dump_entries(int fd, const struct bpf_map_info *mi, struct bpf_map_dump *d)
+{
+	unsigned char *k = xcalloc(1, mi->key_size), *next = xcalloc(1, mi->key_size);
+	unsigned char *v = xcalloc(1, mi->value_size);
+	bool array = mi->type == BPF_MAP_TYPE_ARRAY;
+	void *prev = NULL;
+	uint32_t seen = 0;
+
+	d->e = xcalloc(BPF_DUMP_ENTRIES_MAX, sizeof(*d->e));
+	/* bounded: a map of BPF_DUMP_MAP_MAX entries at most */
+	while (seen++ < mi->max_entries && !bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(k, next, mi->key_size);
+		prev = k;
+		if (bpf_map_lookup_elem(fd, k, v))
+			continue;	/* deleted meanwhile */
+		if (array && all_zero(v, mi->value_size))
+			continue;
+		if (d->n == BPF_DUMP_ENTRIES_MAX) {
+			d->more++;
+			continue;
+		}
+		kv_set(k, mi->key_size, &d->e[d->n].knum, &d->e[d->n].k, &d->e[d->n].khex);
+		kv_set(v, mi->value_size, &d->e[d->n].vnum, &d->e[d->n].v, &d->e[d->n].vhex);
+		d->n++;
+	}
+	free(k);
+	free(next);
+	free(v);
+}
+
+int bpf_map_dumps(const char *vol, const char *inst, uint64_t key, struct bpf_map_dump **maps,
+		  size_t *n)
+{
+	char *dir = key_dir(vol, inst, key), *p;
+	struct dirent **ents = NULL;
+	struct bpf_map_dump *d;
+	int i, ne, fd;
+
+	*maps = NULL;
+	*n = 0;
+	ne = scandir(dir, &ents, NULL, alphasort);
+	free(dir);
+	if (ne < 0)
+		return -errno;
+	*maps = xcalloc(ne + 1, sizeof(**maps));
+	for (i = 0; i < ne; i++) {
+		struct bpf_map_info mi;
+		__u32 len = sizeof(mi);
+		const char *t;
+
+		if (ents[i]->d_name[0] == '.' || !strcmp(ents[i]->d_name, "link"))
+			continue;
+		p = xasprintf("%s/%s/%s/%llu/%s", BPF_PIN_ROOT, vol, inst, (unsigned long long)key,
+			      ents[i]->d_name);
+		fd = bpf_obj_get(p);
+		free(p);
+		memset(&mi, 0, sizeof(mi));
+		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &mi, &len)) {
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		d = &(*maps)[(*n)++];
+		snprintf(d->name, sizeof(d->name), "%.31s", ents[i]->d_name);
+		t = libbpf_bpf_map_type_str(mi.type);
+		snprintf(d->type, sizeof(d->type), "%s", t ? t : "unknown");
+		d->id = mi.id;
+		d->max_entries = mi.max_entries;
+		d->key_size = mi.key_size;
+		d->value_size = mi.value_size;
+		if (mi.type != BPF_MAP_TYPE_ARRAY && mi.type != BPF_MAP_TYPE_HASH)
+			d->skipped = "not an array or hash map";
+		else if (mi.max_entries > BPF_DUMP_MAP_MAX)
+			d->skipped = "more than 4096 entries";
+		else
+			dump_entries(fd, &mi, d);
+		close(fd);
+	}
+	for (i = 0; i < ne; i++)
+		free(ents[i]);
+	free(ents);
+	return 0;
 }

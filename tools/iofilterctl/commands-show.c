@@ -63,19 +63,23 @@ static void free_show(struct show_volume *sv, size_t n)
 	free(sv);
 }
 
+/* A bpf instance's key: its status "key=" (0: none) */
+static uint64_t status_key(const char *status)
+{
+	const char *p = status;
+
+	for (; (p = strstr(p, "key=")); p++)
+		if (p == status || p[-1] == ' ')
+			return strtoull(p + 4, NULL, 10);
+	return 0;
+}
+
 /* A bpf instance's status gets what is attached: "prog_id=N maps=..." */
 static void bpf_status_append(const char *vol, struct show_instance *x)
 {
-	const char *p = x->status;
-	uint64_t key = 0;
 	char *w, *s;
 
-	for (; (p = strstr(p, "key=")); p++)
-		if (p == x->status || p[-1] == ' ') {
-			key = strtoull(p + 4, NULL, 10);
-			break;
-		}
-	w = bpf_status_words(vol, x->name, key);
+	w = bpf_status_words(vol, x->name, status_key(x->status));
 	s = xasprintf("%s %s", x->status, w);
 	free(w);
 	free(x->status);
@@ -161,6 +165,20 @@ err:
 
 /* ---- stats ---- */
 
+static void free_map_dumps(struct bpf_map_dump *m, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < m[i].n; j++) {
+			free(m[i].e[j].khex);
+			free(m[i].e[j].vhex);
+		}
+		free(m[i].e);
+	}
+	free(m);
+}
+
 static void free_stats(struct stats_volume *s, size_t n)
 {
 	size_t i;
@@ -173,8 +191,43 @@ static void free_stats(struct stats_volume *s, size_t n)
 		for (k = 0; k < s[i].ninst; k++)
 			free(s[i].inst[k].status);
 		free(s[i].inst);
+		for (k = 0; k < s[i].nbpf; k++)
+			free_map_dumps(s[i].bpf[k].maps, s[i].bpf[k].nmaps);
+		free(s[i].bpf);
 	}
 	free(s);
+}
+
+/* The small maps of the volume's bpf instances' programs (bpf.h) */
+static void sample_bpf(struct kapi *k, const char *vol, struct stats_volume *s)
+{
+	struct iof_instance_info *ii = NULL;
+	size_t n = 0, i;
+
+	if (kapi_list_instances(k, vol, &ii, &n))
+		return;		/* the counters above are what matters */
+	s->bpf = xcalloc(n + 1, sizeof(*s->bpf));
+	for (i = 0; i < n; i++) {
+		struct stats_bpf *x = &s->bpf[s->nbpf];
+		struct iof_instance_info info;
+		char *params = NULL, *status = NULL;
+		char type[IOF_NAME_LEN];
+		size_t plen = 0;
+		uint64_t key;
+
+		kname(type, ii[i].type, sizeof(type));
+		if (strcmp(type, "bpf"))
+			continue;
+		kname(x->name, ii[i].name, sizeof(x->name));
+		if (kapi_instance_get(k, vol, x->name, &info, &params, &plen, &status))
+			continue;
+		key = status_key(status ? status : "");
+		free(params);
+		free(status);
+		if (key && !bpf_map_dumps(vol, x->name, key, &x->maps, &x->nmaps))
+			s->nbpf++;
+	}
+	free(ii);
 }
 
 /* --watch: every instance's status text, for the deltas of its counters. */
@@ -285,6 +338,8 @@ int cmd_stats(struct cmd *c)
 		code = sample(&k, vn, c->reset, &cur[i]);
 		if (!code && c->watch)
 			sample_instances(&k, vn, &cur[i]);
+		else if (!code)
+			sample_bpf(&k, vn, &cur[i]);
 	}
 	if (code || !c->watch) {
 		if (code)

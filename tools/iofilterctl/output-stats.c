@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bpf.h"
 #include "output.h"
 #include "output-int.h"
 #include "util.h"
@@ -84,6 +85,85 @@ static void text_rates(const char *label, const struct iof_counters *a, const st
 		(double)(b->ios[4] - a->ios[4]) / s);
 }
 
+static void json_kv(struct json *j, const char *key, bool num, uint64_t v, const char *hex)
+{
+	if (num)
+		json_u64(j, key, v);
+	else
+		json_str(j, key, hex);
+}
+
+/* "bpf": [{"instance": NAME, "maps": [{...entries...}]}] */
+static void json_bpf(struct json *j, const struct stats_volume *v)
+{
+	size_t i, m, e;
+
+	json_arr_open(j, "bpf");
+	for (i = 0; i < v->nbpf; i++) {
+		json_obj_open(j, NULL);
+		json_str(j, "instance", v->bpf[i].name);
+		json_arr_open(j, "maps");
+		for (m = 0; m < v->bpf[i].nmaps; m++) {
+			const struct bpf_map_dump *d = &v->bpf[i].maps[m];
+
+			json_obj_open(j, NULL);
+			json_str(j, "name", d->name);
+			json_str(j, "type", d->type);
+			json_u64(j, "id", d->id);
+			json_u64(j, "max_entries", d->max_entries);
+			json_u64(j, "key_size", d->key_size);
+			json_u64(j, "value_size", d->value_size);
+			json_str(j, "skipped", d->skipped);
+			json_arr_open(j, "entries");
+			for (e = 0; e < d->n; e++) {
+				json_obj_open(j, NULL);
+				json_kv(j, "key", d->e[e].knum, d->e[e].k, d->e[e].khex);
+				json_kv(j, "value", d->e[e].vnum, d->e[e].v, d->e[e].vhex);
+				json_obj_close(j);
+			}
+			json_arr_close(j);
+			json_u64(j, "more", d->more);
+			json_obj_close(j);
+		}
+		json_arr_close(j);
+		json_obj_close(j);
+	}
+	json_arr_close(j);
+}
+
+static void text_kv(bool num, uint64_t v, const char *hex)
+{
+	if (num)
+		fprintf(out_fp, "%llu", U(v));
+	else
+		fputs(hex, out_fp);
+}
+
+static void text_bpf(const struct stats_volume *v)
+{
+	size_t i, m, e;
+
+	for (i = 0; i < v->nbpf; i++)
+		for (m = 0; m < v->bpf[i].nmaps; m++) {
+			const struct bpf_map_dump *d = &v->bpf[i].maps[m];
+
+			fprintf(out_fp, "bpf %s map %s (%s, id %u, %u entries of %u+%u bytes)%s%s\n",
+				v->bpf[i].name, d->name, d->type, d->id, d->max_entries, d->key_size,
+				d->value_size, d->skipped ? ": not shown, " : "",
+				d->skipped ? d->skipped : "");
+			for (e = 0; e < d->n; e++) {
+				fputs("  ", out_fp);
+				text_kv(d->e[e].knum, d->e[e].k, d->e[e].khex);
+				fputs(": ", out_fp);
+				text_kv(d->e[e].vnum, d->e[e].v, d->e[e].vhex);
+				fputc('\n', out_fp);
+			}
+			if (d->more)
+				fprintf(out_fp, "  ... %zu more (at most %d entries shown)\n", d->more,
+					BPF_DUMP_ENTRIES_MAX);
+		}
+}
+
 void show_stats(const struct stats_volume *v, size_t n, bool reset)
 {
 	size_t i, r;
@@ -115,6 +195,7 @@ void show_stats(const struct stats_volume *v, size_t n, bool reset)
 			}
 			json_arr_close(&j);
 			json_counters(&j, "default", &v[i].dflt);
+			json_bpf(&j, &v[i]);
 			json_obj_close(&j);
 		}
 		json_arr_close(&j);
@@ -136,6 +217,7 @@ void show_stats(const struct stats_volume *v, size_t n, bool reset)
 			text_counters(lbl, &x->rules[r]);
 		}
 		text_counters("default", &x->dflt);
+		text_bpf(x);
 		if (i + 1 < n)
 			fputc('\n', out_fp);
 	}

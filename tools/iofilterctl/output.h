@@ -82,6 +82,15 @@ struct stats_inst {
 	char *status;
 };
 
+struct bpf_map_dump;
+
+/* A bpf instance's small maps (bpf.h: bpf_map_dumps()) */
+struct stats_bpf {
+	char name[IOF_NAME_LEN];
+	struct bpf_map_dump *maps;
+	size_t nmaps;
+};
+
 struct stats_volume {
 	char name[IOF_NAME_LEN];
 	uint64_t generation;
@@ -92,6 +101,8 @@ struct stats_volume {
 	size_t nrules;
 	struct stats_inst *inst;	/* --watch only */
 	size_t ninst;
+	struct stats_bpf *bpf;		/* not --watch */
+	size_t nbpf;
 };
 
 void show_stats(const struct stats_volume *v, size_t n, bool reset);

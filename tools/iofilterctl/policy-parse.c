@@ -422,6 +422,11 @@ static void parse_params(struct pctx *c, yaml_node_t *n, struct pfilter *f)
 			f->key_file = resolve_path(c, vs);
 			f->key_file_m = mark_of(v);
 		}
+		if (!strcmp(ks, "program_sha256")) {
+			ERR(c, mark_of(k), "iofilterctl sets it to the digest of the object \"program\" names",
+			    "parameter %s is not for policies", Q(ks));
+			continue;
+		}
 		if (!strcmp(ks, "program") && !f->program) {
 			f->program = resolve_path(c, vs);
 			f->program_m = mark_of(v);

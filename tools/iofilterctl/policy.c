@@ -283,6 +283,7 @@ void policy_free(struct policy *p)
 			free(f->params_blk);
 			free(f->key_file);
 			free(f->program);
+			free(f->program_img);
 			free(f->name);
 			free(f->type);
 		}

@@ -116,6 +116,12 @@ struct pfilter {
 	struct pmark key_file_m;
 	char *program;		/* bpf: resolved path of params.program, or NULL */
 	struct pmark program_m;
+	/*
+	 * bpf, set by apply (bpf_identify()): the object's bytes as read once,
+	 * hashed into params_blk's "program_sha256=" and loaded from memory.
+	 */
+	unsigned char *program_img;
+	size_t program_len;
 	/* After policy_check: */
 	const struct ftype *ft;	/* NULL: unknown type */
 };

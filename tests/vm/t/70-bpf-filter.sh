@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# DESCRIPTION: bpf filter type: iofilterctl loads, attaches and pins a program; each verdict (continue, pass, fail EIO/ENOSPC, a refused value) reaches dd; programs stay on their own instance; a histogram program counts what was issued; a program replaced under fio verify (0 errors, old one unpinned); the deny-writes and ring buffer sampling examples; a program the verifier refuses and an unprivileged caller get clear errors; detach leaves no program, link or pin. On 6.1: the type refuses instances, not supported on this kernel
+# DESCRIPTION: bpf filter type: iofilterctl loads, attaches and pins a program; each verdict (continue, pass, fail EIO/ENOSPC, a refused value) reaches dd; programs stay on their own instance; a histogram program counts what was issued; a program replaced under fio verify (0 errors, old one unpinned); the deny-writes and ring buffer sampling examples; an object rebuilt under the same path replaced by apply (then no change); stats shows the histogram map; a program the verifier refuses and an unprivileged caller get clear errors; detach leaves no program, link or pin. On 6.1: the type refuses instances, not supported on this kernel
 # TIMEOUT: 240
 # REQUIRES: dmsetup losetup jq bpftool fio taskset iofilter tool
 . "$IOF_ROOT/tests/lib/common.sh"
@@ -39,7 +39,8 @@ EOF
 pol v1 t-bpf1 "$D1" "$BPFO/verdict.bpf.o"
 pol v2 t-bpf2 "$D2" "$BPFO/size-hist.bpf.o"
 pol bad t-bpf3 "$D3" "$BPFO/bad-ctx-write.bpf.o"
-pol deny t-bpf3 "$D3" "$BPFO/deny-writes-range.bpf.o"
+cp "$BPFO/deny-writes-range.bpf.o" "$P/guard.bpf.o" || fail "cp"
+pol deny t-bpf3 "$D3" "$P/guard.bpf.o"
 cp "$BPFO/size-hist.bpf.o" "$P/size-hist-v2.bpf.o" || fail "cp"
 pol v2b t-bpf2 "$D2" "$P/size-hist-v2.bpf.o"
 
@@ -138,6 +139,13 @@ assert_eq 3 $(($(hist $W64) - b2)) "64 KiB writes in range 1"
 assert_eq 2 $(($(hist $R4) - b3)) "4 KiB reads in range 5"
 assert_eq 0 "$(inst_stat t-bpf2 prog failed)" "t-bpf2 failures"
 
+# ---- stats shows the program's maps: the histogram's entries, text and JSON
+ctl_rc 0 stats t-bpf2
+out_has "^bpf prog map hist \(array, id [0-9]+, 384 entries of 4\+8 bytes\)$"
+out_has "^  $W4: $(hist $W4)$"
+ctl_rc 0 -o json stats t-bpf2
+assert_eq "$(hist $W64)" "$(jv ".volumes[0].bpf[0].maps[] | select(.name == \"hist\") | .entries[] | select(.key == $W64) | .value")" "stats JSON: the count of 64 KiB writes"
+
 # ---- the program replaced under fio verify: no error, one program left
 # fio and the apply share one CPU here.  Under QEMU's multi-threaded TCG a
 # vCPU may run a stale translation of the call site the kernel patches to
@@ -182,6 +190,25 @@ grep -q "Input/output error" "$IOF_TMP/dd.err" || fail "deny example: $(cat "$IO
 wdd /dev/mapper/t-bpf3 $(((2 << 20) - 512)) 1024 && fail "deny example: a write across its end went through"
 rdd /dev/mapper/t-bpf3 $((1 << 20)) 4096 || fail "deny example: a read failed"
 wdd /dev/mapper/t-bpf3 $((2 << 20)) 4096 || fail "deny example: a write at 2 MiB failed"
+
+# ---- the object rebuilt under the same path: apply replaces the program
+# (the instance's program_sha256 changes), then re-applying is no change
+ctl_rc 0 -o json status t-bpf3
+KEY3=$(jv '.volumes[0].instances[0].status.key')
+cp "$BPFO/size-hist.bpf.o" "$P/guard.bpf.o" || fail "cp over guard.bpf.o"
+ctl_rc 0 -v apply "$P/deny.yaml"
+out_has "~ instance prog: bpf program=.*program_sha256=.* -> bpf program="
+ctl_rc 0 -o json status t-bpf3
+KEY3B=$(jv '.volumes[0].instances[0].status.key')
+[ "$KEY3B" != "$KEY3" ] || fail "the rebuilt program's instance kept its key"
+[ ! -e "/sys/fs/bpf/iofilter/t-bpf3/prog/$KEY3" ] || fail "the old program's pins are left"
+[ -e "/sys/fs/bpf/iofilter/t-bpf3/prog/$KEY3B/hist" ] || fail "the rebuilt program's maps are not pinned"
+ctl_rc 0 status t-bpf3
+out_has "program_sha256=$(sha256sum < "$P/guard.bpf.o" | cut -d' ' -f1)"
+udevadm settle 2> /dev/null
+wdd /dev/mapper/t-bpf3 $((1 << 20)) 4096 || fail "rebuilt program: a write to 1 MiB still fails"
+ctl_rc 0 apply "$P/deny.yaml"
+out_has "^t-bpf3: no changes$"
 
 # ---- the example sample-ringbuf.bpf.o: one write in 100 to the ring buffer
 cat > "$P/sample.yaml" <<EOF

@@ -28,6 +28,8 @@ struct fake_cfg {
 	bool race_before_load;	/* another tool loads a table just before ours */
 	const char *big_status;	/* if set: every instance's status text */
 	bool status_ticks;	/* each status read: reads += 10, dirty stays 3 */
+	bool bpf;		/* programs attach (fake_dev.c); otherwise no BPF */
+	unsigned long long bpf_next_key;	/* the last key of a bpf instance */
 };
 
 extern struct fake_cfg fake;
@@ -55,6 +57,8 @@ int fake_ninstances(const char *vol);
 void fake_bump_generation(const char *vol);
 /* Simulate an interrupted replacement of inst: leave "inst.new" live. */
 void fake_interrupt_replacement(const char *vol, const char *inst);
+/* The number of programs the fake BPF has pinned */
+int fake_bpf_pinned(void);
 /* Make an iofilter-less dm device (another target) named name. */
 void fake_add_foreign_dm(const char *name);
 

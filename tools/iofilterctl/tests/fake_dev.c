@@ -3,7 +3,7 @@
  * Fake devices for the unit tests: replaces dm.c (device-mapper: create,
  * reload, resume, remove, with the iofilter target's constructor), loop.c
  * (loop devices over the test's images, autoclear), qnbd.c (the fake
- * system has raw images only) and bpf.c (no program is ever attached).
+ * system has raw images only) and bpf.c (pins in memory, with fake.bpf).
  * The volumes are fake_sys.c's (fake_int.h).
  */
 #include <errno.h>
@@ -17,6 +17,7 @@
 #include "../dm.h"
 #include "../loop.h"
 #include "../qnbd.h"
+#include "../sha256.h"
 #include "../util.h"
 #include "fake.h"
 #include "fake_int.h"
@@ -324,48 +325,143 @@ int nbd_backing_file(dev_t rdev, char *buf, size_t len, char *fmt, size_t fmtlen
 	return -ENOENT;
 }
 
-/* ---- bpf.c: the fake kernel has no BPF ---- */
+/*
+ * ---- bpf.c: without fake.bpf the fake kernel has no BPF; with it, a
+ * program "attaches" and stays pinned until unpinned, and the log names
+ * the start of the loaded bytes' digest.
+ */
 
-int bpf_attach(const char *vol, const char *inst, uint64_t key, const char *obj, char **why)
+#define MAX_PINS 16
+
+static struct fpin {
+	bool used;
+	char vol[IOF_NAME_LEN], inst[IOF_NAME_LEN];
+	uint64_t key;
+} pins[MAX_PINS];
+
+void fake_bpf_reset(void)
 {
-	flog("bpf attach %s/%s key %llu %s", vol, inst, (unsigned long long)key, obj);
-	*why = xstrdup("no BPF in the fake kernel");
-	return -EOPNOTSUPP;
+	memset(pins, 0, sizeof(pins));
+}
+
+int fake_bpf_pinned(void)
+{
+	int i, n = 0;
+
+	for (i = 0; i < MAX_PINS; i++)
+		n += pins[i].used;
+	return n;
+}
+
+static struct fpin *pin_find(const char *vol, const char *inst, uint64_t key)
+{
+	int i;
+
+	for (i = 0; i < MAX_PINS; i++)
+		if (pins[i].used && !strcmp(pins[i].vol, vol) && !strcmp(pins[i].inst, inst) &&
+		    pins[i].key == key)
+			return &pins[i];
+	return NULL;
+}
+
+int bpf_attach(const char *vol, const char *inst, uint64_t key, const char *obj,
+	       const void *img, size_t len, char **why)
+{
+	char hex[SHA256_HEX_LEN + 1];
+	int i;
+
+	sha256_hex(img, len, hex);
+	flog("bpf attach %s/%s key %llu %s sha256 %.12s", vol, inst, (unsigned long long)key, obj,
+	     hex);
+	if (!fake.bpf) {
+		*why = xstrdup("no BPF in the fake kernel");
+		return -EOPNOTSUPP;
+	}
+	for (i = 0; i < MAX_PINS && pins[i].used; i++)
+		;
+	if (i == MAX_PINS) {
+		*why = xstrdup("fake BPF: too many pins");
+		return -ENOSPC;
+	}
+	pins[i].used = true;
+	snprintf(pins[i].vol, sizeof(pins[i].vol), "%s", vol);
+	snprintf(pins[i].inst, sizeof(pins[i].inst), "%s", inst);
+	pins[i].key = key;
+	return 0;
 }
 
 bool bpf_attached(const char *vol, const char *inst, uint64_t key)
 {
-	(void)vol;
-	(void)inst;
-	(void)key;
-	return false;
+	return pin_find(vol, inst, key) != NULL;
 }
 
 void bpf_unpin_key(const char *vol, const char *inst, uint64_t key)
 {
-	(void)vol;
-	(void)inst;
-	(void)key;
+	struct fpin *p = pin_find(vol, inst, key);
+
+	if (p) {
+		flog("bpf unpin %s/%s key %llu", vol, inst, (unsigned long long)key);
+		p->used = false;
+	}
 }
 
 void bpf_unpin(const char *vol, const char *inst, uint64_t keep)
 {
-	(void)vol;
-	(void)inst;
-	(void)keep;
+	int i;
+
+	for (i = 0; i < MAX_PINS; i++)
+		if (pins[i].used && !strcmp(pins[i].vol, vol) && !strcmp(pins[i].inst, inst) &&
+		    (!keep || pins[i].key != keep))
+			bpf_unpin_key(vol, inst, pins[i].key);
 }
 
 void bpf_unpin_volume(const char *vol, const char *const *names, size_t n)
 {
-	(void)vol;
-	(void)names;
-	(void)n;
+	size_t j;
+	int i;
+
+	for (i = 0; i < MAX_PINS; i++) {
+		if (!pins[i].used || strcmp(pins[i].vol, vol))
+			continue;
+		for (j = 0; j < n && strcmp(names[j], pins[i].inst); j++)
+			;
+		if (j == n)
+			bpf_unpin_key(vol, pins[i].inst, pins[i].key);
+	}
 }
 
 char *bpf_status_words(const char *vol, const char *inst, uint64_t key)
 {
-	(void)vol;
-	(void)inst;
-	(void)key;
-	return xstrdup("prog_id=none");
+	return xstrdup(bpf_attached(vol, inst, key) ? "prog_id=1 link_id=1 maps=-" : "prog_id=none");
+}
+
+/* An attached program has one array map "hist": entry 3 counts 5, entry 7 counts 2 */
+int bpf_map_dumps(const char *vol, const char *inst, uint64_t key, struct bpf_map_dump **maps,
+		  size_t *n)
+{
+	struct bpf_map_dump *d;
+
+	*maps = NULL;
+	*n = 0;
+	if (!bpf_attached(vol, inst, key))
+		return -ENOENT;
+	d = *maps = xcalloc(2, sizeof(*d));
+	snprintf(d->name, sizeof(d->name), "hist");
+	snprintf(d->type, sizeof(d->type), "array");
+	d->id = 7;
+	d->max_entries = 384;
+	d->key_size = 4;
+	d->value_size = 8;
+	d->e = xcalloc(2, sizeof(*d->e));
+	d->e[0] = (struct bpf_kv){ .knum = true, .vnum = true, .k = 3, .v = 5 };
+	d->e[1] = (struct bpf_kv){ .knum = true, .vnum = true, .k = 7, .v = 2 };
+	d->n = 2;
+	d++;
+	snprintf(d->name, sizeof(d->name), "samples");
+	snprintf(d->type, sizeof(d->type), "ringbuf");
+	d->id = 8;
+	d->max_entries = 4096;
+	d->skipped = "not an array or hash map";
+	*n = 2;
+	return 0;
 }

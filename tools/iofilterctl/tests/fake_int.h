@@ -70,4 +70,7 @@ struct fvol *vol_by_name(const char *name, bool need_module);
 /* The module forgets the volume and its instances (its dm device went away) */
 void vol_drop(struct fvol *v);
 
+/* fake_dev.c: forget every pin */
+void fake_bpf_reset(void);
+
 #endif

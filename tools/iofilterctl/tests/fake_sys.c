@@ -62,6 +62,7 @@ void fake_reset(void)
 	ntypes = nloadable = 0;
 	fake_log[0] = '\0';
 	memset(&fake, 0, sizeof(fake));
+	fake_bpf_reset();
 	fake.loaded = true;
 	fake.kmajor = IOFILTER_VERSION_MAJOR;
 	fake.fail_cmd = -1;
@@ -463,7 +464,12 @@ static int do_create(struct iof_instance_create *c)
 	memcpy(v->inst[i].params, p, c->params_len);
 	v->inst[i].plen = c->params_len;
 	v->inst[i].secret_len = c->secret ? (int)c->secret_len : 0;
-	snprintf(v->inst[i].status, sizeof(v->inst[i].status), "state=ok reads=0 mode=a\"b");
+	if (!strcmp(c->type, "bpf"))	/* the key apply-bpf.c reads */
+		snprintf(v->inst[i].status, sizeof(v->inst[i].status),
+			 "key=%llu continued=0 passed=0 failed=0 bad_verdicts=0 program=-",
+			 ++fake.bpf_next_key);
+	else
+		snprintf(v->inst[i].status, sizeof(v->inst[i].status), "state=ok reads=0 mode=a\"b");
 	t->ninst++;
 	flog("create %s %s %s", c->volume, c->name, c->type);
 	return 0;

@@ -15,6 +15,7 @@
 
 #include "../output.h"
 #include "../policy.h"
+#include "../sha256.h"
 #include "../util.h"
 #include "fake.h"
 #include "unit.h"
@@ -845,8 +846,137 @@ static void t_apply_many_instances(void)
 	free(a);
 }
 
+/* The digest behind apply's program identity: FIPS 180-4's examples */
+static void t_sha256(void)
+{
+	char hex[SHA256_HEX_LEN + 1];
+
+	sha256_hex("", 0, hex);
+	CHECK_STR(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	sha256_hex("abc", 3, hex);
+	CHECK_STR(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56, hex);
+	CHECK_STR(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+
+static const char POL_BPF[] =
+	"version: 1\n"
+	"volumes:\n"
+	"  - name: vm1\n"
+	"    image: @TMP@/disk-8m.img\n"
+	"    filters:\n"
+	"      - name: prog\n"
+	"        type: bpf\n"
+	"        params: {program: @TMP@/prog.bpf.o}\n"
+	"    default: {chain: [prog]}\n";
+
+/*
+ * A bpf filter's program is known by the digest of its object: the same
+ * path with other bytes (a rebuild) replaces the instance and its program,
+ * live, as a changed path does; the same bytes are no change.
+ */
+static void t_apply_bpf_rebuilt(void)
+{
+	char *obj = path_in_tmp("prog.bpf.o"), *a = policy_file("kb.yaml", POL_BPF), *t, *b;
+	char h1[SHA256_HEX_LEN + 1], h2[SHA256_HEX_LEN + 1], *exp;
+	const char *p;
+	size_t len;
+
+	kernel_setup();
+	fake_add_type("bpf", IOF_CLASS_INSPECT, IOF_TYPE_NOWAIT);
+	fake.bpf = true;
+	write_file(obj, "program one", 11, 0644);
+	sha256_hex("program one", 11, h1);
+	sha256_hex("program two", 11, h2);
+	cli("-q", "apply", a, NULL);
+	CHECK_INT(last.code, 0);
+	exp = xasprintf("bpf attach vm1/prog key 1 %s sha256 %.12s\n", obj, h1);
+	CHECK_HAS(fake_log, exp);
+	free(exp);
+	CHECK_INT(fake_bpf_pinned(), 1);
+	p = fake_params("vm1", "prog", &len);
+	exp = xasprintf("program=%s", obj);
+	CHECK(p && len == strlen(exp) + 1 + strlen("program_sha256=") + SHA256_HEX_LEN + 1);
+	CHECK_STR(p, exp);
+	free(exp);
+	exp = xasprintf("program_sha256=%s", h1);
+	CHECK_STR(p + strlen(p) + 1, exp);
+	free(exp);
+
+	/* unchanged: nothing to do */
+	fake_log[0] = '\0';
+	cli("apply", a, NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_STR(last.out, "vm1: no changes\n");
+	CHECK_STR(fake_log, "");
+
+	/* rebuilt: a new instance and program before the table switches, the old unpinned */
+	write_file(obj, "program two", 11, 0644);
+	cli("-v", "apply", a, NULL);
+	CHECK_INT(last.code, 0);
+	exp = xasprintf("  ~ instance prog: bpf program=%s program_sha256=%s -> bpf program=%s "
+			"program_sha256=%s\n", obj, h1, obj, h2);
+	CHECK_HAS(last.out, exp);
+	free(exp);
+	exp = xasprintf("create vm1 prog.new bpf\n"
+			"bpf attach vm1/prog key 2 %s sha256 %.12s\n"
+			"load vm1 rules=0 gen=2\n"
+			"remove vm1 prog\n"
+			"rename vm1 prog.new prog\n", obj, h2);
+	CHECK_HAS(fake_log, exp);
+	free(exp);
+	CHECK_HAS(fake_log, "bpf unpin vm1/prog key 1\n");
+	CHECK_INT(fake_bpf_pinned(), 1);
+	fake_log[0] = '\0';
+	cli("apply", a, NULL);
+	CHECK_STR(last.out, "vm1: no changes\n");
+	CHECK_STR(fake_log, "");
+
+	/* the digest is the tool's, not the policy's */
+	t = subst(POL_BPF, "prog.bpf.o}", "prog.bpf.o, program_sha256: 00}");
+	b = policy_file("kb2.yaml", t);
+	cli("apply", b, NULL);
+	CHECK_INT(last.code, 1);
+	CHECK_HAS(last.err, "parameter \"program_sha256\" is not for policies");
+	free(t);
+	free(b);
+	free(a);
+	free(obj);
+}
+
+/* stats shows the small maps of a bpf instance's program (fake: "hist") */
+static void t_stats_bpf_maps(void)
+{
+	char *obj = path_in_tmp("prog.bpf.o"), *a = policy_file("kb.yaml", POL_BPF);
+
+	kernel_setup();
+	fake_add_type("bpf", IOF_CLASS_INSPECT, IOF_TYPE_NOWAIT);
+	fake.bpf = true;
+	write_file(obj, "program one", 11, 0644);
+	cli("-q", "apply", a, NULL);
+	CHECK_INT(last.code, 0);
+	cli("stats", "vm1", NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_HAS(last.out, "\nbpf prog map hist (array, id 7, 384 entries of 4+8 bytes)\n"
+			    "  3: 5\n"
+			    "  7: 2\n"
+			    "bpf prog map samples (ringbuf, id 8, 4096 entries of 0+0 bytes): not shown, "
+			    "not an array or hash map\n");
+	cli("-o", "json", "stats", "vm1", NULL);
+	CHECK_INT(last.code, 0);
+	CHECK_HAS(last.out, "\"bpf\": [\n        {\n          \"instance\": \"prog\",\n");
+	CHECK_HAS(last.out, "\"entries\": [\n                {\n                  \"key\": 3,\n"
+			    "                  \"value\": 5\n");
+	CHECK_HAS(last.out, "\"skipped\": \"not an array or hash map\"");
+	free(a);
+	free(obj);
+}
+
 void unit_apply_tests(void)
 {
+	run("stats_bpf_maps", t_stats_bpf_maps);
+	run("sha256", t_sha256);
+	run("apply_bpf_rebuilt", t_apply_bpf_rebuilt);
 	run("kernel_errors", t_kernel_errors);
 	run("apply_create_and_idempotent", t_apply_create_and_idempotent);
 	run("apply_register_at_resume", t_apply_register_at_resume);

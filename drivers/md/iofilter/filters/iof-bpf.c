@@ -13,6 +13,7 @@
  * instances, "not supported on this kernel".  Documentation/bpf.rst.
  *
  * Parameters:   program=PATH    the program iofilterctl attaches (shown only)
+ *               program_sha256=HEX  its digest, set by iofilterctl (ignored)
  * Messages:     reset           zero the counters
  * Status:       key= continued= passed= failed= bad_verdicts= program=
  */
