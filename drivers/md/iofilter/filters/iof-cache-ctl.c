@@ -418,29 +418,16 @@ static int open_meta(struct cc *cc, bool fmt, char *error, size_t error_len)
 	return r;
 }
 
-static struct iofilter_instance *cache_create(struct iofilter_volume *vol,
-					      unsigned int argc, char **argv,
-					      const u8 *secret,
-					      unsigned int secret_len,
-					      char *error, size_t error_len)
+/* A cache instance's state, its lists and work items set up, nothing open. */
+static struct cc *cc_alloc(struct iofilter_volume *vol)
 {
-	struct block_device *origin = iofilter_volume_origin(vol);
-	const struct cc_policy_ops *policy;
-	struct cc *cc;
-	bool fmt = false;
-	dev_t dev;
-	int r;
+	struct cc *cc = kzalloc(sizeof(*cc), GFP_KERNEL);
 
-	if (secret_len) {
-		scnprintf(error, error_len, "cache takes no secret");
-		return ERR_PTR(-EINVAL);
-	}
-	cc = kzalloc(sizeof(*cc), GFP_KERNEL);
 	if (!cc)
-		return ERR_PTR(-ENOMEM);
+		return NULL;
 	cc->fi.ops = &cache_ops;
 	cc->vol = vol;
-	cc->origin = origin;
+	cc->origin = iofilter_volume_origin(vol);
 	spin_lock_init(&cc->lock);
 	mutex_init(&cc->commit_lock);
 	INIT_LIST_HEAD(&cc->free);
@@ -455,49 +442,88 @@ static struct iofilter_instance *cache_create(struct iofilter_volume *vol,
 	atomic_set(&cc->nr_copies, 0);
 	atomic_set(&cc->nr_wb, 0);
 	atomic_set(&cc->flushing, 0);
+	return cc;
+}
 
-	r = parse_params(cc, argc, argv, &fmt, &policy, error, error_len);
-	if (r)
-		goto bad;
+/* Open cache_dev= (not the origin), and size the origin in cache blocks. */
+static int cc_open_cache_dev(struct cc *cc, char *error, size_t error_len)
+{
+	dev_t dev;
+	int r;
+
 	r = lookup_bdev(cc->cache_path, &dev);
 	if (r) {
 		scnprintf(error, error_len,
 			  "cache_dev %s: not a block device (error %d)",
 			  cc->cache_path, r);
-		goto bad;
+		return r;
 	}
-	if (dev == origin->bd_dev) {
+	if (dev == cc->origin->bd_dev) {
 		scnprintf(error, error_len,
 			  "cache_dev %s is the volume's origin", cc->cache_path);
-		r = -EINVAL;
-		goto bad;
+		return -EINVAL;
 	}
 	r = iofilter_bdev_open(cc->cache_path, true, cc, &cc->cbdev);
 	if (r) {
 		scnprintf(error, error_len, "cannot open cache_dev %s: %s",
 			  cc->cache_path, r == -EBUSY ? "device is in use" :
 			  "open failed");
-		goto bad;
+		return r;
 	}
 	cc->cache = cc->cbdev.bdev;
-	cc->origin_sectors = bdev_nr_sectors(origin);
+	cc->origin_sectors = bdev_nr_sectors(cc->origin);
 	cc->origin_blocks = cc->origin_sectors >> cc->block_shift;
+	return 0;
+}
 
-	r = -ENOMEM;
+/* Counters, the clone bio_set, the worker and the dm-kcopyd client. */
+static int cc_alloc_workers(struct cc *cc)
+{
 	cc->stats = alloc_percpu(struct cc_stats);
 	if (!cc->stats)
-		goto nomem;
+		return -ENOMEM;
 	if (bioset_init(&cc->bs, BIO_POOL_SIZE, 0, 0))
-		goto nomem;
+		return -ENOMEM;
 	cc->wq = alloc_ordered_workqueue("iofilter-cache", WQ_MEM_RECLAIM);
 	if (!cc->wq)
-		goto nomem;
+		return -ENOMEM;
 	cc->kc = dm_kcopyd_client_create(NULL);
 	if (IS_ERR(cc->kc)) {
-		r = PTR_ERR(cc->kc);
+		int r = PTR_ERR(cc->kc);
+
 		cc->kc = NULL;
-		goto nomem;
+		return r;
 	}
+	return 0;
+}
+
+static struct iofilter_instance *cache_create(struct iofilter_volume *vol,
+					      unsigned int argc, char **argv,
+					      const u8 *secret,
+					      unsigned int secret_len,
+					      char *error, size_t error_len)
+{
+	const struct cc_policy_ops *policy;
+	struct cc *cc;
+	bool fmt = false;
+	int r;
+
+	if (secret_len) {
+		scnprintf(error, error_len, "cache takes no secret");
+		return ERR_PTR(-EINVAL);
+	}
+	cc = cc_alloc(vol);
+	if (!cc)
+		return ERR_PTR(-ENOMEM);
+	r = parse_params(cc, argc, argv, &fmt, &policy, error, error_len);
+	if (r)
+		goto bad;
+	r = cc_open_cache_dev(cc, error, error_len);
+	if (r)
+		goto bad;
+	r = cc_alloc_workers(cc);
+	if (r)
+		goto nomem;
 	r = open_meta(cc, fmt, error, error_len);
 	if (r)
 		goto bad;
