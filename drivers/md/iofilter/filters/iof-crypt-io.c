@@ -100,6 +100,73 @@ static IOF_CRYPTO_CALLBACK(crypt_done, data)
 }
 
 /*
+ * Where crypt_convert() goes on: the source and destination vectors at
+ * io->done (a write reads the caller's pages and writes the bounce pages
+ * of the carrier; a read works in place).
+ */
+static void convert_iters(struct crypt_io *io, struct bio_vec **vin,
+			  struct bio_vec **vout, struct bvec_iter *in,
+			  struct bvec_iter *out)
+{
+	if (io->write) {
+		*vin = io->saved_vec;
+		*vout = io->carrier->bi_io_vec;
+		*in = io->iter;
+		*out = (struct bvec_iter){ .bi_size = io->iter.bi_size };
+		bvec_iter_advance(*vin, in, io->done);
+		bvec_iter_advance(*vout, out, io->done);
+	} else {
+		*vin = *vout = io->bio->bi_io_vec;
+		*in = io->iter;
+		bvec_iter_advance(*vin, in, io->done);
+		*out = *in;
+	}
+}
+
+/* One crypto sector's request: its two one-entry scatterlists and its IV. */
+static void crypt_req_prepare(struct iof_crypt *cc, struct crypt_req *cr,
+			      const struct bio_vec *bv_in,
+			      const struct bio_vec *bv_out, sector_t s)
+{
+	unsigned int ss = cc->sector_size;
+	u64 ivs;
+
+	sg_init_table(&cr->sg_in, 1);
+	sg_set_page(&cr->sg_in, bv_in->bv_page, ss, bv_in->bv_offset);
+	sg_init_table(&cr->sg_out, 1);
+	sg_set_page(&cr->sg_out, bv_out->bv_page, ss, bv_out->bv_offset);
+
+	/* plain64: the little-endian sector number, zero-padded */
+	ivs = s - cc->offset + cc->iv_offset;
+	if (cc->iv_large_sectors)
+		ivs >>= cc->sector_shift;
+	memset(cr_iv(cc, cr), 0, CRYPT_IV_SIZE);
+	*(__le64 *)cr_iv(cc, cr) = cpu_to_le64(ivs);
+	skcipher_request_set_crypt(cr_req(cr), &cr->sg_in, &cr->sg_out, ss,
+				   cr_iv(cc, cr));
+}
+
+/*
+ * Start one request: waited for in a worker (@can_sleep), else completed
+ * by crypt_done().  Returns what the cipher returned.
+ */
+static int crypt_req_start(struct crypt_io *io, struct skcipher_request *req,
+			   bool can_sleep, struct crypto_wait *wait)
+{
+	if (can_sleep) {
+		skcipher_request_set_callback(req,
+			CRYPTO_TFM_REQ_MAY_SLEEP | CRYPTO_TFM_REQ_MAY_BACKLOG,
+			crypto_req_done, wait);
+		return crypto_wait_req(io->write ?
+				       crypto_skcipher_encrypt(req) :
+				       crypto_skcipher_decrypt(req), wait);
+	}
+	skcipher_request_set_callback(req, 0, crypt_done, req_cr(req));
+	return io->write ? crypto_skcipher_encrypt(req) :
+			   crypto_skcipher_decrypt(req);
+}
+
+/*
  * Encrypt or decrypt what is left of the bio, one crypto sector at a time.
  * In the fast path (!can_sleep: map or end_io) nothing may sleep: a request
  * that cannot be had or queued returns CONV_RESUME with io->done where the
@@ -119,27 +186,13 @@ static int crypt_convert(struct crypt_io *io, bool can_sleep)
 	bool went_async = false;
 	DECLARE_CRYPTO_WAIT(wait);
 
-	if (io->write) {
-		vin = io->saved_vec;
-		vout = io->carrier->bi_io_vec;
-		in = io->iter;
-		out = (struct bvec_iter){ .bi_size = io->iter.bi_size };
-		bvec_iter_advance(vin, &in, io->done);
-		bvec_iter_advance(vout, &out, io->done);
-	} else {
-		vin = vout = io->bio->bi_io_vec;
-		in = io->iter;
-		bvec_iter_advance(vin, &in, io->done);
-		out = in;
-	}
-
+	convert_iters(io, &vin, &vout, &in, &out);
 	while (in.bi_size) {
 		struct bio_vec bv_in = bvec_iter_bvec(vin, in);
 		struct bio_vec bv_out = bvec_iter_bvec(vout, out);
 		sector_t s = io->iter.bi_sector + (io->done >> SECTOR_SHIFT);
 		struct skcipher_request *req = io->req;
 		struct crypt_req *cr;
-		u64 ivs;
 		int r;
 
 		if (unlikely(bv_in.bv_len < ss || bv_out.bv_len < ss ||
@@ -162,36 +215,10 @@ static int crypt_convert(struct crypt_io *io, bool can_sleep)
 		}
 		cr = req_cr(req);
 		cr->io = io;
-
-		sg_init_table(&cr->sg_in, 1);
-		sg_set_page(&cr->sg_in, bv_in.bv_page, ss, bv_in.bv_offset);
-		sg_init_table(&cr->sg_out, 1);
-		sg_set_page(&cr->sg_out, bv_out.bv_page, ss, bv_out.bv_offset);
-
-		/* plain64: the little-endian sector number, zero-padded */
-		ivs = s - cc->offset + cc->iv_offset;
-		if (cc->iv_large_sectors)
-			ivs >>= cc->sector_shift;
-		memset(cr_iv(cc, cr), 0, CRYPT_IV_SIZE);
-		*(__le64 *)cr_iv(cc, cr) = cpu_to_le64(ivs);
-		skcipher_request_set_crypt(req, &cr->sg_in, &cr->sg_out, ss,
-					   cr_iv(cc, cr));
+		crypt_req_prepare(cc, cr, &bv_in, &bv_out, s);
 
 		atomic_inc(&io->pending);
-		if (can_sleep) {
-			skcipher_request_set_callback(req,
-				CRYPTO_TFM_REQ_MAY_SLEEP |
-				CRYPTO_TFM_REQ_MAY_BACKLOG,
-				crypto_req_done, &wait);
-			r = crypto_wait_req(io->write ?
-					    crypto_skcipher_encrypt(req) :
-					    crypto_skcipher_decrypt(req),
-					    &wait);
-		} else {
-			skcipher_request_set_callback(req, 0, crypt_done, cr);
-			r = io->write ? crypto_skcipher_encrypt(req) :
-					crypto_skcipher_decrypt(req);
-		}
+		r = crypt_req_start(io, req, can_sleep, &wait);
 
 		switch (r) {
 		case 0:
