@@ -205,155 +205,190 @@ static const char *abbreviated(const char *arg)
 	return NULL;
 }
 
+/* What the option loop gathers besides struct cmd. */
+struct parsed {
+	char **rest;	/* the verb and its arguments, in order */
+	int nrest;
+	unsigned used;	/* O_* bits of the verb options given */
+	bool help, version;
+};
+
+/* -o FORMAT into ofmt; -1, or the exit code of a usage error. */
+static int take_output_format(const char *arg)
+{
+	if (!strcmp(arg, "json"))
+		ofmt = OFMT_JSON;
+	else if (!strcmp(arg, "text"))
+		ofmt = OFMT_TEXT;
+	else
+		return usage_error(NULL, "unknown output format \"%s\" (text or json)", arg);
+	return -1;
+}
+
+/* --watch SECONDS into c->watch; -1, or the exit code of a usage error. */
+static int take_watch(struct cmd *c, const char *arg)
+{
+	char *end;
+
+	errno = 0;
+	c->watch = strtod(arg, &end);
+	if (errno || *end || end == arg || !(c->watch >= 0.1 && c->watch <= 86400))
+		return usage_error(NULL, "--watch needs a number of seconds (0.1 to 86400), not \"%s\"",
+				   arg);
+	return -1;
+}
+
+/* --count N into c->count; -1, or the exit code of a usage error. */
+static int take_count(struct cmd *c, const char *arg)
+{
+	char *end;
+
+	errno = 0;
+	c->count = strtol(arg, &end, 10);
+	if (errno || *end || end == arg || c->count < 1)
+		return usage_error(NULL, "--count needs a positive number, not \"%s\"", arg);
+	return -1;
+}
+
+/* One result of getopt_long into c and p; -1, or the exit code of a usage error. */
+static int take_option(int opt, char **argv, struct cmd *c, struct parsed *p)
+{
+	unsigned bit = 0;
+	int code = -1;
+
+	if ((opt == 'f' || opt == 'y') && abbreviated(argv[optind - 1]))
+		return usage_error(NULL, "%s: write --%s in full; it skips a safety check",
+				   argv[optind - 1], abbreviated(argv[optind - 1]));
+	switch (opt) {
+	case 1:
+		p->rest[p->nrest++] = optarg;
+		break;
+	case 'o':
+		code = take_output_format(optarg);
+		break;
+	case 'q':
+		verbosity = -1;
+		break;
+	case 'v':
+		verbosity = verbosity < 0 ? 1 : verbosity + 1;
+		break;
+	case 'h':
+		p->help = true;
+		break;
+	case 'H':
+		noheadings = true;
+		break;
+	case 'V':
+		p->version = true;
+		break;
+	case 'U':
+		udev_sync = false;
+		break;
+	case 'n':
+		bit = O_DRY_RUN;
+		c->dry_run = true;
+		break;
+	case 'f':
+		bit = O_FORCE;
+		c->force = true;
+		break;
+	case 'y':
+		bit = O_YES;
+		c->yes = true;
+		break;
+	case 'r':
+		bit = O_RESET;
+		c->reset = true;
+		break;
+	case 's':
+		bit = O_STRICT;
+		c->strict = true;
+		break;
+	case 'w':
+		bit = O_WATCH;
+		code = take_watch(c, optarg);
+		break;
+	case 'c':
+		bit = O_COUNT;
+		code = take_count(c, optarg);
+		break;
+	case ':':
+		return usage_error(NULL, "option %s needs an argument", argv[optind - 1]);
+	default:
+		if (optopt)
+			return usage_error(NULL, "unknown option -%c", optopt);
+		return usage_error(NULL, "unknown option %s", argv[optind - 1]);
+	}
+	p->used |= bit;
+	return code;
+}
+
+/* Verb options a does not take, or that conflict; -1, or the exit code of a usage error. */
+static int check_verb_options(const struct action *a, unsigned used)
+{
+	unsigned bit;
+
+	for (bit = 1; bit <= O_STRICT; bit <<= 1)
+		if ((used & bit) && !(a->opts & bit))
+			return usage_error(a, "%s: option %s does not apply", a->verb, opt_name(bit));
+	if ((used & O_COUNT) && !(used & O_WATCH))
+		return usage_error(a, "stats: --count needs --watch");
+	if ((used & O_WATCH) && (used & O_RESET))
+		return usage_error(a, "stats: --watch and --reset do not go together");
+	return -1;
+}
+
 static int parse_and_run(int argc, char **argv)
 {
 	const struct action *a = NULL;
-	char **rest = xcalloc((size_t)argc + 1, sizeof(*rest));
-	unsigned used = 0, bit;
-	bool help = false, version = false;
-	int nrest = 0, opt, code, i;
+	struct parsed p = { .rest = xcalloc((size_t)argc + 1, sizeof(*p.rest)) };
+	int opt, code, i;
 	struct cmd c;
-	char *end;
 
 	memset(&c, 0, sizeof(c));
 	optind = 0;	/* a full reset of getopt: iofctl_main may run again (tests) */
 	opterr = 0;
 	/* "-": options may come anywhere; non-options arrive as 1, in order. */
 	while ((opt = getopt_long(argc, argv, "-:o:qvhyV", long_opts, NULL)) != -1) {
-		bit = 0;
-		if ((opt == 'f' || opt == 'y') && abbreviated(argv[optind - 1])) {
-			code = usage_error(NULL, "%s: write --%s in full; it skips a safety check",
-					   argv[optind - 1], abbreviated(argv[optind - 1]));
+		code = take_option(opt, argv, &c, &p);
+		if (code >= 0)
 			goto out;
-		}
-		switch (opt) {
-		case 1:
-			rest[nrest++] = optarg;
-			break;
-		case 'o':
-			if (!strcmp(optarg, "json"))
-				ofmt = OFMT_JSON;
-			else if (!strcmp(optarg, "text"))
-				ofmt = OFMT_TEXT;
-			else {
-				code = usage_error(NULL, "unknown output format \"%s\" (text or json)", optarg);
-				goto out;
-			}
-			break;
-		case 'q':
-			verbosity = -1;
-			break;
-		case 'v':
-			verbosity = verbosity < 0 ? 1 : verbosity + 1;
-			break;
-		case 'h':
-			help = true;
-			break;
-		case 'H':
-			noheadings = true;
-			break;
-		case 'V':
-			version = true;
-			break;
-		case 'U':
-			udev_sync = false;
-			break;
-		case 'n':
-			bit = O_DRY_RUN;
-			c.dry_run = true;
-			break;
-		case 'f':
-			bit = O_FORCE;
-			c.force = true;
-			break;
-		case 'y':
-			bit = O_YES;
-			c.yes = true;
-			break;
-		case 'r':
-			bit = O_RESET;
-			c.reset = true;
-			break;
-		case 's':
-			bit = O_STRICT;
-			c.strict = true;
-			break;
-		case 'w':
-			bit = O_WATCH;
-			errno = 0;
-			c.watch = strtod(optarg, &end);
-			if (errno || *end || end == optarg || !(c.watch >= 0.1 && c.watch <= 86400)) {
-				code = usage_error(NULL, "--watch needs a number of seconds (0.1 to 86400), not \"%s\"",
-						   optarg);
-				goto out;
-			}
-			break;
-		case 'c':
-			bit = O_COUNT;
-			errno = 0;
-			c.count = strtol(optarg, &end, 10);
-			if (errno || *end || end == optarg || c.count < 1) {
-				code = usage_error(NULL, "--count needs a positive number, not \"%s\"", optarg);
-				goto out;
-			}
-			break;
-		case ':':
-			code = usage_error(NULL, "option %s needs an argument", argv[optind - 1]);
-			goto out;
-		default:
-			if (optopt)
-				code = usage_error(NULL, "unknown option -%c", optopt);
-			else
-				code = usage_error(NULL, "unknown option %s", argv[optind - 1]);
-			goto out;
-		}
-		used |= bit;
 	}
 	/* After "--": arguments only. */
 	for (i = optind; i < argc; i++)
-		rest[nrest++] = argv[i];
+		p.rest[p.nrest++] = argv[i];
 
-	if (version && !nrest) {
+	if (p.version && !p.nrest) {
 		code = cmd_version(&c);
 		goto out;
 	}
-	if (!nrest) {
-		usage(help ? out_fp : err_fp);
-		code = help ? EXIT_OK : EXIT_INVALID;
+	if (!p.nrest) {
+		usage(p.help ? out_fp : err_fp);
+		code = p.help ? EXIT_OK : EXIT_INVALID;
 		goto out;
 	}
-	a = find_action(rest[0]);
+	a = find_action(p.rest[0]);
 	if (!a) {
-		code = usage_error(NULL, "unknown verb \"%s\"; see iofilterctl --help", rest[0]);
+		code = usage_error(NULL, "unknown verb \"%s\"; see iofilterctl --help", p.rest[0]);
 		goto out;
 	}
-	if (help) {
+	if (p.help) {
 		verb_usage(a, out_fp);
 		code = EXIT_OK;
 		goto out;
 	}
-	for (bit = 1; bit <= O_STRICT; bit <<= 1)
-		if ((used & bit) && !(a->opts & bit)) {
-			code = usage_error(a, "%s: option %s does not apply", a->verb, opt_name(bit));
-			goto out;
-		}
-	if ((used & O_COUNT) && !(used & O_WATCH)) {
-		code = usage_error(a, "stats: --count needs --watch");
+	code = check_verb_options(a, p.used);
+	if (code >= 0)
 		goto out;
-	}
-	if ((used & O_WATCH) && (used & O_RESET)) {
-		code = usage_error(a, "stats: --watch and --reset do not go together");
-		goto out;
-	}
-	c.argc = nrest - 1;
-	c.argv = rest + 1;
+	c.argc = p.nrest - 1;
+	c.argv = p.rest + 1;
 	if (c.argc < a->min_args || (a->max_args >= 0 && c.argc > a->max_args)) {
 		code = usage_error(a, "%s: wrong number of arguments", a->verb);
 		goto out;
 	}
 	code = a->fn(&c);
 out:
-	free(rest);
+	free(p.rest);
 	return code;
 }
 
