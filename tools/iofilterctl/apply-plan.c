@@ -161,106 +161,144 @@ static struct stat image_stat(const struct pvolume *v)
 	return st;
 }
 
-int look_origin(struct vctx *c)
+/*
+ * The origin of the live iofilter table of /dev/mapper/NAME into c->origin
+ * and c->origin_path; 0, or the exit code of fail().
+ */
+static int read_live_origin(struct vctx *c, unsigned *maj, unsigned *min)
 {
 	struct pvolume *v = c->v;
-	struct dmx_info di;
+	char *type = NULL, *params = NULL, vname[IOF_NAME_LEN + 1];
+	int n = 0, r;
+
+	r = dmx_table(v->name, &c->dm_sectors, &type, &params);
+	if (r == -EMEDIUMTYPE)
+		return fail(c, EXIT_BUSY, 0, "/dev/mapper/%s exists and is not an iofilter volume "
+			    "(several targets)", v->name);
+	if (r)
+		return fail(c, errno_exit(r), r, "cannot read the table of /dev/mapper/%s: %s",
+			    v->name, strerror(-r));
+	if (strcmp(type, IOFILTER_TARGET_NAME)) {
+		fail(c, EXIT_BUSY, 0, "/dev/mapper/%s exists and is not an iofilter volume (target %s)",
+		     v->name, type);
+		free(type);
+		free(params);
+		return c->rep->exit_code;
+	}
+	if (sscanf(params, "%u:%u %64s%n", maj, min, vname, &n) < 3 || strcmp(vname, v->name)) {
+		fail(c, EXIT_BUSY, 0, "/dev/mapper/%s has an unexpected iofilter table \"%s\"",
+		     v->name, params);
+		free(type);
+		free(params);
+		return c->rep->exit_code;
+	}
+	free(type);
+	free(params);
+	c->origin = makedev(*maj, *min);
+	c->origin_known = true;
+	if (blkdev_path(c->origin, c->origin_path, sizeof(c->origin_path)))
+		snprintf(c->origin_path, sizeof(c->origin_path), "%u:%u", *maj, *min);
+	return 0;
+}
+
+/* An existing volume over qemu-nbd: the NBD device serves its image, at the same size. */
+static int check_nbd_origin(struct vctx *c)
+{
+	struct pvolume *v = c->v;
+	struct stat st = image_stat(v);
 	char s1[32], s2[32];
 	int r;
 
-	r = dmx_info(v->name, &di);
+	if (nbd_backs(c->origin, &st) != 1)
+		return fail(c, EXIT_BUSY, 0,
+			    "/dev/mapper/%s exists over %s, which is not the qemu-nbd device of %s",
+			    v->name, c->origin_path, v->origin);
+	r = blkdev_size_rdev(c->origin, &c->loop_size);
 	if (r)
-		return fail(c, errno_exit(r), r, "cannot query device-mapper: %s %s", strerror(-r),
-			    dmx_error());
-	if (di.exists) {
-		char *type = NULL, *params = NULL, vname[IOF_NAME_LEN + 1];
-		unsigned maj, min;
-		int n = 0;
+		return fail(c, errno_exit(r), r, "cannot read the size of %s: %s",
+			    c->origin_path, strerror(-r));
+	if (c->loop_size != v->origin_size)
+		return fail(c, EXIT_BUSY, 0,
+			    "the virtual size of %s changed (%s -> %s): detach %s and apply again",
+			    v->origin, fmt_size(c->loop_size, s1, sizeof(s1)),
+			    fmt_size(v->origin_size, s2, sizeof(s2)), v->name);
+	return 0;
+}
 
-		c->dm_exists = true;
-		if (!di.live_table)
-			return fail(c, EXIT_BUSY, 0,
-				    "/dev/mapper/%s exists without a live table; remove it (dmsetup remove %s)",
-				    v->name, v->name);
-		r = dmx_table(v->name, &c->dm_sectors, &type, &params);
-		if (r == -EMEDIUMTYPE)
-			return fail(c, EXIT_BUSY, 0, "/dev/mapper/%s exists and is not an iofilter volume "
-				    "(several targets)", v->name);
-		if (r)
-			return fail(c, errno_exit(r), r, "cannot read the table of /dev/mapper/%s: %s",
-				    v->name, strerror(-r));
-		if (strcmp(type, IOFILTER_TARGET_NAME)) {
-			fail(c, EXIT_BUSY, 0, "/dev/mapper/%s exists and is not an iofilter volume (target %s)",
-			     v->name, type);
-			free(type);
-			free(params);
-			return c->rep->exit_code;
-		}
-		if (sscanf(params, "%u:%u %64s%n", &maj, &min, vname, &n) < 3 || strcmp(vname, v->name)) {
-			fail(c, EXIT_BUSY, 0, "/dev/mapper/%s has an unexpected iofilter table \"%s\"",
-			     v->name, params);
-			free(type);
-			free(params);
-			return c->rep->exit_code;
-		}
-		free(type);
-		free(params);
-		c->origin = makedev(maj, min);
-		c->origin_known = true;
-		if (blkdev_path(c->origin, c->origin_path, sizeof(c->origin_path)))
-			snprintf(c->origin_path, sizeof(c->origin_path), "%u:%u", maj, min);
-		if (v->is_image && v->via_nbd) {
-			struct stat st = image_stat(v);
+/* An existing volume over a loop device: it backs its image; a new image size is a change. */
+static int check_loop_origin(struct vctx *c)
+{
+	struct pvolume *v = c->v;
+	struct stat st = image_stat(v);
+	char s1[32], s2[32];
+	int r;
 
-			if (nbd_backs(c->origin, &st) != 1)
-				return fail(c, EXIT_BUSY, 0,
-					    "/dev/mapper/%s exists over %s, which is not the qemu-nbd device of %s",
-					    v->name, c->origin_path, v->origin);
-			r = blkdev_size_rdev(c->origin, &c->loop_size);
-			if (r)
-				return fail(c, errno_exit(r), r, "cannot read the size of %s: %s",
-					    c->origin_path, strerror(-r));
-			if (c->loop_size != v->origin_size)
-				return fail(c, EXIT_BUSY, 0,
-					    "the virtual size of %s changed (%s -> %s): detach %s and apply again",
-					    v->origin, fmt_size(c->loop_size, s1, sizeof(s1)),
-					    fmt_size(v->origin_size, s2, sizeof(s2)), v->name);
-		} else if (v->is_image) {
-			struct stat st = image_stat(v);
-
-			r = loop_backs(c->origin, &st);
-			if (r < 0)
-				return fail(c, errno_exit(r), r, "cannot inspect the origin %s: %s",
-					    c->origin_path, strerror(-r));
-			if (!r)
-				return fail(c, EXIT_BUSY, 0,
-					    "/dev/mapper/%s exists over %s, which is not a loop device of %s",
-					    v->name, c->origin_path, v->origin);
-			r = blkdev_size_rdev(c->origin, &c->loop_size);
-			if (r)
-				return fail(c, errno_exit(r), r, "cannot read the size of %s: %s",
-					    c->origin_path, strerror(-r));
-			if (c->loop_size != v->origin_size) {
-				c->need_capacity = true;
-				add_change(c->rep, '~', "size", NULL, "%s: %s -> %s (image %s)",
-					   c->origin_path, fmt_size(c->loop_size, s1, sizeof(s1)),
-					   fmt_size(v->origin_size, s2, sizeof(s2)), v->origin);
-			}
-		} else if (c->origin != v->origin_rdev) {
-			return fail(c, EXIT_BUSY, 0, "/dev/mapper/%s exists over %s (%u:%u), not over %s (%u:%u)",
-				    v->name, c->origin_path, maj, min, v->origin,
-				    major(v->origin_rdev), minor(v->origin_rdev));
-		}
-		if (c->dm_sectors * 512 != v->origin_size) {
-			c->need_resize = true;
-			add_change(c->rep, '~', "size", NULL, "/dev/mapper/%s: %s -> %s", v->name,
-				   fmt_size(c->dm_sectors * 512, s1, sizeof(s1)),
-				   fmt_size(v->origin_size, s2, sizeof(s2)));
-		}
-		return 0;
+	r = loop_backs(c->origin, &st);
+	if (r < 0)
+		return fail(c, errno_exit(r), r, "cannot inspect the origin %s: %s",
+			    c->origin_path, strerror(-r));
+	if (!r)
+		return fail(c, EXIT_BUSY, 0,
+			    "/dev/mapper/%s exists over %s, which is not a loop device of %s",
+			    v->name, c->origin_path, v->origin);
+	r = blkdev_size_rdev(c->origin, &c->loop_size);
+	if (r)
+		return fail(c, errno_exit(r), r, "cannot read the size of %s: %s",
+			    c->origin_path, strerror(-r));
+	if (c->loop_size != v->origin_size) {
+		c->need_capacity = true;
+		add_change(c->rep, '~', "size", NULL, "%s: %s -> %s (image %s)",
+			   c->origin_path, fmt_size(c->loop_size, s1, sizeof(s1)),
+			   fmt_size(v->origin_size, s2, sizeof(s2)), v->origin);
 	}
+	return 0;
+}
 
-	/* A new volume. */
+/* An existing volume: its origin must be the policy's; a new size is a change. */
+static int look_existing(struct vctx *c, const struct dmx_info *di)
+{
+	struct pvolume *v = c->v;
+	char s1[32], s2[32];
+	unsigned maj, min;
+	int r;
+
+	c->dm_exists = true;
+	if (!di->live_table)
+		return fail(c, EXIT_BUSY, 0,
+			    "/dev/mapper/%s exists without a live table; remove it (dmsetup remove %s)",
+			    v->name, v->name);
+	r = read_live_origin(c, &maj, &min);
+	if (r)
+		return r;
+	if (v->is_image && v->via_nbd) {
+		r = check_nbd_origin(c);
+		if (r)
+			return r;
+	} else if (v->is_image) {
+		r = check_loop_origin(c);
+		if (r)
+			return r;
+	} else if (c->origin != v->origin_rdev) {
+		return fail(c, EXIT_BUSY, 0, "/dev/mapper/%s exists over %s (%u:%u), not over %s (%u:%u)",
+			    v->name, c->origin_path, maj, min, v->origin,
+			    major(v->origin_rdev), minor(v->origin_rdev));
+	}
+	if (c->dm_sectors * 512 != v->origin_size) {
+		c->need_resize = true;
+		add_change(c->rep, '~', "size", NULL, "/dev/mapper/%s: %s -> %s", v->name,
+			   fmt_size(c->dm_sectors * 512, s1, sizeof(s1)),
+			   fmt_size(v->origin_size, s2, sizeof(s2)));
+	}
+	return 0;
+}
+
+/* A new volume: reuse or plan its NBD or loop device, or take its block device. */
+static int look_new(struct vctx *c)
+{
+	struct pvolume *v = c->v;
+	char s1[32];
+	int r;
+
 	if (v->is_image && v->via_nbd) {
 		struct stat st = image_stat(v);
 
@@ -298,6 +336,20 @@ int look_origin(struct vctx *c)
 	add_change(c->rep, '+', "volume", v->name, "/dev/mapper/%s over %s (%s)", v->name, c->origin_path,
 		   fmt_size(v->origin_size, s1, sizeof(s1)));
 	return 0;
+}
+
+int look_origin(struct vctx *c)
+{
+	struct dmx_info di;
+	int r;
+
+	r = dmx_info(c->v->name, &di);
+	if (r)
+		return fail(c, errno_exit(r), r, "cannot query device-mapper: %s %s", strerror(-r),
+			    dmx_error());
+	if (di.exists)
+		return look_existing(c, &di);
+	return look_new(c);
 }
 
 int read_kernel_state(struct vctx *c)
