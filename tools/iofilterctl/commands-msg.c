@@ -206,43 +206,25 @@ static int wait_clean(struct kapi *k, const char *vol, const struct msg_result *
 	}
 }
 
-int cmd_detach(struct cmd *c)
+/*
+ * detach: vol is an iofilter volume no one holds open (udev gets 2 s);
+ * its table's params into *params.  0, or the exit code reported.
+ */
+static int detach_check_volume(const char *vol, char **type, char **params)
 {
-	const char *vol = c->argv[0];
-	struct msg_result *m = NULL;
-	struct iof_type_info *t = NULL;
-	struct iof_instance_info *ii = NULL;
 	struct dmx_info di;
-	struct kapi k;
-	size_t nt = 0, ni = 0, n = 0, i, j;
-	char *type = NULL, *params = NULL;
 	uint64_t sectors;
-	unsigned maj, min;
-	char nbd[300];
-	const char *released = NULL;
-	bool removed = false;
-	int code, r;
+	size_t i;
+	int r;
 
-	code = open_kernel(&k);
-	if (code) {
-		show_detach(vol, NULL, 0, false, NULL);
-		return code;
-	}
-	dmx_init();
 	r = dmx_info(vol, &di);
-	if (r) {
-		code = report_error(errno_exit(r), vol, r, "cannot query device-mapper: %s", strerror(-r));
-		goto out;
-	}
-	if (!di.exists) {
-		code = report_error(EXIT_NODEV, vol, -ENOENT, "no such volume (no /dev/mapper/%s)", vol);
-		goto out;
-	}
-	r = dmx_table(vol, &sectors, &type, &params);
-	if (r || strcmp(type, IOFILTER_TARGET_NAME)) {
-		code = report_error(EXIT_NODEV, vol, 0, "/dev/mapper/%s is not an iofilter volume", vol);
-		goto out;
-	}
+	if (r)
+		return report_error(errno_exit(r), vol, r, "cannot query device-mapper: %s", strerror(-r));
+	if (!di.exists)
+		return report_error(EXIT_NODEV, vol, -ENOENT, "no such volume (no /dev/mapper/%s)", vol);
+	r = dmx_table(vol, &sectors, type, params);
+	if (r || strcmp(*type, IOFILTER_TARGET_NAME))
+		return report_error(EXIT_NODEV, vol, 0, "/dev/mapper/%s is not an iofilter volume", vol);
 	/*
 	 * With udev, its probe of the device (blkid after the change event a
 	 * writer's close makes, e.g. an unmount at shutdown) holds it for an
@@ -253,31 +235,50 @@ int cmd_detach(struct cmd *c)
 		if (dmx_info(vol, &di))
 			break;
 	}
-	if (di.open_count > 0) {
-		code = report_error(EXIT_BUSY, vol, -EBUSY, "/dev/mapper/%s is in use (open %d time%s)", vol,
+	if (di.open_count > 0)
+		return report_error(EXIT_BUSY, vol, -EBUSY, "/dev/mapper/%s is in use (open %d time%s)", vol,
 				    di.open_count, di.open_count == 1 ? "" : "s");
-		goto out;
-	}
-	if (!c->yes) {
-		char *q = xasprintf("Detach volume %s (remove /dev/mapper/%s)?", vol, vol);
-		bool ok = confirm(q);
+	return 0;
+}
 
-		free(q);
-		if (!ok) {
-			code = report_error(EXIT_INVALID, vol, 0, isatty(STDIN_FILENO) ? "not detached" :
-					    "not detaching without --yes (stdin is not a terminal)");
-			goto out;
-		}
-	}
-	/* Write back what a filter holds before the device goes. */
-	r = kapi_list_types(&k, &t, &nt);
+/* detach: ask unless --yes; 0, or the exit code reported. */
+static int detach_confirm(const struct cmd *c, const char *vol)
+{
+	char *q;
+	bool ok;
+
+	if (c->yes)
+		return 0;
+	q = xasprintf("Detach volume %s (remove /dev/mapper/%s)?", vol, vol);
+	ok = confirm(q);
+	free(q);
+	if (!ok)
+		return report_error(EXIT_INVALID, vol, 0, isatty(STDIN_FILENO) ? "not detached" :
+				    "not detaching without --yes (stdin is not a terminal)");
+	return 0;
+}
+
+/*
+ * detach: send "flush" to each filter of vol whose type holds dirty data;
+ * the messages sent into *mp / *np (freed by the caller).  0, or the exit
+ * code reported.
+ */
+static int detach_flush_holders(struct kapi *k, const char *vol, struct msg_result **mp, size_t *np)
+{
+	struct iof_type_info *t = NULL;
+	struct iof_instance_info *ii = NULL;
+	size_t nt = 0, ni = 0, i, j;
+	struct msg_result *m;
+	int code = 0, r;
+
+	r = kapi_list_types(k, &t, &nt);
 	if (!r)
-		r = kapi_list_instances(&k, vol, &ii, &ni);
+		r = kapi_list_instances(k, vol, &ii, &ni);
 	if (r) {
-		code = kfail(&k, vol, r, "list filters");
+		code = kfail(k, vol, r, "list filters");
 		goto out;
 	}
-	m = xcalloc(ni + 1, sizeof(*m));
+	m = *mp = xcalloc(ni + 1, sizeof(*m));
 	for (i = 0; i < ni; i++) {
 		char tn[IOF_NAME_LEN];
 		bool holds = false;
@@ -292,20 +293,78 @@ int cmd_detach(struct cmd *c)
 		}
 		if (!holds)
 			continue;
-		kname(m[n].name, ii[i].name, sizeof(m[n].name));
-		snprintf(m[n].type, sizeof(m[n].type), "%s", tn);
-		info("%s: flush %s", vol, m[n].name);
-		r = kapi_message(&k, vol, m[n].name, "flush", &m[n].result);
+		kname(m[*np].name, ii[i].name, sizeof(m[*np].name));
+		snprintf(m[*np].type, sizeof(m[*np].type), "%s", tn);
+		info("%s: flush %s", vol, m[*np].name);
+		r = kapi_message(k, vol, m[*np].name, "flush", &m[*np].result);
 		if (r) {
-			char *what = xasprintf("flush %s", m[n].name);
+			char *what = xasprintf("flush %s", m[*np].name);
 
-			code = kfail(&k, vol, r, what);
+			code = kfail(k, vol, r, what);
 			free(what);
-			n++;
+			(*np)++;
 			goto out;
 		}
-		n++;
+		(*np)++;
 	}
+out:
+	free(t);
+	free(ii);
+	return code;
+}
+
+/*
+ * detach, after the dm device went: an image apply served with qemu-nbd
+ * (origin maj:min in params) is disconnected, which closes the image; its
+ * device name into nbd and *released.  0, or the exit code reported.
+ */
+static int detach_release_nbd(const char *vol, const char *params, char *nbd, size_t size,
+			      const char **released)
+{
+	unsigned maj, min;
+	int r;
+
+	if (sscanf(params, "%u:%u", &maj, &min) != 2)
+		return 0;
+	if (blkdev_path(makedev(maj, min), nbd, size))
+		snprintf(nbd, size, "%u:%u", maj, min);
+	r = nbd_detach(makedev(maj, min));
+	if (r < 0)
+		return report_error(errno_exit(r), vol, r, "disconnect %s (qemu-nbd): %s", nbd,
+				    strerror(-r));
+	if (r)
+		*released = nbd;
+	return 0;
+}
+
+int cmd_detach(struct cmd *c)
+{
+	const char *vol = c->argv[0];
+	struct msg_result *m = NULL;
+	struct kapi k;
+	size_t n = 0, i;
+	char *type = NULL, *params = NULL;
+	char nbd[300];
+	const char *released = NULL;
+	bool removed = false;
+	int code, r;
+
+	code = open_kernel(&k);
+	if (code) {
+		show_detach(vol, NULL, 0, false, NULL);
+		return code;
+	}
+	dmx_init();
+	code = detach_check_volume(vol, &type, &params);
+	if (code)
+		goto out;
+	code = detach_confirm(c, vol);
+	if (code)
+		goto out;
+	/* Write back what a filter holds before the device goes. */
+	code = detach_flush_holders(&k, vol, &m, &n);
+	if (code)
+		goto out;
 	code = wait_clean(&k, vol, m, n);
 	if (code)
 		goto out;
@@ -318,24 +377,12 @@ int cmd_detach(struct cmd *c)
 	}
 	removed = true;
 	bpf_unpin_volume(vol, NULL, 0);	/* the programs of its bpf filters */
-	/* An image apply served with qemu-nbd: disconnect it, which closes the image. */
-	if (sscanf(params, "%u:%u", &maj, &min) == 2) {
-		if (blkdev_path(makedev(maj, min), nbd, sizeof(nbd)))
-			snprintf(nbd, sizeof(nbd), "%u:%u", maj, min);
-		r = nbd_detach(makedev(maj, min));
-		if (r < 0)
-			code = report_error(errno_exit(r), vol, r, "disconnect %s (qemu-nbd): %s", nbd,
-					    strerror(-r));
-		else if (r)
-			released = nbd;
-	}
+	code = detach_release_nbd(vol, params, nbd, sizeof(nbd), &released);
 out:
 	show_detach(vol, m, n, removed, released);
 	for (i = 0; i < n; i++)
 		free(m[i].result);
 	free(m);
-	free(t);
-	free(ii);
 	free(type);
 	free(params);
 	kapi_close(&k);
