@@ -526,125 +526,169 @@ static void check_rule_names(struct pctx *c, struct pvolume *vol)
 	free(ix);
 }
 
+/* A volume's "name" (node nn, NULL if absent): required, valid, not seen before. */
+static void parse_volume_name(struct pctx *c, yaml_node_t *n, yaml_node_t *nn, struct pvolume *vol)
+{
+	struct policy *p = c->p;
+	const char *s;
+	size_t i;
+
+	if (!nn) {
+		ERR(c, mark_of(n), NULL, "volume is missing required key \"name\"");
+		return;
+	}
+	if (!get_str(c, nn, "volume name", &s))
+		return;
+	vol->name_m = mark_of(nn);
+	if (!check_name(c, nn, "volume name", s, IOF_NAME_LEN - 1, NULL))
+		return;
+	for (i = 0; p->vols + i < vol; i++)
+		if (p->vols[i].name && !strcmp(p->vols[i].name, s))
+			break;
+	if (p->vols + i < vol) {
+		char hint[64];
+
+		snprintf(hint, sizeof(hint), "first defined at line %u", p->vols[i].name_m.line);
+		ERR(c, mark_of(nn), hint, "duplicate volume name %s", Q(s));
+	} else {
+		vol->name = xstrdup(s);
+	}
+}
+
+/* A volume's origin: exactly one of "device" (dev) and "image" (img), no other volume's. */
+static void parse_volume_origin(struct pctx *c, yaml_node_t *n, yaml_node_t *dev, yaml_node_t *img,
+				struct pvolume *vol)
+{
+	struct policy *p = c->p;
+	yaml_node_t *o = dev ? dev : img;
+	const char *s;
+	size_t i;
+
+	if (dev && img) {
+		ERR(c, mark_of(img), "a volume sits on one origin: a block device or an image file",
+		    "volume has both \"device\" and \"image\"");
+		return;
+	}
+	if (!dev && !img) {
+		ERR(c, mark_of(n), "add \"device: /dev/...\" or \"image: /path/to/file\"",
+		    "volume needs \"device\" or \"image\"");
+		return;
+	}
+	vol->is_image = !dev;
+	if (!get_str(c, o, vol->is_image ? "image" : "device", &s))
+		return;
+	vol->origin = xstrdup(s);
+	vol->path = resolve_path(c, s);
+	vol->origin_m = mark_of(o);
+	for (i = 0; p->vols + i < vol; i++)
+		if (p->vols[i].path && !strcmp(p->vols[i].path, vol->path))
+			break;
+	if (p->vols + i < vol) {
+		char hint[64];
+
+		snprintf(hint, sizeof(hint), "first used at line %u", p->vols[i].origin_m.line);
+		ERR(c, mark_of(o), hint, "%s is already the origin of volume %s",
+		    Q(s), Q(p->vols[i].name ? p->vols[i].name : ""));
+	}
+}
+
+/* A volume's "format" (node f): for an image (node img) only, one of image_formats. */
+static void parse_volume_format(struct pctx *c, yaml_node_t *f, yaml_node_t *img, struct pvolume *vol)
+{
+	const char *s;
+	size_t i;
+
+	vol->format_m = mark_of(f);
+	if (!img) {
+		ERR(c, mark_of(f), "a block device is used as it is",
+		    "\"format\" applies to \"image\" only");
+		return;
+	}
+	if (!get_str(c, f, "image format", &s))
+		return;
+	for (i = 0; image_formats[i] && strcmp(image_formats[i], s); i++)
+		;
+	if (image_formats[i]) {
+		vol->format = xstrdup(s);
+	} else {
+		struct sbuf b;
+
+		sb_init(&b);
+		sb_add(&b, "one of");
+		for (i = 0; image_formats[i]; i++)
+			sb_printf(&b, " %s", image_formats[i]);
+		ERR(c, mark_of(f), b.s, "unsupported image format %s", Q(s));
+		sb_free(&b);
+	}
+}
+
+/* A volume's "filters" (node f): a list of at most IOF_MAX_INSTANCES filters. */
+static void parse_volume_filters(struct pctx *c, yaml_node_t *f, struct pvolume *vol)
+{
+	yaml_node_item_t *it;
+	size_t cnt;
+
+	vol->filters_m = mark_of(f);
+	if (f->type != YAML_SEQUENCE_NODE) {
+		ERR(c, mark_of(f), NULL, "filters must be a list, not %s", kind(f));
+		return;
+	}
+	cnt = (size_t)(f->data.sequence.items.top - f->data.sequence.items.start);
+	if (cnt > IOF_MAX_INSTANCES) {
+		ERR(c, mark_of(f), NULL, "volume has %zu filter instances; at most %d",
+		    cnt, IOF_MAX_INSTANCES);
+		return;
+	}
+	vol->filters = xcalloc(cnt, sizeof(*vol->filters));
+	for (it = f->data.sequence.items.start; it < f->data.sequence.items.top; it++)
+		parse_filter(c, node(c, *it), vol, &vol->filters[vol->nfilters++]);
+}
+
+/* A volume's "rules" (node rn): a list of at most IOF_MAX_RULES rules, names unique. */
+static void parse_volume_rules(struct pctx *c, yaml_node_t *rn, struct pvolume *vol)
+{
+	yaml_node_item_t *it;
+	size_t cnt;
+
+	vol->rules_m = mark_of(rn);
+	if (rn->type != YAML_SEQUENCE_NODE) {
+		ERR(c, mark_of(rn), NULL, "rules must be a list, not %s", kind(rn));
+		return;
+	}
+	cnt = (size_t)(rn->data.sequence.items.top - rn->data.sequence.items.start);
+	if (cnt > IOF_MAX_RULES) {
+		ERR(c, mark_of(rn), NULL, "volume has %zu rules; at most %d", cnt, IOF_MAX_RULES);
+		return;
+	}
+	vol->rules = xcalloc(cnt, sizeof(*vol->rules));
+	for (it = rn->data.sequence.items.start; it < rn->data.sequence.items.top; it++) {
+		struct prule *r = &vol->rules[vol->nrules++];
+		unsigned nerr = c->d->nerr;
+
+		parse_rule(c, node(c, *it), r);
+		r->bad = c->d->nerr != nerr;
+	}
+	check_rule_names(c, vol);
+}
+
 static void parse_volume(struct pctx *c, yaml_node_t *n, struct pvolume *vol)
 {
 	static const char *const keys[] = { "name", "device", "image", "filters", "rules", "default",
 					    "format" };
 	yaml_node_t *v[ARRAY_SIZE(keys)];
-	struct policy *p = c->p;
-	yaml_node_item_t *it;
-	const char *s;
-	size_t i;
 
 	vol->m = mark_of(n);
 	vol->dflt.action = IOF_ACTION_PASS;
 	if (!map_fields(c, n, "volume", keys, ARRAY_SIZE(keys), v))
 		return;
-	if (!v[0])
-		ERR(c, mark_of(n), NULL, "volume is missing required key \"name\"");
-	else if (get_str(c, v[0], "volume name", &s)) {
-		vol->name_m = mark_of(v[0]);
-		if (check_name(c, v[0], "volume name", s, IOF_NAME_LEN - 1, NULL)) {
-			for (i = 0; p->vols + i < vol; i++)
-				if (p->vols[i].name && !strcmp(p->vols[i].name, s))
-					break;
-			if (p->vols + i < vol) {
-				char hint[64];
-
-				snprintf(hint, sizeof(hint), "first defined at line %u", p->vols[i].name_m.line);
-				ERR(c, mark_of(v[0]), hint, "duplicate volume name %s", Q(s));
-			} else {
-				vol->name = xstrdup(s);
-			}
-		}
-	}
-	if (v[1] && v[2]) {
-		ERR(c, mark_of(v[2]), "a volume sits on one origin: a block device or an image file",
-		    "volume has both \"device\" and \"image\"");
-	} else if (!v[1] && !v[2]) {
-		ERR(c, mark_of(n), "add \"device: /dev/...\" or \"image: /path/to/file\"",
-		    "volume needs \"device\" or \"image\"");
-	} else {
-		yaml_node_t *o = v[1] ? v[1] : v[2];
-
-		vol->is_image = !v[1];
-		if (get_str(c, o, vol->is_image ? "image" : "device", &s)) {
-			vol->origin = xstrdup(s);
-			vol->path = resolve_path(c, s);
-			vol->origin_m = mark_of(o);
-			for (i = 0; p->vols + i < vol; i++)
-				if (p->vols[i].path && !strcmp(p->vols[i].path, vol->path))
-					break;
-			if (p->vols + i < vol) {
-				char hint[64];
-
-				snprintf(hint, sizeof(hint), "first used at line %u", p->vols[i].origin_m.line);
-				ERR(c, mark_of(o), hint, "%s is already the origin of volume %s",
-				    Q(s), Q(p->vols[i].name ? p->vols[i].name : ""));
-			}
-		}
-	}
-	if (v[6]) {
-		vol->format_m = mark_of(v[6]);
-		if (!v[2]) {
-			ERR(c, mark_of(v[6]), "a block device is used as it is",
-			    "\"format\" applies to \"image\" only");
-		} else if (get_str(c, v[6], "image format", &s)) {
-			for (i = 0; image_formats[i] && strcmp(image_formats[i], s); i++)
-				;
-			if (image_formats[i]) {
-				vol->format = xstrdup(s);
-			} else {
-				struct sbuf b;
-
-				sb_init(&b);
-				sb_add(&b, "one of");
-				for (i = 0; image_formats[i]; i++)
-					sb_printf(&b, " %s", image_formats[i]);
-				ERR(c, mark_of(v[6]), b.s, "unsupported image format %s", Q(s));
-				sb_free(&b);
-			}
-		}
-	}
-	if (v[3]) {
-		vol->filters_m = mark_of(v[3]);
-		if (v[3]->type != YAML_SEQUENCE_NODE) {
-			ERR(c, mark_of(v[3]), NULL, "filters must be a list, not %s", kind(v[3]));
-		} else {
-			size_t cnt = (size_t)(v[3]->data.sequence.items.top - v[3]->data.sequence.items.start);
-
-			if (cnt > IOF_MAX_INSTANCES) {
-				ERR(c, mark_of(v[3]), NULL, "volume has %zu filter instances; at most %d",
-				    cnt, IOF_MAX_INSTANCES);
-			} else {
-				vol->filters = xcalloc(cnt, sizeof(*vol->filters));
-				for (it = v[3]->data.sequence.items.start; it < v[3]->data.sequence.items.top; it++)
-					parse_filter(c, node(c, *it), vol, &vol->filters[vol->nfilters++]);
-			}
-		}
-	}
-	if (v[4]) {
-		vol->rules_m = mark_of(v[4]);
-		if (v[4]->type != YAML_SEQUENCE_NODE) {
-			ERR(c, mark_of(v[4]), NULL, "rules must be a list, not %s", kind(v[4]));
-		} else {
-			size_t cnt = (size_t)(v[4]->data.sequence.items.top - v[4]->data.sequence.items.start);
-
-			if (cnt > IOF_MAX_RULES) {
-				ERR(c, mark_of(v[4]), NULL, "volume has %zu rules; at most %d", cnt, IOF_MAX_RULES);
-			} else {
-				vol->rules = xcalloc(cnt, sizeof(*vol->rules));
-				for (it = v[4]->data.sequence.items.start; it < v[4]->data.sequence.items.top; it++) {
-					struct prule *r = &vol->rules[vol->nrules++];
-					unsigned nerr = c->d->nerr;
-
-					parse_rule(c, node(c, *it), r);
-					r->bad = c->d->nerr != nerr;
-				}
-				check_rule_names(c, vol);
-			}
-		}
-	}
+	parse_volume_name(c, n, v[0], vol);
+	parse_volume_origin(c, n, v[1], v[2], vol);
+	if (v[6])
+		parse_volume_format(c, v[6], v[2], vol);
+	if (v[3])
+		parse_volume_filters(c, v[3], vol);
+	if (v[4])
+		parse_volume_rules(c, v[4], vol);
 	if (v[5])
 		parse_default(c, v[5], vol);
 }
