@@ -338,6 +338,105 @@ static char *resolve_path(struct pctx *c, const char *path)
 	return xasprintf("%s/%s", c->p->dir, path);
 }
 
+/* A parameter key k of f: a plain word, not given before; its text, or NULL (reported). */
+static const char *param_key(struct pctx *c, yaml_node_t *k, const struct pfilter *f)
+{
+	const char *ks;
+	size_t i;
+
+	if (k->type != YAML_SCALAR_NODE || is_null(k)) {
+		ERR(c, mark_of(k), NULL, "parameter keys must be plain words, not %s", kind(k));
+		return NULL;
+	}
+	ks = scalar(k);
+	if (!param_key_ok(ks)) {
+		ERR(c, mark_of(k), "parameter keys are made of a-z, 0-9 and _",
+		    "invalid parameter key %s", Q(ks));
+		return NULL;
+	}
+	for (i = 0; i < f->nparams; i++)
+		if (!strcmp(f->params[i].key, ks))
+			break;
+	if (i < f->nparams) {
+		char hint[64];
+
+		snprintf(hint, sizeof(hint), "first given at line %u", f->params[i].m.line);
+		ERR(c, mark_of(k), hint, "duplicate parameter %s", Q(ks));
+		return NULL;
+	}
+	return ks;
+}
+
+/*
+ * The value v of parameter ks: a non-empty scalar that fits one key=value
+ * word; its text, or NULL (reported).
+ */
+static const char *param_value(struct pctx *c, yaml_node_t *v, const char *ks)
+{
+	const char *vs, *p;
+
+	if (v->type != YAML_SCALAR_NODE || is_null(v)) {
+		ERR(c, mark_of(v), NULL, "value of parameter %s must be a scalar, not %s", Q(ks), kind(v));
+		return NULL;
+	}
+	vs = scalar(v);
+	if (!*vs) {
+		ERR(c, mark_of(v), NULL, "value of parameter %s is empty", Q(ks));
+		return NULL;
+	}
+	for (p = vs; *p; p++) {
+		unsigned char ch = (unsigned char)*p;
+
+		if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f') {
+			ERR(c, mark_of(v), "the kernel receives parameters as key=value words",
+			    "value of parameter %s contains whitespace", Q(ks));
+			return NULL;
+		}
+		if (ch == '=') {
+			ERR(c, mark_of(v), "the kernel receives parameters as key=value words",
+			    "value of parameter %s contains '='", Q(ks));
+			return NULL;
+		}
+		if (ch < 0x20 || ch == 0x7f) {
+			ERR(c, mark_of(v), NULL, "value of parameter %s contains a control character",
+			    Q(ks));
+			return NULL;
+		}
+	}
+	return vs;
+}
+
+/*
+ * Add ks=vs (nodes k, v) to f and to the block blk; key_file and program
+ * are also resolved into f, program_sha256 is refused.
+ */
+static void add_param(struct pctx *c, struct pfilter *f, struct sbuf *blk, yaml_node_t *k,
+		      yaml_node_t *v, const char *ks, const char *vs)
+{
+	f->params = xreallocarray(f->params, f->nparams + 1, sizeof(*f->params));
+	f->params[f->nparams].key = xstrdup(ks);
+	f->params[f->nparams].val = xstrdup(vs);
+	f->params[f->nparams].m = mark_of(k);
+	f->params[f->nparams].vm = mark_of(v);
+	f->nparams++;
+	sb_add(blk, ks);
+	sb_addc(blk, '=');
+	sb_addn(blk, vs, strlen(vs) + 1);	/* with the NUL */
+	if (!strcmp(ks, "key_file")) {
+		f->key_file = resolve_path(c, vs);
+		f->key_file_m = mark_of(v);
+	}
+	if (!strcmp(ks, "program_sha256")) {
+		ERR(c, mark_of(k), "iofilterctl sets it to the digest of the object \"program\" names",
+		    "parameter %s is not for policies", Q(ks));
+		return;
+	}
+	if (!strcmp(ks, "program") && !f->program) {
+		f->program = resolve_path(c, vs);
+		f->program_m = mark_of(v);
+	}
+}
+
 static void parse_params(struct pctx *c, yaml_node_t *n, struct pfilter *f)
 {
 	yaml_node_pair_t *pr;
@@ -352,85 +451,15 @@ static void parse_params(struct pctx *c, yaml_node_t *n, struct pfilter *f)
 	sb_init(&blk);
 	for (pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
 		yaml_node_t *k = node(c, pr->key), *v = node(c, pr->value);
-		const char *ks, *vs, *p;
-		bool ok = true;
-		size_t i;
+		const char *ks, *vs;
 
-		if (k->type != YAML_SCALAR_NODE || is_null(k)) {
-			ERR(c, mark_of(k), NULL, "parameter keys must be plain words, not %s", kind(k));
+		ks = param_key(c, k, f);
+		if (!ks)
 			continue;
-		}
-		ks = scalar(k);
-		if (!param_key_ok(ks)) {
-			ERR(c, mark_of(k), "parameter keys are made of a-z, 0-9 and _",
-			    "invalid parameter key %s", Q(ks));
+		vs = param_value(c, v, ks);
+		if (!vs)
 			continue;
-		}
-		for (i = 0; i < f->nparams; i++)
-			if (!strcmp(f->params[i].key, ks))
-				break;
-		if (i < f->nparams) {
-			char hint[64];
-
-			snprintf(hint, sizeof(hint), "first given at line %u", f->params[i].m.line);
-			ERR(c, mark_of(k), hint, "duplicate parameter %s", Q(ks));
-			continue;
-		}
-		if (v->type != YAML_SCALAR_NODE || is_null(v)) {
-			ERR(c, mark_of(v), NULL, "value of parameter %s must be a scalar, not %s", Q(ks), kind(v));
-			continue;
-		}
-		vs = scalar(v);
-		if (!*vs) {
-			ERR(c, mark_of(v), NULL, "value of parameter %s is empty", Q(ks));
-			continue;
-		}
-		for (p = vs; *p; p++) {
-			unsigned char ch = (unsigned char)*p;
-
-			if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f') {
-				ERR(c, mark_of(v), "the kernel receives parameters as key=value words",
-				    "value of parameter %s contains whitespace", Q(ks));
-				ok = false;
-				break;
-			}
-			if (ch == '=') {
-				ERR(c, mark_of(v), "the kernel receives parameters as key=value words",
-				    "value of parameter %s contains '='", Q(ks));
-				ok = false;
-				break;
-			}
-			if (ch < 0x20 || ch == 0x7f) {
-				ERR(c, mark_of(v), NULL, "value of parameter %s contains a control character",
-				    Q(ks));
-				ok = false;
-				break;
-			}
-		}
-		if (!ok)
-			continue;
-		f->params = xreallocarray(f->params, f->nparams + 1, sizeof(*f->params));
-		f->params[f->nparams].key = xstrdup(ks);
-		f->params[f->nparams].val = xstrdup(vs);
-		f->params[f->nparams].m = mark_of(k);
-		f->params[f->nparams].vm = mark_of(v);
-		f->nparams++;
-		sb_add(&blk, ks);
-		sb_addc(&blk, '=');
-		sb_addn(&blk, vs, strlen(vs) + 1);	/* with the NUL */
-		if (!strcmp(ks, "key_file")) {
-			f->key_file = resolve_path(c, vs);
-			f->key_file_m = mark_of(v);
-		}
-		if (!strcmp(ks, "program_sha256")) {
-			ERR(c, mark_of(k), "iofilterctl sets it to the digest of the object \"program\" names",
-			    "parameter %s is not for policies", Q(ks));
-			continue;
-		}
-		if (!strcmp(ks, "program") && !f->program) {
-			f->program = resolve_path(c, vs);
-			f->program_m = mark_of(v);
-		}
+		add_param(c, f, &blk, k, v, ks, vs);
 	}
 	if (f->nparams > IOF_MAX_PARAMS)
 		ERR(c, mark_of(n), NULL, "filter %s has %zu parameters; at most %d",
