@@ -193,16 +193,13 @@ static int reload_limits(struct vctx *c)
 	return 0;
 }
 
-int execute(struct vctx *c, const struct fixup *fx, size_t nfx)
+/* Finish interrupted replacements: "x.new" is live, "x" unused. */
+static int finish_fixups(struct vctx *c, const struct fixup *fx, size_t nfx)
 {
 	struct pvolume *v = c->v;
 	size_t i;
 	int r;
 
-	r = setup_origin(c);
-	if (r)
-		return r;
-	/* Finish interrupted replacements: "x.new" is live, "x" unused. */
 	for (i = 0; i < nfx; i++) {
 		const struct kinst *from = &c->ki[fx[i].from];
 		char tmp[IOF_NAME_LEN + 8];
@@ -221,26 +218,37 @@ int execute(struct vctx *c, const struct fixup *fx, size_t nfx)
 				    kapi_errtext(c->k, r));
 		c->changed = true;
 	}
+	return 0;
+}
+
+/* Remove the stale instances ("x.new") the plan removes before creating any. */
+static int remove_stale(struct vctx *c)
+{
+	size_t i;
+	int r;
+
 	for (i = 0; i < c->nki; i++) {
 		if (!c->ki[i].remove_early)
 			continue;
-		r = kapi_instance_remove(c->k, v->name, c->ki[i].name);
+		r = kapi_instance_remove(c->k, c->v->name, c->ki[i].name);
 		if (r)
 			return fail(c, errno_exit(r), r, "remove stale filter %s: %s", c->ki[i].name,
 				    kapi_errtext(c->k, r));
 		c->changed = true;
 	}
-	for (i = 0; i < v->nfilters; i++)
-		if (c->fs[i].plan != F_KEEP && (r = create_instance(c, i)))
-			return r;
-	r = bpf_attach_new(c);
-	if (r)
-		return r;
-	/*
-	 * The kernel refuses to unbind a filter that holds data not on the
-	 * origin (writes would go round it and its writeback would later put
-	 * older data over them): write it back first, as detach does.
-	 */
+	return 0;
+}
+
+/*
+ * The kernel refuses to unbind a filter that holds data not on the
+ * origin (writes would go round it and its writeback would later put
+ * older data over them): write it back first, as detach does.
+ */
+static int flush_before_unbind(struct vctx *c)
+{
+	size_t i;
+	int r;
+
 	for (i = 0; c->table_changed && i < c->nki; i++) {
 		struct kinst *x = &c->ki[i];
 		char *res = NULL;
@@ -248,29 +256,42 @@ int execute(struct vctx *c, const struct fixup *fx, size_t nfx)
 		if (!x->remove || x->gone || !x->info.users ||
 		    (!(x->info.flags & IOF_INST_DIRTY) && x->info.class != IOF_CLASS_CACHE))
 			continue;
-		info("%s: flush %s before unbinding it", v->name, x->name);
-		r = kapi_message(c->k, v->name, x->name, "flush", &res);
+		info("%s: flush %s before unbinding it", c->v->name, x->name);
+		r = kapi_message(c->k, c->v->name, x->name, "flush", &res);
 		free(res);
 		if (r)
 			return fail(c, errno_exit(r), r, "flush filter %s before removing it: %s",
 				    x->name, kapi_errtext(c->k, r));
 	}
-	if (c->table_changed && (r = load_table(c)))
-		return r;
-	/* Live now: an undo must not try to remove what the table uses. */
-	if (!c->dm_created)
-		for (i = 0; i < v->nfilters; i++)
-			c->fs[i].created = false;
+	return 0;
+}
+
+/* After the new table is live: remove the instances it no longer uses. */
+static int remove_unused(struct vctx *c)
+{
+	size_t i;
+	int r;
+
 	for (i = 0; i < c->nki; i++) {
 		if (!c->ki[i].remove || c->ki[i].gone)
 			continue;
-		r = kapi_instance_remove(c->k, v->name, c->ki[i].name);
+		r = kapi_instance_remove(c->k, c->v->name, c->ki[i].name);
 		if (r)
 			return fail(c, errno_exit(r), r, "remove filter %s: %s", c->ki[i].name,
 				    kapi_errtext(c->k, r));
 		c->changed = true;
-		info("%s: removed filter %s", v->name, c->ki[i].name);
+		info("%s: removed filter %s", c->v->name, c->ki[i].name);
 	}
+	return 0;
+}
+
+/* Give each replacement instance ("x.new") its policy name. */
+static int rename_replacements(struct vctx *c)
+{
+	struct pvolume *v = c->v;
+	size_t i;
+	int r;
+
 	for (i = 0; i < v->nfilters; i++) {
 		if (c->fs[i].plan != F_REPLACE)
 			continue;
@@ -281,6 +302,45 @@ int execute(struct vctx *c, const struct fixup *fx, size_t nfx)
 		c->changed = true;
 		info("%s: renamed filter %s to %s", v->name, c->fs[i].tmpname, v->filters[i].name);
 	}
+	return 0;
+}
+
+int execute(struct vctx *c, const struct fixup *fx, size_t nfx)
+{
+	struct pvolume *v = c->v;
+	size_t i;
+	int r;
+
+	r = setup_origin(c);
+	if (r)
+		return r;
+	r = finish_fixups(c, fx, nfx);
+	if (r)
+		return r;
+	r = remove_stale(c);
+	if (r)
+		return r;
+	for (i = 0; i < v->nfilters; i++)
+		if (c->fs[i].plan != F_KEEP && (r = create_instance(c, i)))
+			return r;
+	r = bpf_attach_new(c);
+	if (r)
+		return r;
+	r = flush_before_unbind(c);
+	if (r)
+		return r;
+	if (c->table_changed && (r = load_table(c)))
+		return r;
+	/* Live now: an undo must not try to remove what the table uses. */
+	if (!c->dm_created)
+		for (i = 0; i < v->nfilters; i++)
+			c->fs[i].created = false;
+	r = remove_unused(c);
+	if (r)
+		return r;
+	r = rename_replacements(c);
+	if (r)
+		return r;
 	if (c->resume_pending) {
 		r = dmx_resume(v->name);
 		if (r)
