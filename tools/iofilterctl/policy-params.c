@@ -31,11 +31,6 @@ static bool choice_ok(const char *choices, const char *v)
 	return false;
 }
 
-/*
- * The parameters of a built-in type against the list the module compiles
- * (include/shared/iofilter-builtin.h): names, kinds, bounds, required ones.
- * The value of "key" is never echoed: it may be key material by mistake.
- */
 /* An unknown parameter pp of f: the error names the known ones. */
 static void unknown_param(struct pctx *c, const struct pfilter *f, const struct pparam *pp)
 {
@@ -144,6 +139,11 @@ static void check_crypt_key(struct pctx *c, const struct pfilter *f)
 		    "crypt filter %s has no key: give key_file or key", Q(f->name ? f->name : ""));
 }
 
+/*
+ * The parameters of a built-in type against the list the module compiles
+ * (include/shared/iofilter-builtin.h): names, kinds, bounds, required ones.
+ * The value of "key" is never echoed: it may be key material by mistake.
+ */
 void check_filter_params(struct pctx *c, const struct pfilter *f)
 {
 	const struct ftype *t = f->ft;
