@@ -419,6 +419,51 @@ static int u64_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* In the sorted starts[0..nst): how many are <= st (strict: < st). */
+static size_t starts_below(const uint64_t *starts, size_t nst, uint64_t st, bool strict)
+{
+	size_t lo = 0, hi = nst;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (strict ? starts[mid] < st : starts[mid] <= st)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Rule i (covering st..en) can never match: warn, naming the earliest rule
+ * that shadows it (rare: a short scan).
+ */
+static void warn_shadowed(struct pctx *c, const struct pvolume *v, size_t i, uint64_t st, uint64_t en)
+{
+	const struct prule *r = &v->rules[i];
+	char lbl[96];
+	size_t j;
+
+	for (j = 0; j < i; j++) {
+		const struct prule *p = &v->rules[j];
+
+		if (!(r->ops & ~IOF_OP_FLUSH)) {
+			if (rule_takes_flushes(p))
+				break;
+			continue;
+		}
+		if (!rule_plain(p) || (p->ops & r->ops) != r->ops)
+			continue;
+		if ((p->has_range ? p->start : 0) <= st &&
+		    (p->has_range ? rule_end(p) : UINT64_MAX) >= en)
+			break;
+	}
+	rule_label(&v->rules[j], j, lbl, sizeof(lbl));
+	WARN(c, r->m, "it asks for a subset of what the earlier rule matches; the first matching rule wins",
+	     "rule can never match: %s takes all its I/O first", lbl);
+}
+
 /*
  * Warnings for rules that can never match: an earlier rule without size,
  * flags or ioprio tests, whose ops include this rule's and whose range
@@ -434,7 +479,6 @@ static void check_reachable(struct pctx *c, struct pvolume *v)
 	uint64_t *starts = xcalloc(n + 1, sizeof(*starts));
 	uint64_t *fen = xcalloc((size_t)(IOF_OP_ALL + 1) * (n + 1), sizeof(*fen));
 	size_t *first = xcalloc(IOF_OP_ALL + 1, sizeof(*first));
-	char lbl[96];
 	unsigned m;
 
 	for (i = 0; i < n; i++)
@@ -445,18 +489,9 @@ static void check_reachable(struct pctx *c, struct pvolume *v)
 	for (i = 0; i < n; i++) {
 		const struct prule *r = &v->rules[i];
 		uint64_t st = r->has_range ? r->start : 0, en = r->has_range ? rule_end(r) : UINT64_MAX;
-		size_t pos, lo = 0, hi = nst, by = SIZE_MAX;
+		/* starts <= st: positions [0, pos) */
+		size_t pos = starts_below(starts, nst, st, false), by = SIZE_MAX;
 
-		/* starts <= st: positions [0, lo) */
-		while (lo < hi) {
-			size_t mid = (lo + hi) / 2;
-
-			if (starts[mid] <= st)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		pos = lo;
 		if (!r->bad && r->ops) {
 			if (!(r->ops & ~IOF_OP_FLUSH)) {
 				by = flush_taker;
@@ -469,41 +504,11 @@ static void check_reachable(struct pctx *c, struct pvolume *v)
 					}
 			}
 		}
-		if (by != SIZE_MAX) {
-			/* Name the earliest rule that shadows it (rare: a short scan). */
-			size_t j;
-
-			for (j = 0; j < i; j++) {
-				const struct prule *p = &v->rules[j];
-
-				if (!(r->ops & ~IOF_OP_FLUSH)) {
-					if (rule_takes_flushes(p))
-						break;
-					continue;
-				}
-				if (!rule_plain(p) || (p->ops & r->ops) != r->ops)
-					continue;
-				if ((p->has_range ? p->start : 0) <= st &&
-				    (p->has_range ? rule_end(p) : UINT64_MAX) >= en)
-					break;
-			}
-			rule_label(&v->rules[j], j, lbl, sizeof(lbl));
-			WARN(c, r->m, "it asks for a subset of what the earlier rule matches; the first matching rule wins",
-			     "rule can never match: %s takes all its I/O first", lbl);
-		}
+		if (by != SIZE_MAX)
+			warn_shadowed(c, v, i, st, en);
 		if (rule_plain(r)) {
 			/* position of my own start: the first slot holding it */
-			lo = 0;
-			hi = nst;
-			while (lo < hi) {
-				size_t mid = (lo + hi) / 2;
-
-				if (starts[mid] < st)
-					lo = mid + 1;
-				else
-					hi = mid;
-			}
-			fen_put(fen + (size_t)r->ops * (n + 1), n, lo, en);
+			fen_put(fen + (size_t)r->ops * (n + 1), n, starts_below(starts, nst, st, true), en);
 			if (first[r->ops] == SIZE_MAX)
 				first[r->ops] = i;
 		}
