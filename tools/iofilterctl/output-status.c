@@ -65,9 +65,95 @@ static void devt(char *buf, size_t len, uint32_t maj, uint32_t min)
 	snprintf(buf, len, "%u:%u", maj, min);
 }
 
+/* status -o json: one filter instance, an object of the "instances" array. */
+static void json_status_instance(struct json *j, const struct show_instance *s)
+{
+	json_obj_open(j, NULL);
+	json_str(j, "name", s->name);
+	json_str(j, "type", s->type);
+	json_u64(j, "id", s->info.id);
+	json_str(j, "class", class_name(s->info.class));
+	json_u64(j, "users", s->info.users);
+	json_flags(j, "flags", s->info.flags, inst_flag_names,
+		   ARRAY_SIZE(inst_flag_names));
+	json_params_object(j, "params", s->params, s->params_len);
+	if (s->status)
+		json_kv_object(j, "status", s->status);
+	else
+		json_null(j, "status");
+	json_obj_close(j);
+}
+
+/* status -o json: one volume, an object of the "volumes" array. */
+static void json_status_volume(struct json *j, const struct show_volume *x)
+{
+	char b[32], *dev = xasprintf("/dev/mapper/%s", x->name);
+	size_t k;
+
+	json_obj_open(j, NULL);
+	json_str(j, "name", x->name);
+	json_str(j, "device", dev);
+	free(dev);
+	devt(b, sizeof(b), x->info.dev_major, x->info.dev_minor);
+	json_str(j, "dev", b);
+	json_obj_open(j, "origin");
+	devt(b, sizeof(b), x->info.origin_major, x->info.origin_minor);
+	json_str(j, "dev", b);
+	json_str(j, "path", x->origin_path[0] ? x->origin_path : NULL);
+	json_str(j, "backing_file", x->backing_file[0] ? x->backing_file : NULL);
+	json_str(j, "backing_format", x->backing_format[0] ? x->backing_format :
+		 x->backing_file[0] ? "raw" : NULL);
+	json_obj_close(j);
+	json_u64(j, "size", x->info.size);
+	json_u64(j, "generation", x->info.generation);
+	json_u64(j, "rules", x->info.nr_rules);
+	json_flags(j, "flags", x->info.flags, vol_flag_names, ARRAY_SIZE(vol_flag_names));
+	json_arr_open(j, "instances");
+	for (k = 0; k < x->ninst; k++)
+		json_status_instance(j, &x->inst[k]);
+	json_arr_close(j);
+	json_obj_close(j);
+}
+
+/* status in text: one volume, then up to three lines per instance. */
+static void text_status_volume(const struct show_volume *x)
+{
+	char sz[32], *fl = flag_list(x->info.flags, vol_flag_names, ARRAY_SIZE(vol_flag_names));
+	size_t k;
+
+	fprintf(out_fp, "%s: /dev/mapper/%s (%u:%u)\n", x->name, x->name, x->info.dev_major,
+		x->info.dev_minor);
+	fprintf(out_fp, "  origin:     %s (%u:%u)%s%s%s%s%s\n", x->origin_path[0] ? x->origin_path : "?",
+		x->info.origin_major, x->info.origin_minor,
+		x->backing_file[0] ? ", file " : "", x->backing_file,
+		x->backing_format[0] ? " (" : "", x->backing_format,
+		x->backing_format[0] ? ", qemu-nbd)" : "");
+	fprintf(out_fp, "  size:       %s (%" PRIu64 " bytes)\n",
+		fmt_size_human(x->info.size, sz, sizeof(sz)), (uint64_t)x->info.size);
+	fprintf(out_fp, "  generation: %" PRIu64 "\n", (uint64_t)x->info.generation);
+	fprintf(out_fp, "  rules:      %u\n", x->info.nr_rules);
+	fprintf(out_fp, "  flags:      %s\n", *fl ? fl : "-");
+	free(fl);
+	for (k = 0; k < x->ninst; k++) {
+		const struct show_instance *s = &x->inst[k];
+		char *p = params_text(s->params, s->params_len);
+
+		fl = flag_list(s->info.flags, inst_flag_names, ARRAY_SIZE(inst_flag_names));
+		fprintf(out_fp, "  instance %s: type %s, class %s, id %u, used by %u rule%s%s%s\n",
+			s->name, s->type, class_name(s->info.class), s->info.id, s->info.users,
+			s->info.users == 1 ? "" : "s", *fl ? ", " : "", fl);
+		if (*p)
+			fprintf(out_fp, "    params: %s\n", p);
+		if (s->status && *s->status)
+			fprintf(out_fp, "    status: %s\n", s->status);
+		free(p);
+		free(fl);
+	}
+}
+
 void show_status(const struct show_volume *v, size_t n)
 {
-	size_t i, k;
+	size_t i;
 
 	if (ofmt == OFMT_JSON) {
 		struct json j;
@@ -75,49 +161,8 @@ void show_status(const struct show_volume *v, size_t n)
 		json_init(&j, out_fp);
 		json_obj_open(&j, NULL);
 		json_arr_open(&j, "volumes");
-		for (i = 0; i < n; i++) {
-			char b[32], *dev = xasprintf("/dev/mapper/%s", v[i].name);
-
-			json_obj_open(&j, NULL);
-			json_str(&j, "name", v[i].name);
-			json_str(&j, "device", dev);
-			free(dev);
-			devt(b, sizeof(b), v[i].info.dev_major, v[i].info.dev_minor);
-			json_str(&j, "dev", b);
-			json_obj_open(&j, "origin");
-			devt(b, sizeof(b), v[i].info.origin_major, v[i].info.origin_minor);
-			json_str(&j, "dev", b);
-			json_str(&j, "path", v[i].origin_path[0] ? v[i].origin_path : NULL);
-			json_str(&j, "backing_file", v[i].backing_file[0] ? v[i].backing_file : NULL);
-			json_str(&j, "backing_format", v[i].backing_format[0] ? v[i].backing_format :
-				 v[i].backing_file[0] ? "raw" : NULL);
-			json_obj_close(&j);
-			json_u64(&j, "size", v[i].info.size);
-			json_u64(&j, "generation", v[i].info.generation);
-			json_u64(&j, "rules", v[i].info.nr_rules);
-			json_flags(&j, "flags", v[i].info.flags, vol_flag_names, ARRAY_SIZE(vol_flag_names));
-			json_arr_open(&j, "instances");
-			for (k = 0; k < v[i].ninst; k++) {
-				const struct show_instance *s = &v[i].inst[k];
-
-				json_obj_open(&j, NULL);
-				json_str(&j, "name", s->name);
-				json_str(&j, "type", s->type);
-				json_u64(&j, "id", s->info.id);
-				json_str(&j, "class", class_name(s->info.class));
-				json_u64(&j, "users", s->info.users);
-				json_flags(&j, "flags", s->info.flags, inst_flag_names,
-					   ARRAY_SIZE(inst_flag_names));
-				json_params_object(&j, "params", s->params, s->params_len);
-				if (s->status)
-					json_kv_object(&j, "status", s->status);
-				else
-					json_null(&j, "status");
-				json_obj_close(&j);
-			}
-			json_arr_close(&j);
-			json_obj_close(&j);
-		}
+		for (i = 0; i < n; i++)
+			json_status_volume(&j, &v[i]);
 		json_arr_close(&j);
 		json_doc_end(&j);
 		return;
@@ -125,37 +170,7 @@ void show_status(const struct show_volume *v, size_t n)
 	if (!n && verbosity >= 0)
 		fprintf(out_fp, "no iofilter volumes\n");
 	for (i = 0; i < n; i++) {
-		const struct show_volume *x = &v[i];
-		char sz[32], *fl = flag_list(x->info.flags, vol_flag_names, ARRAY_SIZE(vol_flag_names));
-
-		fprintf(out_fp, "%s: /dev/mapper/%s (%u:%u)\n", x->name, x->name, x->info.dev_major,
-			x->info.dev_minor);
-		fprintf(out_fp, "  origin:     %s (%u:%u)%s%s%s%s%s\n", x->origin_path[0] ? x->origin_path : "?",
-			x->info.origin_major, x->info.origin_minor,
-			x->backing_file[0] ? ", file " : "", x->backing_file,
-			x->backing_format[0] ? " (" : "", x->backing_format,
-			x->backing_format[0] ? ", qemu-nbd)" : "");
-		fprintf(out_fp, "  size:       %s (%" PRIu64 " bytes)\n",
-			fmt_size_human(x->info.size, sz, sizeof(sz)), (uint64_t)x->info.size);
-		fprintf(out_fp, "  generation: %" PRIu64 "\n", (uint64_t)x->info.generation);
-		fprintf(out_fp, "  rules:      %u\n", x->info.nr_rules);
-		fprintf(out_fp, "  flags:      %s\n", *fl ? fl : "-");
-		free(fl);
-		for (k = 0; k < x->ninst; k++) {
-			const struct show_instance *s = &x->inst[k];
-			char *p = params_text(s->params, s->params_len);
-
-			fl = flag_list(s->info.flags, inst_flag_names, ARRAY_SIZE(inst_flag_names));
-			fprintf(out_fp, "  instance %s: type %s, class %s, id %u, used by %u rule%s%s%s\n",
-				s->name, s->type, class_name(s->info.class), s->info.id, s->info.users,
-				s->info.users == 1 ? "" : "s", *fl ? ", " : "", fl);
-			if (*p)
-				fprintf(out_fp, "    params: %s\n", p);
-			if (s->status && *s->status)
-				fprintf(out_fp, "    status: %s\n", s->status);
-			free(p);
-			free(fl);
-		}
+		text_status_volume(&v[i]);
 		if (i + 1 < n)
 			fputc('\n', out_fp);
 	}
