@@ -202,17 +202,57 @@ static int set_key(struct bpf_object *obj, const char *obj_path, uint64_t key, c
 	return -EINVAL;
 }
 
+/* The object's one program, SEC("fmod_ret/" BPF_ATTACH_FUNC); NULL and *why if not so. */
+static struct bpf_program *the_program(struct bpf_object *obj, const char *obj_path, char **why)
+{
+	struct bpf_program *prog, *the = NULL;
+	int nprogs = 0;
+
+	bpf_object__for_each_program(prog, obj) {
+		nprogs++;
+		the = prog;
+	}
+	if (nprogs != 1 || bpf_program__type(the) != BPF_PROG_TYPE_TRACING ||
+	    bpf_program__expected_attach_type(the) != BPF_MODIFY_RETURN) {
+		*why = xasprintf("%s must hold one program, SEC(\"fmod_ret/%s\") (it has %d)",
+				 obj_path, BPF_ATTACH_FUNC, nprogs);
+		return NULL;
+	}
+	return the;
+}
+
+/* Pin the object's maps (not its internal ones) under dir; 0 or -errno and *why. */
+static int pin_maps(struct bpf_object *obj, const char *dir, char **why)
+{
+	struct bpf_map *map;
+	char *p;
+	int r;
+
+	bpf_object__for_each_map(map, obj) {
+		if (bpf_map__is_internal(map))
+			continue;
+		p = xasprintf("%s/%s", dir, bpf_map__name(map));
+		r = bpf_map__pin(map, p);
+		free(p);
+		if (r) {
+			*why = xasprintf("cannot pin map %s under %s: %s", bpf_map__name(map), dir,
+					 strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}
+
 int bpf_attach(const char *vol, const char *inst, uint64_t key, const char *obj_path,
 	       const void *img, size_t len, char **why)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = obj_path);
 	struct bpf_object *obj;
-	struct bpf_program *prog, *the = NULL;
+	struct bpf_program *the;
 	struct bpf_link *link = NULL;
-	struct bpf_map *map;
 	libbpf_print_fn_t old;
 	char *dir = NULL, *p, *tail;
-	int nprogs = 0, r;
+	int r;
 
 	*why = NULL;
 	sb_init(&libbpf_log);
@@ -224,15 +264,9 @@ int bpf_attach(const char *vol, const char *inst, uint64_t key, const char *obj_
 		*why = xasprintf("%s: not a BPF object libbpf can open: %s", obj_path, strerror(-r));
 		goto out;
 	}
-	bpf_object__for_each_program(prog, obj) {
-		nprogs++;
-		the = prog;
-	}
-	if (nprogs != 1 || bpf_program__type(the) != BPF_PROG_TYPE_TRACING ||
-	    bpf_program__expected_attach_type(the) != BPF_MODIFY_RETURN) {
+	the = the_program(obj, obj_path, why);
+	if (!the) {
 		r = -EINVAL;
-		*why = xasprintf("%s must hold one program, SEC(\"fmod_ret/%s\") (it has %d)",
-				 obj_path, BPF_ATTACH_FUNC, nprogs);
 		goto out;
 	}
 	r = set_key(obj, obj_path, key, why);
@@ -258,18 +292,9 @@ int bpf_attach(const char *vol, const char *inst, uint64_t key, const char *obj_
 				 obj_path, BPF_ATTACH_FUNC, strerror(-r));
 		goto out;
 	}
-	bpf_object__for_each_map(map, obj) {
-		if (bpf_map__is_internal(map))
-			continue;
-		p = xasprintf("%s/%s", dir, bpf_map__name(map));
-		r = bpf_map__pin(map, p);
-		free(p);
-		if (r) {
-			*why = xasprintf("cannot pin map %s under %s: %s", bpf_map__name(map), dir,
-					 strerror(-r));
-			goto out;
-		}
-	}
+	r = pin_maps(obj, dir, why);
+	if (r)
+		goto out;
 	/* The link last: once it is pinned, the program runs */
 	p = xasprintf("%s/link", dir);
 	r = bpf_link__pin(link, p);
