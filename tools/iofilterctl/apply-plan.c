@@ -165,7 +165,7 @@ static struct stat image_stat(const struct pvolume *v)
  * The origin of the live iofilter table of /dev/mapper/NAME into c->origin
  * and c->origin_path; 0, or the exit code of fail().
  */
-static int read_live_origin(struct vctx *c, unsigned *maj, unsigned *min)
+static int read_live_origin(struct vctx *c, unsigned int *maj, unsigned int *min)
 {
 	struct pvolume *v = c->v;
 	char *type = NULL, *params = NULL, vname[IOF_NAME_LEN + 1];

@@ -209,7 +209,7 @@ static const char *abbreviated(const char *arg)
 struct parsed {
 	char **rest;	/* the verb and its arguments, in order */
 	int nrest;
-	unsigned used;	/* O_* bits of the verb options given */
+	unsigned int used;	/* O_* bits of the verb options given */
 	bool help, version;
 };
 
@@ -253,7 +253,7 @@ static int take_count(struct cmd *c, const char *arg)
 /* One result of getopt_long into c and p; -1, or the exit code of a usage error. */
 static int take_option(int opt, char **argv, struct cmd *c, struct parsed *p)
 {
-	unsigned bit = 0;
+	unsigned int bit = 0;
 	int code = -1;
 
 	if ((opt == 'f' || opt == 'y') && abbreviated(argv[optind - 1]))
@@ -324,9 +324,9 @@ static int take_option(int opt, char **argv, struct cmd *c, struct parsed *p)
 }
 
 /* Verb options a does not take, or that conflict; -1, or the exit code of a usage error. */
-static int check_verb_options(const struct action *a, unsigned used)
+static int check_verb_options(const struct action *a, unsigned int used)
 {
-	unsigned bit;
+	unsigned int bit;
 
 	for (bit = 1; bit <= O_STRICT; bit <<= 1)
 		if ((used & bit) && !(a->opts & bit))
