@@ -76,14 +76,12 @@
 /* ---- the I/O path ---- */
 
 /* Bytes of the sequential run this bio continues (bcache-like) */
-static bool seq_bypass(struct cc *cc, struct bio *bio)
+static noinline bool seq_run(struct cc *cc, struct bio *bio, u64 thr)
 {
-	u64 thr = cc->seq_threshold, run;
 	sector_t s = bio->bi_iter.bi_sector, end = bio_end_sector(bio);
 	struct cc_seq *q;
+	u64 run;
 
-	if (!thr)
-		return false;
 	q = &cc->seq[hash_64(s, ilog2(CC_SEQ_SLOTS))];
 	run = bio->bi_iter.bi_size;
 	if (READ_ONCE(q->next) == s)
@@ -94,7 +92,17 @@ static bool seq_bypass(struct cc *cc, struct bio *bio)
 	return run >= thr;
 }
 
-static void remap_cache(struct cc *cc, struct bio *bio, struct cc_entry *e)
+/* Is @bio part of a sequential stream to bypass?  Inline when off */
+static inline bool seq_bypass(struct cc *cc, struct bio *bio)
+{
+	u64 thr = cc->seq_threshold;
+
+	return thr && seq_run(cc, bio, thr);
+}
+
+/* Inline: every hit takes it, and it is short beside its call */
+static __always_inline void remap_cache(struct cc *cc, struct bio *bio,
+					struct cc_entry *e)
 {
 	sector_t off = bio->bi_iter.bi_sector & (cc->block_sectors - 1);
 
