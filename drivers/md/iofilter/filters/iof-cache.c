@@ -158,8 +158,9 @@ static struct cc_entry *hit_lockless(struct cc_bucket *bk, u64 ob,
 	return NULL;
 }
 
-static int read_hit(struct cc *cc, struct bio *bio, struct cc_pb *pb,
-		    struct cc_entry *e)
+/* Inline in both places that find a hit: the lock-free one is the hot one */
+static __always_inline int read_hit(struct cc *cc, struct bio *bio,
+				    struct cc_pb *pb, struct cc_entry *e)
 {
 	cc_policy_hit(cc->policy, cc_index(cc, e));
 	pb->kind = CK_READ_HIT;
