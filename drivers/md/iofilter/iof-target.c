@@ -112,7 +112,7 @@ static inline void bio_set_dev_unassociated(struct bio *bio,
  */
 static inline bool chain_assoc_late(const struct iof_chain *c)
 {
-	return c->n == 1 && c->fi[0]->type->class == IOF_CLASS_CACHE;
+	return c->assoc_late;	/* chain_set_flags() in iof-table.c */
 }
 
 /*
@@ -416,14 +416,9 @@ static unsigned int map_classify(struct iof_ptable *t, struct bio *bio,
 }
 
 /* May every instance of @c run in the submitter's REQ_NOWAIT context? */
-static bool chain_nowait(const struct iof_chain *c)
+static inline bool chain_nowait(const struct iof_chain *c)
 {
-	unsigned int i;
-
-	for (i = 0; i < c->n; i++)
-		if (!(c->fi[i]->type->flags & IOF_TYPE_NOWAIT))
-			return false;
-	return true;
+	return c->nowait;	/* chain_set_flags() in iof-table.c */
 }
 
 /*
