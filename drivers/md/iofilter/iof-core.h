@@ -46,6 +46,9 @@ struct iof_chain {
 	unsigned int n;
 	unsigned int io_boundary;	/* smallest of the instances' (0: none) */
 	unsigned int max_io_sectors;	/* smallest of the instances' (0: none) */
+	/* known at build, read per bio (iof-target.c) */
+	bool nowait;			/* every instance's type IOF_TYPE_NOWAIT */
+	bool assoc_late;		/* one cache-class instance: chain_assoc_late() */
 	struct iofilter_instance *fi[IOF_MAX_CHAIN];
 };
 

@@ -111,6 +111,19 @@ static int cmp_class(const void *a, const void *b)
 	return (int)x->type->class - (int)y->type->class;
 }
 
+/* What the map path would otherwise work out per bio (iof-target.c) */
+static void chain_set_flags(struct iof_chain *c)
+{
+	unsigned int i;
+
+	c->nowait = true;
+	for (i = 0; i < c->n; i++)
+		if (!(c->fi[i]->type->flags & IOF_TYPE_NOWAIT))
+			c->nowait = false;
+	c->assoc_late = c->n == 1 &&
+			c->fi[0]->type->class == IOF_CLASS_CACHE;
+}
+
 /* IOF_RQ_* as the REQ_* flags they name: the lookup tests bi_opf */
 static blk_opf_t rq_to_opf(u32 rq)
 {
@@ -214,6 +227,7 @@ static int convert_chain(struct iofilter_volume *vol, iof_find_fn find,
 						       fi->max_io_sectors);
 	}
 	sort(k->chain.fi, k->chain.n, sizeof(k->chain.fi[0]), cmp_class, NULL);
+	chain_set_flags(&k->chain);
 	for (i = 1; i < k->chain.n; i++)
 		if (k->chain.fi[i]->type->class == k->chain.fi[i - 1]->type->class)
 			return BAD(c, -EINVAL, "instances %s and %s are of the same class",
@@ -745,6 +759,7 @@ static int build_flush(struct iof_ptable *t)
 	for (k = 0; k < nseen; k++) {
 		t->flush_chains[k].n = 1;
 		t->flush_chains[k].fi[0] = seen[k];
+		chain_set_flags(&t->flush_chains[k]);
 	}
 	t->nr_flush_fi = nseen;
 out:

@@ -83,6 +83,51 @@ static inline void count_vol(struct iof_vstats __percpu *st, unsigned int opi,
 
 /* ---- chains ---- */
 
+/*
+ * bio_set_dev() without the blkcg association.  dm hands a clone over
+ * unassociated (alloc_tio(): "target must bio_set_dev() before issuing
+ * IO"); an association is an RCU section, a blkg reference dropped and one
+ * taken, about 150 instructions.  The flag updates are bio_set_dev()'s,
+ * identical in 6.1 and 6.12.
+ */
+static inline void bio_set_dev_unassociated(struct bio *bio,
+					    struct block_device *bdev)
+{
+	bio_clear_flag(bio, BIO_REMAPPED);
+	if (bio->bi_bdev != bdev)
+		bio_clear_flag(bio, BIO_BPS_THROTTLED);
+	bio->bi_bdev = bdev;
+}
+
+/*
+ * May @c's bio be associated only where it leaves (map_chain())?  Only a
+ * chain of one cache-class instance: a hit goes to the cache device with
+ * bio_set_dev(), which associates it there, so associating it with the
+ * origin first would be paid twice on every hit.  The cache clones a bio
+ * only in map (the submitter's context) and retries with bio_set_dev();
+ * what it defers is continued by chain_to_origin_async().  Every other
+ * chain is associated before it runs, as bio_set_dev() did: its filters
+ * may clone the bio from a worker (replicate's sync leg after a deferral),
+ * and a clone takes its cgroup from the bio, or else from the worker.
+ */
+static inline bool chain_assoc_late(const struct iof_chain *c)
+{
+	return c->assoc_late;	/* chain_set_flags() in iof-table.c */
+}
+
+/*
+ * A dm clone's chain ended after a deferral: on to its device.  A bio of a
+ * late chain (chain_assoc_late()) has no association yet: it gets one here,
+ * from a worker, so with the worker's cgroup, which dm_submit_bio_remap()
+ * replaces by the original bio's on 6.1 and 6.12; any other bio is
+ * associated again with its own.
+ */
+static void chain_to_origin_async(struct bio *bio)
+{
+	bio_associate_blkg(bio);
+	dm_submit_bio_remap(bio, NULL);
+}
+
 /* The bio reached the end of its chain: on to the origin. */
 static void chain_done_async(struct iof_io *io, struct bio *bio)
 {
@@ -91,14 +136,16 @@ static void chain_done_async(struct iof_io *io, struct bio *bio)
 	else if (io->flags & IOF_IO_BELOW)
 		submit_bio_noacct(bio);	/* not a dm clone */
 	else
-		dm_submit_bio_remap(bio, NULL);
+		chain_to_origin_async(bio);
 }
 
 /*
  * Run the filters' map from io->pos on.  Returns true when the bio reached
- * the end of the chain; false when a filter kept or completed it.
+ * the end of the chain; false when a filter kept or completed it.  Inline:
+ * a call, its frame and return were measurable on a cache hit (P5 in
+ * Documentation/benchmarking.rst).
  */
-static bool run_chain(struct iof_io *io, struct bio *bio)
+static __always_inline bool run_chain(struct iof_io *io, struct bio *bio)
 {
 	const struct iof_chain *c = io->chain;
 
@@ -157,9 +204,10 @@ EXPORT_SYMBOL_GPL(iofilter_complete);
 /*
  * Run the filters' end_io in reverse order from io->pos down to where the
  * chain started.  Returns
- * DM_ENDIO_INCOMPLETE when a filter keeps the bio for more work.
+ * DM_ENDIO_INCOMPLETE when a filter keeps the bio for more work.  Inline,
+ * as run_chain().
  */
-static int run_endio(struct iof_io *io, struct bio *bio, blk_status_t *st)
+static __always_inline int run_endio(struct iof_io *io, struct bio *bio, blk_status_t *st)
 {
 	const struct iof_chain *c = io->chain;
 
@@ -305,8 +353,9 @@ static void iof_dtr(struct dm_target *ti)
  * Where to cut @bio (sectors to accept; 0: not at all) for the limits of
  * the chain it goes to, given the table's @cut for a rule boundary.
  */
-static unsigned int chain_cut(const struct iof_chain *c, struct bio *bio,
-			      unsigned int cut)
+static __always_inline unsigned int chain_cut(const struct iof_chain *c,
+					      struct bio *bio,
+					      unsigned int cut)
 {
 	unsigned int n = cut ? cut : bio_sectors(bio);
 
@@ -367,14 +416,9 @@ static unsigned int map_classify(struct iof_ptable *t, struct bio *bio,
 }
 
 /* May every instance of @c run in the submitter's REQ_NOWAIT context? */
-static bool chain_nowait(const struct iof_chain *c)
+static inline bool chain_nowait(const struct iof_chain *c)
 {
-	unsigned int i;
-
-	for (i = 0; i < c->n; i++)
-		if (!(c->fi[i]->type->flags & IOF_TYPE_NOWAIT))
-			return false;
-	return true;
+	return c->nowait;	/* chain_set_flags() in iof-table.c */
 }
 
 /*
@@ -455,12 +499,21 @@ static enum iof_verdict map_route(struct iofilter_volume *vol,
  * Dispatch through the rule's chain.  The bio holds the caller's table
  * reference until iof_end_io().
  */
-static int map_chain(struct bio *bio, const struct iof_route *rt)
+static int map_chain(struct bio *bio, const struct iof_route *rt,
+		     struct block_device *origin)
 {
 	struct iof_io *io = dm_per_bio_data(bio, IOF_PER_IO_SIZE);
+	bool late = chain_assoc_late(&rt->k->chain);
 
+	if (!late)
+		bio_associate_blkg(bio);
 	io_init(io, bio, &rt->k->chain, rt->t, rt->rule, rt->opi, 0, 0);
-	return run_chain(io, bio) ? DM_MAPIO_REMAPPED : DM_MAPIO_SUBMITTED;
+	if (!run_chain(io, bio))
+		return DM_MAPIO_SUBMITTED;
+	/* still on the origin: see chain_assoc_late() */
+	if (late && bio->bi_bdev == origin)
+		bio_associate_blkg(bio);
+	return DM_MAPIO_REMAPPED;
 }
 
 /*
@@ -496,11 +549,13 @@ static int iof_map(struct dm_target *ti, struct bio *bio)
 	enum iof_verdict v;
 
 	bio->bi_private = NULL;		/* no chain: see bio_io() */
-	bio_set_dev(bio, tgt->dev->bdev);
+	bio_set_dev_unassociated(bio, tgt->dev->bdev);
 	bio->bi_iter.bi_sector = dm_target_offset(ti, bio->bi_iter.bi_sector);
 	if (likely(READ_ONCE(vol->passthrough)) ||
-	    unlikely(rt.opi == IOF_OPI_NONE))
+	    unlikely(rt.opi == IOF_OPI_NONE)) {
+		bio_associate_blkg(bio);
 		return map_pass(vol, bio, rt.opi);
+	}
 
 	rcu_read_lock_sched();
 	v = map_route(vol, bio, &rt);
@@ -510,13 +565,15 @@ static int iof_map(struct dm_target *ti, struct bio *bio)
 
 	switch (v) {
 	case IOF_V_PASS:
+		bio_associate_blkg(bio);
 		return DM_MAPIO_REMAPPED;
 	case IOF_V_FAN_OUT:
+		bio_associate_blkg(bio);
 		flush_fan_out(vol, rt.t, bio);
 		percpu_ref_put(&rt.t->ref);
 		return DM_MAPIO_REMAPPED;
 	case IOF_V_CHAIN:
-		return map_chain(bio, &rt);
+		return map_chain(bio, &rt, tgt->dev->bdev);
 	case IOF_V_DENY:
 		return DM_MAPIO_KILL;
 	case IOF_V_AGAIN:

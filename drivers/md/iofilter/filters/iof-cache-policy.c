@@ -21,26 +21,16 @@
 #include "iof-cache-policy.h"
 
 #define CLOCK_DK_BITS	16	/* admission counters: 64 KiB */
-#define CLOCK_REF_MAX	3
 
-struct clock_policy {
-	struct cc_policy p;	/* first: container_of */
-	unsigned int promote_hits;
-	u64 nr_blocks;
-	u64 hand;
-	atomic_t misses;	/* since the last halving */
-	u8 *ref;		/* per cache block, 0..CLOCK_REF_MAX */
-	u8 *dk;			/* admission: recent misses, hashed */
-};
-
-static inline struct clock_policy *to_clock(struct cc_policy *p)
+/* struct cc_clock is in iof-cache-policy.h: see there why */
+static inline struct cc_clock *to_clock(struct cc_policy *p)
 {
-	return container_of(p, struct clock_policy, p);
+	return container_of(p, struct cc_clock, p);
 }
 
 bool cc_clock_admit(struct cc_policy *p, u64 oblock)
 {
-	struct clock_policy *cp = to_clock(p);
+	struct cc_clock *cp = to_clock(p);
 	u8 *c = &cp->dk[hash_64(oblock, CLOCK_DK_BITS)];
 	unsigned int n = READ_ONCE(*c) + 1;
 
@@ -53,13 +43,10 @@ bool cc_clock_admit(struct cc_policy *p, u64 oblock)
 	return false;
 }
 
-void cc_clock_hit(struct cc_policy *p, u64 index)
+/* Through the ops table; cc_policy_hit() inlines it for the clock */
+static void clock_hit(struct cc_policy *p, u64 index)
 {
-	u8 *r = &to_clock(p)->ref[index];
-
-	/* a lost update under a race is harmless */
-	if (READ_ONCE(*r) < CLOCK_REF_MAX)
-		WRITE_ONCE(*r, *r + 1);
+	cc_clock_ref_hit(to_clock(p), index);
 }
 
 static void clock_insert(struct cc_policy *p, u64 index)
@@ -69,7 +56,7 @@ static void clock_insert(struct cc_policy *p, u64 index)
 
 static u64 clock_next(struct cc_policy *p)
 {
-	struct clock_policy *cp = to_clock(p);
+	struct cc_clock *cp = to_clock(p);
 	u64 i = cp->hand;
 
 	if (++cp->hand >= cp->nr_blocks)
@@ -90,7 +77,7 @@ static bool clock_referenced(struct cc_policy *p, u64 index)
 
 static void clock_tick(struct cc_policy *p)
 {
-	struct clock_policy *cp = to_clock(p);
+	struct cc_clock *cp = to_clock(p);
 	unsigned int i;
 
 	if (atomic_read(&cp->misses) < (1 << CLOCK_DK_BITS))
@@ -102,7 +89,7 @@ static void clock_tick(struct cc_policy *p)
 
 static void clock_destroy(struct cc_policy *p)
 {
-	struct clock_policy *cp = to_clock(p);
+	struct cc_clock *cp = to_clock(p);
 
 	kvfree(cp->ref);
 	kvfree(cp->dk);
@@ -111,12 +98,12 @@ static void clock_destroy(struct cc_policy *p)
 
 static struct cc_policy *clock_create(u64 nr_blocks, unsigned int promote_hits);
 
-static const struct cc_policy_ops clock_ops = {
+const struct cc_policy_ops cc_clock_ops = {
 	.name = "clock",
 	.create = clock_create,
 	.destroy = clock_destroy,
 	.admit = cc_clock_admit,
-	.hit = cc_clock_hit,
+	.hit = clock_hit,
 	.insert = clock_insert,
 	.next = clock_next,
 	.referenced = clock_referenced,
@@ -125,12 +112,12 @@ static const struct cc_policy_ops clock_ops = {
 
 static struct cc_policy *clock_create(u64 nr_blocks, unsigned int promote_hits)
 {
-	struct clock_policy *cp;
+	struct cc_clock *cp;
 
 	cp = kzalloc(sizeof(*cp), GFP_KERNEL);
 	if (!cp)
 		return ERR_PTR(-ENOMEM);
-	cp->p.ops = &clock_ops;
+	cp->p.ops = &cc_clock_ops;
 	cp->nr_blocks = nr_blocks;
 	cp->promote_hits = promote_hits;
 	atomic_set(&cp->misses, 0);
@@ -145,7 +132,7 @@ static struct cc_policy *clock_create(u64 nr_blocks, unsigned int promote_hits)
 
 /* The policies, the default first, in the order of `policy`'s choices */
 static const struct cc_policy_ops *const cc_policies[] = {
-	&clock_ops,
+	&cc_clock_ops,
 };
 
 const struct cc_policy_ops *cc_policy_get(unsigned int index)

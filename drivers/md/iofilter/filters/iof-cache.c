@@ -74,14 +74,12 @@
 /* ---- the I/O path ---- */
 
 /* Bytes of the sequential run this bio continues (bcache-like) */
-static bool seq_bypass(struct cc *cc, struct bio *bio)
+static noinline bool seq_run(struct cc *cc, struct bio *bio, u64 thr)
 {
-	u64 thr = cc->seq_threshold, run;
 	sector_t s = bio->bi_iter.bi_sector, end = bio_end_sector(bio);
 	struct cc_seq *q;
+	u64 run;
 
-	if (!thr)
-		return false;
 	q = &cc->seq[hash_64(s, ilog2(CC_SEQ_SLOTS))];
 	run = bio->bi_iter.bi_size;
 	if (READ_ONCE(q->next) == s)
@@ -92,7 +90,17 @@ static bool seq_bypass(struct cc *cc, struct bio *bio)
 	return run >= thr;
 }
 
-static void remap_cache(struct cc *cc, struct bio *bio, struct cc_entry *e)
+/* Is @bio part of a sequential stream to bypass?  Inline when off */
+static inline bool seq_bypass(struct cc *cc, struct bio *bio)
+{
+	u64 thr = cc->seq_threshold;
+
+	return thr && seq_run(cc, bio, thr);
+}
+
+/* Inline: every hit takes it, and it is short beside its call */
+static __always_inline void remap_cache(struct cc *cc, struct bio *bio,
+					struct cc_entry *e)
 {
 	sector_t off = bio->bi_iter.bi_sector & (cc->block_sectors - 1);
 
@@ -148,8 +156,9 @@ static struct cc_entry *hit_lockless(struct cc_bucket *bk, u64 ob,
 	return NULL;
 }
 
-static int read_hit(struct cc *cc, struct bio *bio, struct cc_pb *pb,
-		    struct cc_entry *e)
+/* Inline in both places that find a hit: the lock-free one is the hot one */
+static __always_inline int read_hit(struct cc *cc, struct bio *bio,
+				    struct cc_pb *pb, struct cc_entry *e)
 {
 	cc_policy_hit(cc->policy, cc_index(cc, e));
 	pb->kind = CK_READ_HIT;
