@@ -31,8 +31,13 @@ static inline bool copy_stop(struct rep_filter *rf)
  * Copy [lo, hi) to the replica as the volume below us holds it (not the
  * origin: a write-back cache below may hold newer data), REP_COPY_SECTORS
  * at a time: what iofilter_read_below() reads at once, and a region may be
- * larger.  Returns 0, -EINTR when the copier must stop first, or a
- * negative errno with *write_err telling which side failed.
+ * larger.  The copies are written FUA: a copied range is on the replica's
+ * media before writes to it resume (unlock_range()), so no later write of
+ * the same sectors can be ordered before it anywhere below us (dm-log-writes
+ * logs a plain write only at the next flush: a user's FUA write there would
+ * be replayed before the older copy).  Returns 0, -EINTR when the copier
+ * must stop first, or a negative errno with *write_err telling which side
+ * failed.
  */
 static int copy_range(struct rep_filter *rf, sector_t lo, sector_t hi,
 		      bool *write_err)
@@ -51,7 +56,7 @@ static int copy_range(struct rep_filter *rf, sector_t lo, sector_t hi,
 		if (r)
 			return r;
 		bio = bio_alloc(rf->replica.bdev, DIV_ROUND_UP(bytes, PAGE_SIZE),
-				REQ_OP_WRITE, GFP_NOIO);
+				REQ_OP_WRITE | REQ_FUA, GFP_NOIO);
 		iofilter_bio_add_pages(bio, rf->copy_pages, bytes);
 		bio->bi_iter.bi_sector = lo;
 		r = submit_bio_wait(bio);
