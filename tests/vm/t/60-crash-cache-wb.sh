@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # DESCRIPTION: crash-point replay, cache write-back: at sampled crash points (200 in make check, thousands in make crashtest) of a dm-log-writes log the cache re-assembles with iofilterctl apply and every write durable at the last mark reads back
-# CHECK: crash
+# CHECK: crash newest-kernel
 # TIMEOUT: 1500
 # REQUIRES: dmsetup losetup mod:dm-log-writes iofilter tool
 . "$IOF_ROOT/tests/lib/common.sh"
