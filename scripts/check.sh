@@ -207,11 +207,11 @@ t=$(date +%s)
 newest=${KVERS##* }
 older=${KVERS% "$newest"}
 older=${older% }
-vmlist() {	# vmlist EGREP: the tests whose header does not match
-	grep -L -E "$1" tests/vm/t/*.sh | xargs -n1 basename | sed 's/\.sh$//' | paste -sd, -
-}
-crashlist() {	# crashlist EGREP: the crash tests whose CHECK line matches
-	grep -l -E "$1" tests/vm/t/*.sh | xargs -n1 basename | sed 's/\.sh$//' | paste -sd, -
+# vmlist EGREP: the tests whose header does not match; -l EGREP: does
+vmlist() {
+	local sel=-L
+	[ "$1" = -l ] && { sel=-l; shift; }
+	grep "$sel" -E "$1" tests/vm/t/*.sh | xargs -n1 basename | sed 's/\.sh$//' | paste -sd, -
 }
 # crash_suite KERNELS TESTS TAG: the crash VM's run-suite, log vm-crash-TAG
 crash_suite() {
@@ -226,8 +226,8 @@ if [ -z "$TESTS" ] && [ "${FULL:-0}" != 1 ] && [ -n "$older" ]; then
 		# own VM: the crash tests leave the suites
 		light=$(vmlist '^# CHECK: (newest-kernel|crashtest|dkms|crash)')
 		newest_tests=$(vmlist '^# CHECK: (crashtest|dkms|crash( |$))')
-		crash_new=$(crashlist '^# CHECK: crash( |$)')
-		crash_old=$(crashlist '^# CHECK: crash$')
+		crash_new=$(vmlist -l '^# CHECK: crash( |$)')
+		crash_old=$(vmlist -l '^# CHECK: crash$')
 		say "crash-point replay tests in their own VM after the benchmark (log: $logs/vm-crash-*.log)"
 		rm -f "$logs"/vm-crash-*.rc "$logs/crash.end"
 		{
