@@ -121,4 +121,21 @@ static inline bool iof_compat_module_has_btf(struct module *mod)
 }
 #endif
 
+/*
+ * bio_set_dev() without its blkcg association (iof_map(): a chain of one
+ * cache instance is associated where it leaves).  dm hands a clone over
+ * unassociated (alloc_tio(): "target must bio_set_dev() before issuing
+ * IO"); an association is an RCU section, a blkg reference dropped and one
+ * taken, about 150 instructions.  The flag updates are bio_set_dev()'s of
+ * <linux/bio.h>, identical in 6.1 and 6.12: compare it on a new kernel.
+ */
+static inline void bio_set_dev_unassociated(struct bio *bio,
+					    struct block_device *bdev)
+{
+	bio_clear_flag(bio, BIO_REMAPPED);
+	if (bio->bi_bdev != bdev)
+		bio_clear_flag(bio, BIO_BPS_THROTTLED);
+	bio->bi_bdev = bdev;
+}
+
 #endif /* IOF_COMPAT_H */

@@ -84,22 +84,6 @@ static inline void count_vol(struct iof_vstats __percpu *st, unsigned int opi,
 /* ---- chains ---- */
 
 /*
- * bio_set_dev() without the blkcg association.  dm hands a clone over
- * unassociated (alloc_tio(): "target must bio_set_dev() before issuing
- * IO"); an association is an RCU section, a blkg reference dropped and one
- * taken, about 150 instructions.  The flag updates are bio_set_dev()'s,
- * identical in 6.1 and 6.12.
- */
-static inline void bio_set_dev_unassociated(struct bio *bio,
-					    struct block_device *bdev)
-{
-	bio_clear_flag(bio, BIO_REMAPPED);
-	if (bio->bi_bdev != bdev)
-		bio_clear_flag(bio, BIO_BPS_THROTTLED);
-	bio->bi_bdev = bdev;
-}
-
-/*
  * May @c's bio be associated only where it leaves (map_chain())?  Only a
  * chain of one cache-class instance: a hit goes to the cache device with
  * bio_set_dev(), which associates it there, so associating it with the
