@@ -261,6 +261,19 @@ void iof_type_put(struct iofilter_type *type);
 int iof_list_types(void *buf, unsigned int max, unsigned int *count);
 unsigned int iof_nr_types(void);
 
+/* iof-target-ctl.c: the target's hooks other than ctr, dtr, map, end_io */
+void iof_status(struct dm_target *ti, status_type_t type,
+		unsigned int status_flags, char *result, unsigned int maxlen);
+int iof_message(struct dm_target *ti, unsigned int argc, char **argv,
+		char *result, unsigned int maxlen);
+int iof_iterate_devices(struct dm_target *ti, iterate_devices_callout_fn fn,
+			void *data);
+void iof_io_hints(struct dm_target *ti, struct queue_limits *limits);
+void iof_presuspend(struct dm_target *ti);
+void iof_postsuspend(struct dm_target *ti);
+int iof_preresume(struct dm_target *ti);
+void iof_resume(struct dm_target *ti);
+
 /* iof-target.c */
 int iof_target_init(void);
 void iof_target_exit(void);
