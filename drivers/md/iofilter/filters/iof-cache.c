@@ -395,13 +395,26 @@ static int map_discard(struct cc *cc, struct bio *bio, struct cc_pb *pb,
 	return IOF_MAP_CONTINUE;
 }
 
+/*
+ * Hand a bio to the worker on one of the cache's lists (flush or FUA
+ * waiters, retries): its map or end_io then reports it kept.
+ */
+static void cc_park(struct cc *cc, struct cc_pb *pb, struct list_head *list)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&cc->lock, flags);
+	list_add_tail(&pb->list, list);
+	spin_unlock_irqrestore(&cc->lock, flags);
+	kick(cc);
+}
+
 int cache_map(struct iofilter_instance *fi, struct bio *bio, void *p,
 	      blk_status_t *status)
 {
 	struct cc *cc = to_cc(fi);
 	struct cc_pb *pb = p;
 	sector_t s = bio->bi_iter.bi_sector;
-	unsigned long flags;
 	u64 ob;
 
 	pb->kind = CK_NONE;
@@ -421,10 +434,7 @@ int cache_map(struct iofilter_instance *fi, struct bio *bio, void *p,
 		if (READ_ONCE(cc->mode) != CC_WB && !READ_ONCE(cc->nr_dirty) &&
 		    !cc_meta_any_dirty(cc->md))
 			return IOF_MAP_CONTINUE;
-		spin_lock_irqsave(&cc->lock, flags);
-		list_add_tail(&pb->list, &cc->flush_waiters);
-		spin_unlock_irqrestore(&cc->lock, flags);
-		kick(cc);
+		cc_park(cc, pb, &cc->flush_waiters);
 		return IOF_MAP_SUBMITTED;
 	}
 
@@ -452,90 +462,105 @@ int cache_map(struct iofilter_instance *fi, struct bio *bio, void *p,
 	}
 }
 
+/* What the end_io of one kind asks for: done, kept, or resubmit */
+enum { CC_END_DONE, CC_END_KEPT, CC_END_RETRY };
+
+static inline int end_origin_write(struct cc *cc, struct cc_pb *pb,
+				   blk_status_t st)
+{
+	atomic_dec(&pb->bk->wr_inflight);
+	if (st || !(pb->fua & CC_PB_FUA) || !cc_meta_any_dirty(cc->md))
+		return CC_END_DONE;
+	/*
+	 * A FUA write that went to the origin: the disk may still hold a
+	 * dirty entry for its block whose invalidation is not committed, and
+	 * a crash now would bring the old block back.  Durable once the
+	 * invalidation is (mapped before, so the next commit has it).
+	 */
+	cc_park(cc, pb, &cc->fua_waiters);
+	return CC_END_KEPT;
+}
+
+static inline int end_read_hit(struct cc *cc, struct cc_entry *e,
+			       blk_status_t st)
+{
+	struct cc_bucket *bk;
+	unsigned long flags;
+	bool dirty;
+
+	if (likely(!st) || st == BLK_STS_AGAIN) {
+		atomic_dec(&e->inflight);
+		return CC_END_DONE;
+	}
+	bk = cc_bucket_of(cc, e->oblock);
+	spin_lock_irqsave(&bk->lock, flags);
+	dirty = e->flags & CE_DIRTY;
+	if (!dirty && (e->flags & CE_HASHED))
+		cc_invalidate(cc, e);
+	spin_unlock_irqrestore(&bk->lock, flags);
+	atomic_dec(&e->inflight);
+	cc_set_failed(cc, blk_status_to_errno(st), "cache read");
+	/* a dirty block's origin copy is stale: the error stands */
+	return dirty ? CC_END_DONE : CC_END_RETRY;
+}
+
+static int end_cache_write(struct cc *cc, struct cc_pb *pb, blk_status_t st)
+{
+	struct cc_entry *e = pb->e;
+	struct cc_bucket *bk = cc_bucket_of(cc, e->oblock);
+	unsigned long flags;
+	bool retry = false;
+
+	spin_lock_irqsave(&bk->lock, flags);
+	if (pb->fua & CC_PB_ALLOC) {
+		if (st) {
+			/* the block was not cached: the origin takes it */
+			if (e->flags & CE_HASHED)
+				cc_release_unborn(cc, e);
+			retry = st != BLK_STS_AGAIN;
+		} else if (e->flags & CE_ALLOC) {
+			e->flags &= ~CE_ALLOC;
+			e->flags |= CE_VALID;
+			cc_set_dstate(cc, e, DS_DIRTY);
+		}
+	}
+	spin_unlock_irqrestore(&bk->lock, flags);
+	atomic_dec(&e->inflight);
+	if (st && st != BLK_STS_AGAIN)
+		cc_set_failed(cc, blk_status_to_errno(st), "cache write");
+	if (retry)
+		return CC_END_RETRY;
+	if (!st && (pb->fua & CC_PB_FUA)) {
+		/* FUA: durable once the entry is */
+		cc_park(cc, pb, &cc->fua_waiters);
+		return CC_END_KEPT;
+	}
+	return CC_END_DONE;
+}
+
 int cache_end_io(struct iofilter_instance *fi, struct bio *bio, void *p,
 		 blk_status_t *status)
 {
 	struct cc *cc = to_cc(fi);
 	struct cc_pb *pb = p;
-	struct cc_entry *e = pb->e;
-	struct cc_bucket *bk;
-	unsigned long flags;
-	bool dirty, retry = false;
+	int r;
 
 	switch (pb->kind) {
 	case CK_ORIGIN_WRITE:
-		atomic_dec(&pb->bk->wr_inflight);
-		if (*status || !(pb->fua & CC_PB_FUA) ||
-		    !cc_meta_any_dirty(cc->md))
-			return IOF_ENDIO_DONE;
-		/*
-		 * A FUA write that went to the origin: the disk may still
-		 * hold a dirty entry for its block whose invalidation is not
-		 * committed, and a crash now would bring the old block back.
-		 * Durable once the invalidation is (mapped before, so the
-		 * next commit has it).
-		 */
-		spin_lock_irqsave(&cc->lock, flags);
-		list_add_tail(&pb->list, &cc->fua_waiters);
-		spin_unlock_irqrestore(&cc->lock, flags);
-		kick(cc);
-		return IOF_ENDIO_INCOMPLETE;
+		r = end_origin_write(cc, pb, *status);
+		break;
 	case CK_READ_HIT:
-		if (likely(!*status) || *status == BLK_STS_AGAIN) {
-			atomic_dec(&e->inflight);
-			return IOF_ENDIO_DONE;
-		}
-		bk = cc_bucket_of(cc, e->oblock);
-		spin_lock_irqsave(&bk->lock, flags);
-		dirty = e->flags & CE_DIRTY;
-		if (!dirty && (e->flags & CE_HASHED))
-			cc_invalidate(cc, e);
-		spin_unlock_irqrestore(&bk->lock, flags);
-		atomic_dec(&e->inflight);
-		cc_set_failed(cc, blk_status_to_errno(*status), "cache read");
-		if (dirty)
-			return IOF_ENDIO_DONE;	/* the origin's copy is stale */
-		retry = true;
+		r = end_read_hit(cc, pb->e, *status);
 		break;
 	case CK_CACHE_WRITE:
-		bk = cc_bucket_of(cc, e->oblock);
-		spin_lock_irqsave(&bk->lock, flags);
-		if (pb->fua & CC_PB_ALLOC) {
-			if (*status) {
-				/* the block was not cached: the origin takes it */
-				if (e->flags & CE_HASHED)
-					cc_release_unborn(cc, e);
-				retry = *status != BLK_STS_AGAIN;
-			} else if (e->flags & CE_ALLOC) {
-				e->flags &= ~CE_ALLOC;
-				e->flags |= CE_VALID;
-				cc_set_dstate(cc, e, DS_DIRTY);
-			}
-		}
-		spin_unlock_irqrestore(&bk->lock, flags);
-		atomic_dec(&e->inflight);
-		if (*status && *status != BLK_STS_AGAIN)
-			cc_set_failed(cc, blk_status_to_errno(*status),
-				      "cache write");
-		if (retry)
-			break;
-		if (!*status && (pb->fua & CC_PB_FUA)) {
-			/* FUA: durable once the entry is */
-			spin_lock_irqsave(&cc->lock, flags);
-			list_add_tail(&pb->list, &cc->fua_waiters);
-			spin_unlock_irqrestore(&cc->lock, flags);
-			kick(cc);
-			return IOF_ENDIO_INCOMPLETE;
-		}
-		return IOF_ENDIO_DONE;
+		r = end_cache_write(cc, pb, *status);
+		break;
 	default:
 		return IOF_ENDIO_DONE;
 	}
-
-	/* resubmit to the origin from the worker */
-	spin_lock_irqsave(&cc->lock, flags);
-	list_add_tail(&pb->list, &cc->retry);
-	spin_unlock_irqrestore(&cc->lock, flags);
-	kick(cc);
+	if (likely(r == CC_END_DONE))
+		return IOF_ENDIO_DONE;
+	if (r == CC_END_RETRY)
+		cc_park(cc, pb, &cc->retry);	/* to the origin, from the worker */
 	return IOF_ENDIO_INCOMPLETE;
 }
