@@ -123,9 +123,15 @@ expect_fail() {
 #   subtest DESC CMD...   run CMD (usually a function) in a subshell: its
 #                         status is the subtest's verdict (fail() inside it
 #                         fails the subtest; ktap_skip skips it)
+#   ktap_keep VAR...      in a subtest: hand VARs, as they are now, to the
+#                         test's shell (and so to the subtests after it)
 #   ktap_finished         exit 1 when a subtest failed or the count is not
 #                         the plan's; the test's own verdict
 KTAP_N=0 KTAP_PLAN='' KTAP_FAILED=0
+ktap_keep() {
+	local v
+	for v; do printf '%s=%q\n' "$v" "${!v}"; done >> "$IOF_TMP/ktap-kept"
+}
 ktap_plan() {
 	KTAP_PLAN=$1
 	echo "    KTAP version 1"
@@ -138,6 +144,11 @@ subtest() {
 	echo "# -- subtest $KTAP_N: $desc"
 	("$@")
 	rc=$?
+	if [ -s "$IOF_TMP/ktap-kept" ]; then
+		# shellcheck source=/dev/null
+		. "$IOF_TMP/ktap-kept"
+		: > "$IOF_TMP/ktap-kept"
+	fi
 	case "$rc" in
 	0) echo "    ok $KTAP_N $desc" ;;
 	"$IOF_EXIT_SKIP") echo "    ok $KTAP_N $desc # SKIP" ;;

@@ -1,9 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# DESCRIPTION: iofilterctl bad input: bad policies (validate and apply), missing devices, filter module not loaded, unprivileged caller: clear error, documented exit code, nothing changed
+# DESCRIPTION: iofilterctl bad input: bad policies (validate and apply), missing devices, filter module not loaded, unprivileged caller, other documented exit codes: clear error, documented exit code, nothing changed (one KTAP subtest each)
 # CHECK: newest-kernel
 # TIMEOUT: 300
 # REQUIRES: dmsetup losetup jq iofilter tool
+# shellcheck disable=SC2317 # the checks run through subtest
 . "$IOF_ROOT/tests/lib/common.sh"
 . "$IOF_ROOT/tests/lib/iof.sh"
 . "$IOF_ROOT/tests/lib/ctl.sh"
@@ -89,40 +90,7 @@ pol twovol <<EOF
         action: deny
 EOF
 
-# check_bad NAME LINE:COL MESSAGE [json]
-check_bad() {
-	local f=$1 pos=$2 msg=$3 verb
-	for verb in validate apply; do
-		ctl_rc 1 $verb "$P/$f.yaml"
-		err_has "^$P/$f.yaml:$pos: $msg"
-		[ -s "$CTL_OUT" ] && fail "$verb $f: output on stdout"
-	done
-	err_has "^$P/$f.yaml: [0-9]+ errors?; nothing applied$"
-	if [ -n "${4:-}" ]; then
-		ctl_rc 1 -o json apply "$P/$f.yaml"
-		json_docs 1
-		jq_true '.volumes == [] and (.errors | length) >= 1' "$f: JSON"
-		jq_true '.errors[0] | .file == "'"$P/$f.yaml"'" and "\(.line):\(.column)" == "'"$pos"'"' "$f: JSON position"
-	fi
-	kstate_same "$IOF_TMP/k0" t-cbad
-}
-check_bad yaml    6:1  "YAML syntax error" json
-check_bad ukey    5:5  'unknown key "rulez" in volume'
-check_bad wtype   6:14 "ops must be a list"
-check_bad overlap 8:16 "range overlaps rule #1" json
-check_bad beyond  6:16 'range ends at 48MiB, beyond the end of '
-check_bad utype   7:15 'unknown filter type "nosuch"'
-check_bad size    6:24 'invalid range start "1MB"'
-check_bad vers    1:10 "version"
-check_bad twovol  11:16 "range ends at 12MiB, beyond the end of "
-ctl_rc 1 -o json validate "$P/size.yaml"
-json_docs 1
-jq_true '.valid == false and (.errors | length) == 2 and (.errors[0].hint | length) > 0'
-ctl_rc 0 -o json validate "$P/good.yaml"
-jq_true '.valid == true and .volumes == 1 and .filters == 1 and .rules == 1 and .errors == []'
-
-# ---- origins that do not exist: validate passes (they may exist later),
-# --strict and apply refuse; nothing is created
+# Files for the cases below.
 cat > "$P/nodev.yaml" <<EOF
 version: 1
 volumes:
@@ -135,20 +103,6 @@ volumes:
   - name: t-cnew
     image: $P/no-such.img
 EOF
-for f in nodev noimg; do
-	ctl_rc 0 validate "$P/$f.yaml"
-	ctl_rc 1 validate --strict "$P/$f.yaml"
-	err_has "^$P/$f.yaml:4:[0-9]+: .*No such file or directory"
-	ctl_rc 1 apply "$P/$f.yaml"
-	err_has "^$P/$f.yaml:4:[0-9]+: .*No such file or directory"
-	err_has "nothing applied"
-	kstate_same "$IOF_TMP/k0" t-cbad
-done
-[ -e /dev/mapper/t-cnew ] && fail "/dev/mapper/t-cnew created"
-
-# ---- a filter type whose module is not loaded (and modprobe cannot find:
-# the test modules are not installed): clear error, nothing half-created
-[ -d /sys/module/iofilter_crypt ] && ktap_skip "iofilter-crypt is loaded"
 cat > "$P/crypt.yaml" <<EOF
 version: 1
 volumes:
@@ -162,52 +116,135 @@ volumes:
       - range: {start: 0, length: 4MiB}
         chain: [enc]
 EOF
-ctl_rc 0 validate "$P/crypt.yaml"
-ctl_rc 1 apply "$P/crypt.yaml"
-err_has "^$P/crypt.yaml:7:15: filter type \"crypt\" is not registered in the kernel"
-err_has "iofilter-crypt"
-kstate_same "$IOF_TMP/k0" t-cbad
-ctl_rc 1 apply --dry-run "$P/crypt.yaml"
-err_has "^$P/crypt.yaml:7:15: filter type \"crypt\" is not registered in the kernel"
-kstate_same "$IOF_TMP/k0" t-cbad
-[ -e /sys/module/iofilter_crypt ] && fail "crypt module appeared"
-
-# ---- unprivileged caller: exit 2, a clear message, nothing changed;
-# validate needs no privileges
+sed 's/length: 8MiB/length: 4MiB/' "$P/good.yaml" > "$P/changed.yaml"
+chmod 644 "$P/changed.yaml"
 if command -v setpriv > /dev/null; then
 	as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "$@"; }
 elif command -v runuser > /dev/null; then
 	as_nobody() { runuser -u nobody -- "$@"; }
 else
-	ktap_skip "neither setpriv nor runuser"
+	as_nobody() { ktap_skip "neither setpriv nor runuser"; }
 fi
-sed 's/length: 8MiB/length: 4MiB/' "$P/good.yaml" > "$P/changed.yaml"
-chmod 644 "$P/changed.yaml"
-for args in "apply $P/changed.yaml" "status" "stats t-cbad" "filters" \
-	"message t-cbad cnt reset" "detach t-cbad --yes"; do
-	rc=0
-	# shellcheck disable=SC2086
-	as_nobody "$IOF_TOOL" $args > "$CTL_OUT" 2> "$CTL_ERR" || rc=$?
-	cat "$CTL_ERR"
-	assert_eq 2 "$rc" "exit code of unprivileged '$args'"
-	err_has "permission denied: iofilterctl needs CAP_SYS_ADMIN"
-done
-rc=0
-as_nobody "$IOF_TOOL" -o json stats > "$CTL_OUT" 2> "$CTL_ERR" || rc=$?
-assert_eq 2 "$rc" "exit code of unprivileged stats -o json"
-json_docs 1
-jq_true '.errors[0].errno == 13 or .errors[0].errno == 1'
-as_nobody "$IOF_TOOL" validate "$P/changed.yaml" || fail "validate as nobody"
-kstate_same "$IOF_TMP/k0" t-cbad
 
+# check_bad NAME LINE:COL MESSAGE [json]
+check_bad() {
+	local f=$1 pos=$2 msg=$3 verb
+	for verb in validate apply; do
+		ctl_rc 1 "$verb" "$P/$f.yaml"
+		err_has "^$P/$f.yaml:$pos: $msg"
+		[ -s "$CTL_OUT" ] && fail "$verb $f: output on stdout"
+	done
+	err_has "^$P/$f.yaml: [0-9]+ errors?; nothing applied$"
+	if [ -n "${4:-}" ]; then
+		ctl_rc 1 -o json apply "$P/$f.yaml"
+		json_docs 1
+		jq_true '.volumes == [] and (.errors | length) >= 1' "$f: JSON"
+		jq_true '.errors[0] | .file == "'"$P/$f.yaml"'" and "\(.line):\(.column)" == "'"$pos"'"' "$f: JSON position"
+	fi
+	kstate_same "$IOF_TMP/k0" t-cbad
+}
+
+validate_json_bad() {
+	ctl_rc 1 -o json validate "$P/size.yaml"
+	json_docs 1
+	jq_true '.valid == false and (.errors | length) == 2 and (.errors[0].hint | length) > 0'
+}
+
+validate_json_good() {
+	ctl_rc 0 -o json validate "$P/good.yaml"
+	jq_true '.valid == true and .volumes == 1 and .filters == 1 and .rules == 1 and .errors == []'
+}
+
+# ---- origins that do not exist: validate passes (they may exist later),
+# --strict and apply refuse; nothing is created
+no_origin() {
+	local f=$1
+	ctl_rc 0 validate "$P/$f.yaml"
+	ctl_rc 1 validate --strict "$P/$f.yaml"
+	err_has "^$P/$f.yaml:4:[0-9]+: .*No such file or directory"
+	ctl_rc 1 apply "$P/$f.yaml"
+	err_has "^$P/$f.yaml:4:[0-9]+: .*No such file or directory"
+	err_has "nothing applied"
+	kstate_same "$IOF_TMP/k0" t-cbad
+	[ ! -e /dev/mapper/t-cnew ] || fail "/dev/mapper/t-cnew created"
+}
+
+# ---- a filter type whose module is not loaded (and modprobe cannot find:
+# the test modules are not installed): clear error, nothing half-created
+no_module() {
+	[ -d /sys/module/iofilter_crypt ] && ktap_skip "iofilter-crypt is loaded"
+	ctl_rc 0 validate "$P/crypt.yaml"
+	ctl_rc 1 apply "$P/crypt.yaml"
+	err_has "^$P/crypt.yaml:7:15: filter type \"crypt\" is not registered in the kernel"
+	err_has "iofilter-crypt"
+	kstate_same "$IOF_TMP/k0" t-cbad
+	[ ! -e /sys/module/iofilter_crypt ] || fail "crypt module appeared"
+}
+
+no_module_dry_run() {
+	[ -d /sys/module/iofilter_crypt ] && ktap_skip "iofilter-crypt is loaded"
+	ctl_rc 1 apply --dry-run "$P/crypt.yaml"
+	err_has "^$P/crypt.yaml:7:15: filter type \"crypt\" is not registered in the kernel"
+	kstate_same "$IOF_TMP/k0" t-cbad
+	[ ! -e /sys/module/iofilter_crypt ] || fail "crypt module appeared"
+}
+
+# ---- unprivileged caller: exit 2, a clear message, nothing changed
+# (one snapshot after them all); validate needs no privileges
+unpriv() {
+	local rc=0
+	as_nobody "$IOF_TOOL" "$@" > "$CTL_OUT" 2> "$CTL_ERR" || rc=$?
+	cat "$CTL_ERR"
+	assert_eq 2 "$rc" "exit code of unprivileged '$*'"
+	err_has "permission denied: iofilterctl needs CAP_SYS_ADMIN"
+}
+
+unpriv_json() {
+	local rc=0
+	as_nobody "$IOF_TOOL" -o json stats > "$CTL_OUT" 2> "$CTL_ERR" || rc=$?
+	assert_eq 2 "$rc" "exit code of unprivileged stats -o json"
+	json_docs 1
+	jq_true '.errors[0].errno == 13 or .errors[0].errno == 1'
+}
+
+unpriv_validate() {
+	as_nobody "$IOF_TOOL" validate "$P/changed.yaml" || fail "validate as nobody"
+}
+
+ktap_plan 30
+subtest "bad policy: YAML syntax error (and in JSON)" check_bad yaml 6:1 "YAML syntax error" json
+subtest "bad policy: unknown key" check_bad ukey 5:5 'unknown key "rulez" in volume'
+subtest "bad policy: ops not a list" check_bad wtype 6:14 "ops must be a list"
+subtest "bad policy: overlapping ranges (and in JSON)" check_bad overlap 8:16 "range overlaps rule #1" json
+subtest "bad policy: range beyond the device" check_bad beyond 6:16 'range ends at 48MiB, beyond the end of '
+subtest "bad policy: unknown filter type" check_bad utype 7:15 'unknown filter type "nosuch"'
+subtest "bad policy: invalid size unit" check_bad size 6:24 'invalid range start "1MB"'
+subtest "bad policy: version not a number" check_bad vers 1:10 "version"
+subtest "bad policy: an error in a second volume, the first one not changed either" \
+	check_bad twovol 11:16 "range ends at 12MiB, beyond the end of "
+subtest "validate -o json of a bad file: every error, with a hint" validate_json_bad
+subtest "validate -o json of a good file: valid, with its counts" validate_json_good
+subtest "origin device missing: validate passes, --strict and apply refuse" no_origin nodev
+subtest "origin image missing: validate passes, --strict and apply refuse" no_origin noimg
+subtest "filter module not loaded: apply refuses, nothing half-created" no_module
+subtest "filter module not loaded: apply --dry-run refuses" no_module_dry_run
+subtest "unprivileged apply: exit 2, permission denied" unpriv apply "$P/changed.yaml"
+subtest "unprivileged status: exit 2, permission denied" unpriv status
+subtest "unprivileged stats: exit 2, permission denied" unpriv stats t-cbad
+subtest "unprivileged filters: exit 2, permission denied" unpriv filters
+subtest "unprivileged message: exit 2, permission denied" unpriv message t-cbad cnt reset
+subtest "unprivileged detach: exit 2, permission denied" unpriv detach t-cbad --yes
+subtest "unprivileged stats -o json: exit 2, the errno in the JSON" unpriv_json
+subtest "unprivileged validate: allowed" unpriv_validate
+subtest "the unprivileged calls changed nothing" kstate_same "$IOF_TMP/k0" t-cbad
 # ---- other documented exit codes
-ctl_rc 4 stats nosuch
-ctl_rc 1 frobnicate
-ctl_rc 1 apply
-ctl_rc 1 status --dry-run
-ctl_rc 1 -o yaml status
-kstate_same "$IOF_TMP/k0" t-cbad
+subtest "stats of a missing volume: exit 4" ctl_rc 4 stats nosuch
+subtest "unknown command: exit 1" ctl_rc 1 frobnicate
+subtest "apply without a file: exit 1" ctl_rc 1 apply
+subtest "status --dry-run: exit 1" ctl_rc 1 status --dry-run
+subtest "unknown output format: exit 1" ctl_rc 1 -o yaml status
+subtest "the refused commands changed nothing" kstate_same "$IOF_TMP/k0" t-cbad
 
 ctl_rc 0 detach t-cbad --yes
 losetup -d "$DEV" "$DEV2"
-exit 0
+ktap_finished

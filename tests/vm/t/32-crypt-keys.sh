@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# DESCRIPTION: crypt: keyring and key-file keys, bad keys/ciphers/params refused with clear errors, the key never shown, unsafe policies and key changes refused
+# DESCRIPTION: crypt: keyring and key-file keys, bad keys/ciphers/params refused with clear errors, the key never shown, unsafe policies and key changes refused (one KTAP subtest each)
 # TIMEOUT: 300
 # REQUIRES: dmsetup keyctl xxd python3
+# shellcheck disable=SC2317 # the checks run through subtest
 . "$IOF_ROOT/tests/lib/common.sh"
 . "$IOF_ROOT/tests/lib/iof.sh"
 
@@ -47,34 +48,17 @@ refused() {
 }
 
 # --- bad input, each refused with its reason ---
-pol "$IOF_TMP/p" "          key_file: $key
-          cipher: twofish-xts-plain64"
-refused "$IOF_TMP/p" "unsupported cipher"
 head -c 20 /dev/urandom > "$IOF_TMP/k20"
 chmod 600 "$IOF_TMP/k20"
-pol "$IOF_TMP/p" "          key_file: $IOF_TMP/k20"
-refused "$IOF_TMP/p" "key is 20 bytes"
-pol "$IOF_TMP/p" "          cipher: aes-xts-plain64"
-refused "$IOF_TMP/p" "no key"
-pol "$IOF_TMP/p" "          key: logon:iofilter:nosuchkey"
-refused "$IOF_TMP/p" "not found"
-pol "$IOF_TMP/p" "          key_file: $key
-          sector_size: 1000"
-refused "$IOF_TMP/p" "sector_size"
-pol "$IOF_TMP/p" "          key_file: $key
-          colour: blue"
-refused "$IOF_TMP/p" "unknown parameter .colour."
-# an offset past the volume: validate refuses the rule range below it
-# (the kernel's own "beyond the volume" check is the crypt create's)
-pol "$IOF_TMP/p" "          key_file: $key
-          offset: 64MiB"
-refused "$IOF_TMP/p" "below offset 64MiB"
-# unsafe policies: writes encrypted but not reads; crypt as the default
-pol "$IOF_TMP/p" "          key_file: $key" "      - range: {start: 1MiB, length: 8MiB}
-        ops: [write]
-        chain: [enc]"
-refused "$IOF_TMP/p" "range"
-cat > "$IOF_TMP/p2" <<EOP
+# bad PARAMS_LINES PATTERN [RULES_YAML]: a policy with them is refused
+bad() {
+	pol "$IOF_TMP/p" "$1" "${3:-}"
+	refused "$IOF_TMP/p" "$2"
+}
+
+# unsafe: two crypt instances over one range
+two_instances() {
+	cat > "$IOF_TMP/p2" <<EOP
 version: 1
 volumes:
   - name: vk
@@ -93,23 +77,25 @@ volumes:
         allow_overlap: true
         chain: [b]
 EOP
-refused "$IOF_TMP/p2" "range"
-echo "ok - bad input refused"
+	refused "$IOF_TMP/p2" "range"
+}
 
 # --- a logon key from the keyring ---
-kid=$(keyctl padd logon iofilter:vk @u < "$key") || fail "keyctl padd"
-pol "$IOF_TMP/kr.yaml" "          key: logon:iofilter:vk"
-ctl apply "$IOF_TMP/kr.yaml" || fail "apply with a keyring key"
-head -c $((8 * MB)) /dev/urandom > "$IOF_TMP/d"
-dd if="$IOF_TMP/d" of=/dev/mapper/vk bs=1M seek=1 oflag=direct status=none || fail "write"
-ctl detach vk --yes > /dev/null || fail "detach"
-# same data through the same key given as a key file
-pol "$IOF_TMP/kf.yaml" "          key_file: $key"
-ctl apply "$IOF_TMP/kf.yaml" > /dev/null || fail "apply with key_file"
-cmp -n $((8 * MB)) "$IOF_TMP/d" <(dd if=/dev/mapper/vk bs=1M skip=1 count=8 iflag=direct status=none) ||
-	fail "keyring key and key file disagree"
-keyctl unlink "$kid" @u > /dev/null
-echo "ok - keyring and key file"
+keyring_and_file() {
+	local kid
+	kid=$(keyctl padd logon iofilter:vk @u < "$key") || fail "keyctl padd"
+	pol "$IOF_TMP/kr.yaml" "          key: logon:iofilter:vk"
+	ctl apply "$IOF_TMP/kr.yaml" || fail "apply with a keyring key"
+	head -c $((8 * MB)) /dev/urandom > "$IOF_TMP/d"
+	dd if="$IOF_TMP/d" of=/dev/mapper/vk bs=1M seek=1 oflag=direct status=none || fail "write"
+	ctl detach vk --yes > /dev/null || fail "detach"
+	# same data through the same key given as a key file
+	pol "$IOF_TMP/kf.yaml" "          key_file: $key"
+	ctl apply "$IOF_TMP/kf.yaml" > /dev/null || fail "apply with key_file"
+	cmp -n $((8 * MB)) "$IOF_TMP/d" <(dd if=/dev/mapper/vk bs=1M skip=1 count=8 iflag=direct status=none) ||
+		fail "keyring key and key file disagree"
+	keyctl unlink "$kid" @u > /dev/null
+}
 
 # --- the key is never shown ---
 grep_key() {
@@ -129,29 +115,68 @@ sys.exit(0 if k in open(sys.argv[2], "rb").read() else 1)' "$key" "$IOF_TMP/show
 		fail "raw key bytes in $what"
 	fi
 }
-grep_key "dmsetup table" dmsetup table
-grep_key "dmsetup status" dmsetup status
-grep_key "iofilterctl status" ctl status
-grep_key "iofilterctl status -o json" ctl -o json status
-grep_key "iofilterctl stats -o json" ctl -o json stats
-grep_key "instance read-back" abi status vk enc
-grep_key "dmesg" dmesg
-ctl status vk | grep -q "key=secret" || fail "status does not say where the key came from"
 
-# a key file others can read draws a warning
-chmod 644 "$key"
-ctl validate "$IOF_TMP/kf.yaml" > "$IOF_TMP/out" 2>&1 || fail "validate"
-grep -qi "readable by" "$IOF_TMP/out" || fail "no warning about a world-readable key file"
-chmod 600 "$key"
+key_source_shown() {
+	ctl status vk | grep -q "key=secret" || fail "status does not say where the key came from"
+}
+
+# a key file others can read draws a warning (its mode back before the checks)
+readable_key_file() {
+	local rc=0
+	chmod 644 "$key"
+	ctl validate "$IOF_TMP/kf.yaml" > "$IOF_TMP/out" 2>&1 || rc=$?
+	chmod 600 "$key"
+	[ "$rc" = 0 ] || fail "validate"
+	grep -qi "readable by" "$IOF_TMP/out" || fail "no warning about a world-readable key file"
+}
 
 # --- changing what encrypts a range with data needs --force ---
-pol "$IOF_TMP/kf2.yaml" "          key_file: $key
+change_refused() {
+	pol "$IOF_TMP/kf2.yaml" "          key_file: $key
           iv_offset: 8"
-if ctl apply "$IOF_TMP/kf2.yaml" > "$IOF_TMP/out" 2>&1; then fail "iv_offset change without --force"; fi
-grep -q -- "--force" "$IOF_TMP/out" || fail "no hint about --force"
-cmp -n $((8 * MB)) "$IOF_TMP/d" <(dd if=/dev/mapper/vk bs=1M skip=1 count=8 iflag=direct status=none) ||
-	fail "refused change altered the data"
-ctl apply --force "$IOF_TMP/kf2.yaml" > /dev/null || fail "apply --force"
-ctl status vk | grep -q "iv_offset=8" || fail "forced change not applied"
+	if ctl apply "$IOF_TMP/kf2.yaml" > "$IOF_TMP/out" 2>&1; then fail "iv_offset change without --force"; fi
+	grep -q -- "--force" "$IOF_TMP/out" || fail "no hint about --force"
+	cmp -n $((8 * MB)) "$IOF_TMP/d" <(dd if=/dev/mapper/vk bs=1M skip=1 count=8 iflag=direct status=none) ||
+		fail "refused change altered the data"
+}
+
+change_forced() {
+	ctl apply --force "$IOF_TMP/kf2.yaml" > /dev/null || fail "apply --force"
+	ctl status vk | grep -q "iv_offset=8" || fail "forced change not applied"
+}
+
+ktap_plan 21
+subtest "refused: an unsupported cipher" bad "          key_file: $key
+          cipher: twofish-xts-plain64" "unsupported cipher"
+subtest "refused: a key of the wrong size" bad "          key_file: $IOF_TMP/k20" "key is 20 bytes"
+subtest "refused: no key" bad "          cipher: aes-xts-plain64" "no key"
+subtest "refused: a keyring key that does not exist" bad "          key: logon:iofilter:nosuchkey" "not found"
+subtest "refused: a bad sector_size" bad "          key_file: $key
+          sector_size: 1000" "sector_size"
+subtest "refused: an unknown parameter" bad "          key_file: $key
+          colour: blue" "unknown parameter .colour."
+# an offset past the volume: validate refuses the rule range below it
+# (the kernel's own "beyond the volume" check is the crypt create's)
+subtest "refused: a rule range below the offset" bad "          key_file: $key
+          offset: 64MiB" "below offset 64MiB"
+# unsafe policies: writes encrypted but not reads; two crypt instances
+subtest "refused: writes encrypted but not reads" bad "          key_file: $key" "range" \
+	"      - range: {start: 1MiB, length: 8MiB}
+        ops: [write]
+        chain: [enc]"
+subtest "refused: two crypt instances over one range" two_instances
+subtest "a keyring key and the same key as a file give the same data" keyring_and_file
+subtest "key not shown: dmsetup table" grep_key "dmsetup table" dmsetup table
+subtest "key not shown: dmsetup status" grep_key "dmsetup status" dmsetup status
+subtest "key not shown: iofilterctl status" grep_key "iofilterctl status" ctl status
+subtest "key not shown: iofilterctl status -o json" grep_key "iofilterctl status -o json" ctl -o json status
+subtest "key not shown: iofilterctl stats -o json" grep_key "iofilterctl stats -o json" ctl -o json stats
+subtest "key not shown: the instance's read-back" grep_key "instance read-back" abi status vk enc
+subtest "key not shown: dmesg" grep_key "dmesg" dmesg
+subtest "status says where the key came from" key_source_shown
+subtest "a world-readable key file draws a warning" readable_key_file
+subtest "changing iv_offset of a range with data refused without --force, data kept" change_refused
+subtest "apply --force makes the change" change_forced
+
 ctl detach vk --yes > /dev/null || fail "detach"
-exit 0
+ktap_finished
