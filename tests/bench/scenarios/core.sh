@@ -28,8 +28,8 @@ cmd_configs() {
 	cat <<-'END'
 	raw        base     -                       null_blk
 	dm-linear  peer     -                       dm-linear
-	iof-0      iofilter dm-linear:0.98,raw      iofilter, no rules
-	iof-1k     iofilter dm-linear:0.95          iofilter, 1,000 rules
+	iof-0      iofilter dm-linear:0.99,raw      iofilter, no rules
+	iof-1k     iofilter dm-linear:0.97          iofilter, 1,000 rules
 	iof-10k    iofilter dm-linear               iofilter, 10,000 rules
 	iof-count  iofilter dm-linear               iofilter, count filter chain
 	iof-bpf    iofilter dm-linear               iofilter, bpf filter chain, no program
