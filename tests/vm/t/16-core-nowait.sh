@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# DESCRIPTION: REQ_NOWAIT (io_uring) over a blk-mq origin with 2 tags: no EAGAIN reaches fio through rule cuts, deferring filters, crypt, cache (all modes) and replicate (sync, async); regression for EAGAIN ending a bio outside its submitter
+# DESCRIPTION: REQ_NOWAIT (io_uring) over a blk-mq origin with 2 tags: no EAGAIN reaches fio through rule cuts, deferring filters, crypt, cache (all modes) and replicate (sync, async); regression for EAGAIN ending a bio outside its submitter (one KTAP subtest each)
 # TIMEOUT: 600
 # REQUIRES: dmsetup fio
+# shellcheck disable=SC2317 # the checks run through subtest
 #
 # io_uring submits with REQ_NOWAIT and retries a BLK_STS_AGAIN only when
 # the bio ends with it in the submitting task; a bio that ends with it
@@ -33,7 +34,7 @@ SZ=$((32 << 20))
 uring() {
 	local dev=$1 name=$2
 	shift 2
-	run fio --name="$name" --filename="$dev" --size=$SZ --rw=randrw \
+	run fio --name="$name" --filename="$dev" --size="$SZ" --rw=randrw \
 		--bsrange=4k-1M --ioengine=io_uring --iodepth=16 --direct=1 \
 		--verify=crc32c --verify_fatal=1 --output-format=terse "$@" \
 		> /dev/null || fail "$name: io_uring I/O failed (EAGAIN?)"
@@ -52,26 +53,38 @@ else
 fi
 dmsetup remove t-nw-stripe
 
+# cleanup_on_fail NAME: when the subtest fails, remove volume NAME (its
+# instances go with it), so the subtests after it find null_blk free
+cleanup_on_fail() {
+	# shellcheck disable=SC2064 # NAME now
+	trap "[ \$? = 0 ] || dmsetup --noudevsync remove --retry $1 > /dev/null 2>&1" EXIT
+}
+
 # --- rule boundaries cut bios; a deferring filter resumes from a worker ---
-vol=t-nw-core
-dm_create $vol "0 $((SZ >> 9)) iofilter $NB $vol" || fail "create $vol"
-a=$(abi create $vol a count defer=1) || fail "create count"
-abi load $vol action=pass "start=0,len=12M,ops=rw,action=filter,chain=$a" \
-	"start=20M,len=4M,ops=rw,action=filter,chain=$a" > /dev/null ||
-	fail "load $vol"
-s0=$(stat_of $vol vol.splits)
-uring /dev/mapper/$vol core
-[ "$(stat_of $vol vol.splits)" -gt "$s0" ] || fail "no bio was cut at a rule boundary"
-[ "$(inst_stat $vol a writes)" -gt 0 ] || fail "count saw no writes"
-abi load $vol action=pass > /dev/null
-abi remove $vol a || fail "remove count"
-dm_remove $vol
+core() {
+	local vol=t-nw-core a s0
+	cleanup_on_fail "$vol"
+	dm_create "$vol" "0 $((SZ >> 9)) iofilter $NB $vol" || fail "create $vol"
+	a=$(abi create "$vol" a count defer=1) || fail "create count"
+	abi load "$vol" action=pass "start=0,len=12M,ops=rw,action=filter,chain=$a" \
+		"start=20M,len=4M,ops=rw,action=filter,chain=$a" > /dev/null ||
+		fail "load $vol"
+	s0=$(stat_of "$vol" vol.splits)
+	uring "/dev/mapper/$vol" core
+	[ "$(stat_of "$vol" vol.splits)" -gt "$s0" ] || fail "no bio was cut at a rule boundary"
+	[ "$(inst_stat "$vol" a writes)" -gt 0 ] || fail "count saw no writes"
+	abi load "$vol" action=pass > /dev/null
+	abi remove "$vol" a || fail "remove count"
+	dm_remove "$vol"
+}
 
 # --- crypt: offloaded to the worker (>= 256 KiB) and all inline ---
 key=$IOF_TMP/k
 head -c 32 /dev/urandom > "$key"
 chmod 600 "$key"
-for off in 256K 0; do
+crypt() {
+	local off=$1
+	cleanup_on_fail t-nw-crypt
 	cat > "$IOF_TMP/c.yaml" <<EOP
 version: 1
 volumes:
@@ -89,69 +102,88 @@ volumes:
         chain: [enc]
 EOP
 	"$IOF_TOOL" apply "$IOF_TMP/c.yaml" > /dev/null || fail "apply crypt"
-	uring /dev/mapper/t-nw-crypt crypt-$off
+	uring /dev/mapper/t-nw-crypt "crypt-$off"
 	"$IOF_TOOL" detach t-nw-crypt --yes > /dev/null || fail "detach crypt"
-done
+}
 
 # --- cache: bios cut at cache blocks, writethrough fan-out, all modes ---
-for m in writeback writethrough writearound; do
+cache() {
+	local m=$1 c out
+	cleanup_on_fail "t-nw-$m"
 	c=$(mkloop 40)
-	cache_volume t-nw-$m $NB "$c" mode=$m promote_hits=1 block_size=64K \
+	cache_volume "t-nw-$m" "$NB" "$c" mode="$m" promote_hits=1 block_size=64K \
 		seq_threshold=0 || fail "cache $m"
 	read_all "$DEV" 8		# some hits
-	cache_settle t-nw-$m
-	uring "$DEV" cache-$m --size=16M
-	[ "$(cstat t-nw-$m write_hits)" -gt 0 ] || [ $m = writearound ] ||
+	cache_settle "t-nw-$m"
+	uring "$DEV" "cache-$m" --size=16M
+	[ "$(cstat "t-nw-$m" write_hits)" -gt 0 ] || [ "$m" = writearound ] ||
 		fail "$m: no write hits"
-	out=$(abi msg t-nw-$m c flush) || fail "flush $m: $out"
-	same_data "$DEV" $NB 16
-	abi load t-nw-$m action=pass > /dev/null
-	abi remove t-nw-$m c || fail "remove cache $m"
-	dm_remove t-nw-$m
+	out=$(abi msg "t-nw-$m" c flush) || fail "flush $m: $out"
+	same_data "$DEV" "$NB" 16
+	abi load "t-nw-$m" action=pass > /dev/null
+	abi remove "t-nw-$m" c || fail "remove cache $m"
+	dm_remove "t-nw-$m"
 	losetup -d "$c"
-done
+}
+
 # 1 MiB blocks: a 1 MiB write hit is one origin bio the origin may refuse
 # while the clone to the cache is in flight
-c=$(mkloop 40)
-cache_volume t-nw-1m $NB "$c" mode=writethrough promote_hits=1 \
-	block_size=1MiB seq_threshold=0 || fail "cache 1 MiB blocks"
-read_all "$DEV" 16
-cache_settle t-nw-1m
-w0=$(cstat t-nw-1m write_hits)
-run fio --name=wt1m --filename="$DEV" --size=16M --rw=write --bs=1M \
-	--ioengine=io_uring --iodepth=8 --direct=1 --verify=crc32c \
-	--verify_fatal=1 --output-format=terse > /dev/null ||
-	fail "io_uring 1 MiB writes through writethrough failed"
-[ "$(cstat t-nw-1m write_hits)" -gt "$w0" ] || fail "no 1 MiB write hits"
-same_data "$DEV" $NB 16
-abi load t-nw-1m action=pass > /dev/null
-abi remove t-nw-1m c || fail "remove cache 1 MiB"
-dm_remove t-nw-1m
-losetup -d "$c"
+cache_1m() {
+	local c w0
+	cleanup_on_fail t-nw-1m
+	c=$(mkloop 40)
+	cache_volume t-nw-1m "$NB" "$c" mode=writethrough promote_hits=1 \
+		block_size=1MiB seq_threshold=0 || fail "cache 1 MiB blocks"
+	read_all "$DEV" 16
+	cache_settle t-nw-1m
+	w0=$(cstat t-nw-1m write_hits)
+	run fio --name=wt1m --filename="$DEV" --size=16M --rw=write --bs=1M \
+		--ioengine=io_uring --iodepth=8 --direct=1 --verify=crc32c \
+		--verify_fatal=1 --output-format=terse > /dev/null ||
+		fail "io_uring 1 MiB writes through writethrough failed"
+	[ "$(cstat t-nw-1m write_hits)" -gt "$w0" ] || fail "no 1 MiB write hits"
+	same_data "$DEV" "$NB" 16
+	abi load t-nw-1m action=pass > /dev/null
+	abi remove t-nw-1m c || fail "remove cache 1 MiB"
+	dm_remove t-nw-1m
+	losetup -d "$c"
+}
 
 # --- replicate: both legs of a sync write; async copies ---
-for mode in sync async; do
-	vol=t-nw-rep-$mode
-	dm_create $vol "0 $((SZ >> 9)) iofilter $NB $vol" || fail "create $vol"
+replicate() {
+	local mode=$1 vol=t-nw-rep-$1 meta id out
+	cleanup_on_fail "$vol"
+	dm_create "$vol" "0 $((SZ >> 9)) iofilter $NB $vol" || fail "create $vol"
 	meta=$(mkloop 1)
-	id=$(abi create $vol rep replicate replica=/dev/nullb1 \
-		metadata="$meta" mode=$mode region_size=64K) || fail "create rep"
-	rep_wait $vol rep state in-sync 120
-	abi load $vol action=pass "ops=wdzf,action=filter,chain=$id" > /dev/null ||
+	id=$(abi create "$vol" rep replicate replica=/dev/nullb1 \
+		metadata="$meta" mode="$mode" region_size=64K) || fail "create rep"
+	rep_wait "$vol" rep state in-sync 120
+	abi load "$vol" action=pass "ops=wdzf,action=filter,chain=$id" > /dev/null ||
 		fail "load $vol"
-	uring /dev/mapper/$vol rep-$mode --rw=randwrite
-	run fio --name=seq1m --filename=/dev/mapper/$vol --size=$SZ --rw=write \
+	uring "/dev/mapper/$vol" "rep-$mode" --rw=randwrite
+	run fio --name=seq1m --filename="/dev/mapper/$vol" --size="$SZ" --rw=write \
 		--bs=1M --ioengine=io_uring --iodepth=8 --direct=1 \
 		--verify=crc32c --verify_fatal=1 --output-format=terse > /dev/null ||
 		fail "rep-$mode: io_uring 1 MiB writes failed"
-	out=$(abi msg $vol rep flush) || fail "flush $vol: $out"
-	rep_wait $vol rep state in-sync 60
-	assert_eq 0 "$(inst_stat $vol rep errors)" "replica errors ($mode)"
-	rep_cmp $NB /dev/nullb1 $SZ
-	abi load $vol action=pass > /dev/null
-	abi remove $vol rep || fail "remove rep"
-	dm_remove $vol
+	out=$(abi msg "$vol" rep flush) || fail "flush $vol: $out"
+	rep_wait "$vol" rep state in-sync 60
+	assert_eq 0 "$(inst_stat "$vol" rep errors)" "replica errors ($mode)"
+	rep_cmp "$NB" /dev/nullb1 "$SZ"
+	abi load "$vol" action=pass > /dev/null
+	abi remove "$vol" rep || fail "remove rep"
+	dm_remove "$vol"
 	losetup -d "$meta"
-done
+}
+
+ktap_plan 9
+subtest "rule boundaries cut bios, a deferring filter resumes them from a worker" core
+subtest "crypt: bios of 256 KiB and more offloaded to the worker" crypt 256K
+subtest "crypt: every bio converted inline (offload_size 0)" crypt 0
+subtest "cache writeback: bios cut at cache blocks" cache writeback
+subtest "cache writethrough: the fan-out to cache and origin" cache writethrough
+subtest "cache writearound" cache writearound
+subtest "cache writethrough, 1 MiB blocks: a write hit is one origin bio" cache_1m
+subtest "replicate sync: both legs of a write" replicate sync
+subtest "replicate async: the copies" replicate async
 rmmod null_blk || fail "rmmod null_blk"
-exit 0
+ktap_finished
