@@ -6,7 +6,8 @@
 #   2. make modules-all      (every kernel in KVERS; any "warning:" fails)
 #   3. make tool, make unit  (host unit tests; skipped while the tool has no
 #                             Makefile), tests/units-check.sh (systemd-analyze
-#                             verify of packaging/systemd)
+#                             verify of packaging/systemd), tests/qemu-check.sh
+#                             (the guest CPU model under TCG, issue 24)
 #   4. tests/vm/run-suite --kernels "$KVERS" --tests "$TESTS"
 #   5. tests/dkms-check.sh: dkms add/build/install for every kernel, the VM
 #      test 02-dkms-autoload on the newest, dkms remove (one result)
@@ -148,6 +149,13 @@ else
 	result "build: tool" skip "no tools/iofilterctl/Makefile yet"
 	result "unit" skip "no tools/iofilterctl/Makefile yet"
 fi
+
+# The guest CPU the runners give TCG: CMPXCHG16B right or absent (issue 24)
+say "tests/qemu-check.sh (the guest CPU model under TCG)"
+tests/qemu-check.sh > "$logs/qemu.log" 2>&1
+rc=$?
+cat "$logs/qemu.log"
+add_counts "qemu" "$logs/qemu.log" "$rc"
 
 # ------------------------------------------------------------------ bench
 # The quick benchmark (one test) boots its own VM, one host thread in the

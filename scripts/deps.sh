@@ -24,6 +24,8 @@ packages=(
 	dmsetup cryptsetup-bin nbd-server nbd-client e2fsprogs keyutils fio
 	# qcow2 and other VM image formats (qemu-img, qemu-nbd)
 	qemu-utils
+	# qemu-x86_64: tests/qemu-check.sh runs its probe under TCG (issue 24)
+	qemu-user
 	util-linux coreutils
 	# DKMS packaging (tests/dkms-check.sh), udev in the guest (23-ctl-udev)
 	dkms udev

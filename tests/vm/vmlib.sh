@@ -13,7 +13,8 @@
 #   IOF_VM_ICOUNT=1     deterministic TCG: one host thread and the guest clock
 #                       counting executed instructions (-icount shift=0,
 #                       sleep=off; 1 ns each): CPU cost per I/O, not speed
-#   IOF_VM_CPU=MODEL    the guest CPU model under TCG (default max)
+#   IOF_VM_CPU=MODEL    the guest CPU model under TCG (default max,-cx16:
+#                       see vm_cpu_model)
 #   IOF_VM_MEM=2G       guest memory
 #   IOF_VM_CPUS=2       guest CPUs
 #   IOF_VM_LOCK=FILE    the one-VM-at-a-time lock (default $BUILD/vm/qemu.lock)
@@ -62,11 +63,22 @@ vm_accel() {
 	case "$accel" in
 	kvm) echo "-accel kvm -cpu host" ;;
 	*)	if [ "${IOF_VM_ICOUNT:-0}" = 1 ]; then
-			echo "-accel tcg,thread=single -icount shift=0,sleep=off -cpu ${IOF_VM_CPU:-max}"
+			echo "-accel tcg,thread=single -icount shift=0,sleep=off -cpu $(vm_cpu_model)"
 		else
-			echo "-accel tcg,thread=${IOF_TCG_THREAD:-multi} -cpu ${IOF_VM_CPU:-max}"
+			echo "-accel tcg,thread=${IOF_TCG_THREAD:-multi} -cpu $(vm_cpu_model)"
 		fi ;;
 	esac
+}
+
+# vm_cpu_model: the guest CPU under TCG.  "max" without CMPXCHG16B: QEMU
+# 7.2's TCG leaves the flags after CMPXCHG16B wrong (the low bits of an
+# earlier operand; tests/qemu/cx16-flags.c), which a guest kernel's SLUB
+# executes on every allocation; an interrupt in that window loads them
+# (DF, TF, NT, ...) and the guest corrupts memory or double-faults (issue
+# 24, Documentation/testing.rst).  Without the feature the kernel takes
+# its cmpxchg16b emulation.  tests/qemu-check.sh checks the model.
+vm_cpu_model() {
+	echo "${IOF_VM_CPU:-max,-cx16}"
 }
 
 # hidden_in_guest PATH: true when the guest cannot see PATH through the host
