@@ -8,7 +8,9 @@
 #       tests/vm/run-suite --kernels 6.12 --tests memhunt --keep
 # (IOF_VM_DEBUG="page_poison=1 kfence.sample_interval=1" to catch a write
 # to a free page when it is next allocated; IOF_VM_CPU=... for another CPU
-# model).  Settings, as shell assignments in $BUILD/vm/memhunt.conf:
+# model: IOF_VM_CPU=max gives the guest QEMU 7.2's broken CMPXCHG16B flags
+# again, which is how the double fault came back on 2026-12-05).
+# Settings, as shell assignments in $BUILD/vm/memhunt.conf:
 #   GROUPS_H   benchmark groups (tests/bench/scenarios/GROUP.sh), in order
 #   CONFIGS    extended regex over their configuration names
 #   FILES      extended regex over the fio job files to run (empty: all)
